@@ -1,0 +1,116 @@
+import path from 'node:path';
+
+/**
+ * All configuration, parsed once (SPEC §7). This is the only module that reads `process.env`.
+ * Precedence: defaults < environment < explicit overrides (CLI flags, tests).
+ */
+export interface Config {
+  /** Where the server listens. */
+  port: number;
+  host: string;
+  /** SQLite file and uploaded files. */
+  dataDir: string;
+  /** `postgres://…` switches the store to PostgreSQL. */
+  databaseUrl?: string;
+  /** PostgreSQL schema to use (tests isolate themselves with one). */
+  databaseSchema?: string;
+  redisUrl?: string;
+  /** If set, an admin key with this value exists in `ws-default`. */
+  apiKey?: string;
+  /** File or folder of workflow definitions upserted at start. */
+  workflowsPath?: string;
+  model: { baseUrl?: string; apiKey?: string; model?: string };
+  /** Let `http` tasks reach loopback/private addresses (SSRF guard off). */
+  allowPrivateNetworks: boolean;
+  role: 'api' | 'worker' | 'all';
+  /** Environment variables templates may read as `$env.NAME`, with their values. */
+  templateEnv: Readonly<Record<string, string>>;
+  deliveryRetrySchedule: number[];
+  rateLimitPerMinute: number;
+  rateLimitPerDay: number;
+  /** Max JSON body size in bytes (SPEC §4.11: 1 MB). */
+  bodyLimit: number;
+  /** Nodes this process runs at once. */
+  workerConcurrency: number;
+  /** How long a claimed node stays ours without a heartbeat. */
+  leaseMs: number;
+  /** How often the worker looks for work when nothing woke it. */
+  pollMs: number;
+  /** Default per-node timeout (SPEC §4.5). */
+  nodeTimeoutMs: number;
+  /** Default per-execution timeout (SPEC §4.5). */
+  executionTimeoutMs: number;
+  /** SIGTERM grace period for in-flight nodes (SPEC §4.13). */
+  shutdownGraceMs: number;
+  /** Largest response body an `http` task or a model call reads, in bytes. */
+  maxResponseBytes: number;
+  logLevel: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, dflt: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isFinite(n)) throw new Error(`${name} must be a number, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function bool(env: Env, name: string, dflt: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new Error(`${name} must be true or false, got ${JSON.stringify(raw)}`);
+}
+
+function role(raw: string | undefined): Config['role'] {
+  const r = raw ?? 'all';
+  if (r === 'api' || r === 'worker' || r === 'all') return r;
+  throw new Error(`FLOWGATE_ROLE must be api, worker or all, got ${JSON.stringify(r)}`);
+}
+
+export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Readonly<Config> {
+  const templateEnvNames = (env.FLOWGATE_TEMPLATE_ENV ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const templateEnv: Record<string, string> = {};
+  for (const name of templateEnvNames) if (env[name] !== undefined) templateEnv[name] = env[name]!;
+
+  const config: Config = {
+    port: int(env, 'PORT', 8080),
+    host: env.HOST ?? '127.0.0.1',
+    dataDir: path.resolve(env.FLOWGATE_DATA_DIR ?? './data'),
+    databaseUrl: env.DATABASE_URL || undefined,
+    databaseSchema: env.FLOWGATE_DATABASE_SCHEMA || undefined,
+    redisUrl: env.REDIS_URL || undefined,
+    apiKey: env.FLOWGATE_API_KEY || undefined,
+    workflowsPath: env.FLOWGATE_WORKFLOWS || undefined,
+    model: {
+      baseUrl: env.FLOWGATE_MODEL_BASE_URL || undefined,
+      apiKey: env.FLOWGATE_MODEL_API_KEY || undefined,
+      model: env.FLOWGATE_MODEL || undefined,
+    },
+    allowPrivateNetworks: bool(env, 'FLOWGATE_ALLOW_PRIVATE_NETWORKS', false),
+    role: role(env.FLOWGATE_ROLE),
+    templateEnv: Object.freeze(templateEnv),
+    deliveryRetrySchedule: (env.FLOWGATE_DELIVERY_RETRY_SCHEDULE ?? '0,5,300,1800,7200,18000,36000,36000')
+      .split(',')
+      .map((s) => Number(s.trim())),
+    rateLimitPerMinute: int(env, 'FLOWGATE_RATE_LIMIT_PER_MINUTE', 100),
+    rateLimitPerDay: int(env, 'FLOWGATE_RATE_LIMIT_PER_DAY', 10_000),
+    bodyLimit: int(env, 'FLOWGATE_BODY_LIMIT', 1024 * 1024),
+    workerConcurrency: int(env, 'FLOWGATE_WORKER_CONCURRENCY', 32),
+    leaseMs: int(env, 'FLOWGATE_LEASE_MS', 30_000),
+    pollMs: int(env, 'FLOWGATE_POLL_MS', 500),
+    nodeTimeoutMs: int(env, 'FLOWGATE_NODE_TIMEOUT_MS', 60_000),
+    executionTimeoutMs: int(env, 'FLOWGATE_EXECUTION_TIMEOUT_MS', 3_600_000),
+    shutdownGraceMs: int(env, 'FLOWGATE_SHUTDOWN_GRACE_MS', 10_000),
+    maxResponseBytes: int(env, 'FLOWGATE_MAX_RESPONSE_BYTES', 10 * 1024 * 1024),
+    logLevel: env.LOG_LEVEL ?? 'info',
+    ...overrides,
+  };
+  return Object.freeze(config);
+}

@@ -1,0 +1,62 @@
+import type { Config } from '../../config.ts';
+import type { ErrorCode } from '../../errors.ts';
+import type { TaskDef, WorkflowDefinition } from '../../workflows/definition.ts';
+
+/** What expressions and templates see (SPEC "Expressions and templates"). */
+export interface EvalContext {
+  variables: Record<string, unknown>;
+  tasks: Record<string, { output: unknown; messages: Message[]; status: string }>;
+  execution: { id: string; canvasId: string };
+}
+
+export interface Message {
+  messageId: string;
+  type: 'ai' | 'tool';
+  content: string;
+  reasoningContent?: string;
+  toolCalls?: { id: string; name: string; arguments: string }[];
+  toolCallId?: string;
+}
+
+export interface TokenUsage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+}
+
+/** Everything a task needs from the outside, passed in so tasks stay testable. */
+export interface TaskInput<T extends TaskDef = TaskDef> {
+  task: T;
+  workflow: WorkflowDefinition;
+  context: EvalContext;
+  executionId: string;
+  attempt: number;
+  /** Aborted on execution abort, node timeout or shutdown. `signal.reason` tells which. */
+  signal: AbortSignal;
+  config: Config;
+}
+
+/** Outcome of one attempt, as a value (STYLE §7). */
+export type TaskOutcome =
+  | {
+      type: 'finished';
+      output: unknown;
+      messages?: Message[];
+      usage?: TokenUsage;
+      /** HTTP status of the call, when the task made one. */
+      httpStatus?: number;
+    }
+  | {
+      type: 'failed';
+      errCode: ErrorCode;
+      message: string;
+      /** Whether another attempt could succeed (network error, 5xx, 429…). Used by retry policies. */
+      retryable: boolean;
+      /** Honoured `Retry-After`, in ms, when the downstream sent one. */
+      retryAfterMs?: number;
+      httpStatus?: number;
+      messages?: Message[];
+      usage?: TokenUsage;
+    };
+
+export type TaskRunner<T extends TaskDef = TaskDef> = (input: TaskInput<T>) => Promise<TaskOutcome>;

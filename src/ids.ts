@@ -1,0 +1,41 @@
+import { randomBytes } from 'node:crypto';
+import { monotonicFactory } from 'ulid';
+
+/**
+ * Typed, prefixed ids (SPEC §2). Executions are time-sortable (ULID) because they are listed newest
+ * first; canvas ids and API key ids only need to be unique; secrets use 128+ bits of randomness.
+ */
+declare const brand: unique symbol;
+type Branded<T, B extends string> = T & { readonly [brand]: B };
+
+export type WorkspaceId = Branded<string, 'WorkspaceId'>;
+export type CanvasId = Branded<string, 'CanvasId'>;
+export type ExecutionId = Branded<string, 'ExecutionId'>;
+export type ApiKeyId = Branded<string, 'ApiKeyId'>;
+
+const ulid = monotonicFactory();
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/** `n` characters drawn uniformly from base62 (rejection sampling keeps it unbiased). */
+export function randomBase62(n: number): string {
+  let out = '';
+  while (out.length < n) {
+    for (const b of randomBytes(n * 2)) {
+      if (b < 248 && out.length < n) out += BASE62[b % 62];
+    }
+  }
+  return out;
+}
+
+export const DEFAULT_WORKSPACE = 'ws-default' as WorkspaceId;
+
+export const newCanvasId = (): CanvasId => `c-${randomBase62(16)}` as CanvasId;
+export const newExecutionId = (now = Date.now()): ExecutionId => `we-${ulid(now).toLowerCase()}` as ExecutionId;
+export const newApiKeyId = (): ApiKeyId => `ak-${randomBase62(12)}` as ApiKeyId;
+/** The secret of an API key: 32 base62 chars ≈ 190 bits. Shown once, stored as a SHA-256 hash. */
+export const newApiKeySecret = (): string => `fg_${randomBase62(32)}`;
+export const newTraceId = (): string => randomBytes(8).toString('hex');
+export const newWorkerId = (): string => `wk-${randomBase62(10)}`;
+
+export const isCanvasId = (s: string): s is CanvasId => /^c-[A-Za-z0-9_-]{1,64}$/.test(s);
+export const isExecutionId = (s: string): s is ExecutionId => /^we-[0-9a-z]{26}$/.test(s);

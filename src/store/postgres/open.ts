@@ -1,0 +1,57 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { readMigrations } from '../migrations.ts';
+import { POSTGRES_PROFILE } from '../sql/profile.ts';
+import { SqlStore } from '../sql/sqlStore.ts';
+import type { Tables } from '../sql/tables.ts';
+
+// Times are BIGINT epoch milliseconds, well inside Number's exact range; parse them as numbers.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+export interface PostgresOptions {
+  connectionString: string;
+  /** Schema for every table; tests use one per test file. Created if missing. */
+  schema?: string;
+  poolSize?: number;
+}
+
+const MIGRATION_LOCK = 7_146_055_301; // arbitrary, fixed: "flowgate migrations"
+
+export function openPostgresStore(opts: PostgresOptions): SqlStore {
+  const schema = opts.schema;
+  if (schema && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
+  const pool = new pg.Pool({
+    connectionString: opts.connectionString,
+    max: opts.poolSize ?? 10,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+  });
+  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+  return new SqlStore(db, POSTGRES_PROFILE, {
+    async migrate() {
+      const client = await pool.connect();
+      try {
+        if (schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+        await client.query('BEGIN');
+        // Concurrent cold starts queue on this lock; the losers then find every migration applied.
+        await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+        await client.query('CREATE TABLE IF NOT EXISTS flowgate_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+        const { rows } = await client.query<{ id: number }>('SELECT id FROM flowgate_migrations');
+        const applied = new Set(rows.map((r) => Number(r.id)));
+        for (const m of readMigrations('postgres')) {
+          if (applied.has(m.id)) continue;
+          await client.query('INSERT INTO flowgate_migrations (id, name, applied_at) VALUES ($1, $2, $3)', [m.id, m.name, Date.now()]);
+          await client.query(m.sql);
+        }
+        await client.query('COMMIT');
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw e;
+      } finally {
+        client.release();
+      }
+    },
+    async close() {
+      await db.destroy();
+    },
+  });
+}

@@ -1,0 +1,30 @@
+/**
+ * What differs between the two backends, in one place (pg-boss's BACKEND_PROFILES). Code that needs
+ * a dialect difference reads a capability here instead of testing which store it is on.
+ */
+export interface BackendProfile {
+  kind: 'sqlite' | 'postgres';
+  /** `FOR UPDATE SKIP LOCKED` on claims; SQLite serialises writers, so it needs none. */
+  skipLocked: boolean;
+  /**
+   * Only one process uses the database, so at start every lease left by a previous run belongs to a
+   * dead process and can be released at once instead of waiting for it to expire.
+   */
+  singleProcess: boolean;
+  /** Whether a driver error is a unique-constraint violation. */
+  isUniqueViolation(e: unknown): boolean;
+}
+
+export const SQLITE_PROFILE: BackendProfile = {
+  kind: 'sqlite',
+  skipLocked: false,
+  singleProcess: true,
+  isUniqueViolation: (e) => (e as { code?: string })?.code?.startsWith('SQLITE_CONSTRAINT') ?? false,
+};
+
+export const POSTGRES_PROFILE: BackendProfile = {
+  kind: 'postgres',
+  skipLocked: true,
+  singleProcess: false,
+  isUniqueViolation: (e) => (e as { code?: string })?.code === '23505',
+};

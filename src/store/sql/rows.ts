@@ -1,0 +1,63 @@
+import type { ErrorCode } from '../../errors.ts';
+import type { AttemptRecord, ExecutionRecord, ExecutionStatus, NodeRecord, NodeStatus, Trigger } from '../store.ts';
+import type { ExecutionsTable, NodeAttemptsTable, NodeExecutionsTable } from './tables.ts';
+
+/** JSON columns are TEXT in both dialects. */
+export const toJson = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
+export const fromJson = <T = unknown>(s: string | null): T | undefined => (s === null ? undefined : (JSON.parse(s) as T));
+
+/** pg returns BIGINT as a number thanks to the type parser in postgres/open.ts; SQLite already does. */
+const opt = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
+
+export function toExecution(r: ExecutionsTable): ExecutionRecord {
+  return {
+    executionId: r.id,
+    workspaceId: r.workspace_id,
+    canvasId: r.workflow_id,
+    version: Number(r.workflow_version),
+    status: r.status as ExecutionStatus,
+    trigger: r.trigger as Trigger,
+    variables: fromJson(r.variables) ?? {},
+    errCode: opt(r.err_code) as ErrorCode | undefined,
+    errMsg: opt(r.err_msg),
+    createdAt: Number(r.created_at),
+    startedAt: r.started_at === null ? undefined : Number(r.started_at),
+    finishedAt: r.finished_at === null ? undefined : Number(r.finished_at),
+    deadlineAt: Number(r.deadline_at),
+  };
+}
+
+export function toNode(r: NodeExecutionsTable): NodeRecord {
+  return {
+    executionId: r.execution_id,
+    nodeId: r.node_id,
+    position: Number(r.position),
+    kind: r.kind,
+    title: opt(r.title),
+    deps: fromJson<string[]>(r.deps) ?? [],
+    status: r.status as NodeStatus,
+    attempts: Number(r.attempts),
+    output: fromJson(r.output),
+    messages: fromJson(r.messages),
+    usage: fromJson(r.usage),
+    errCode: opt(r.err_code) as ErrorCode | undefined,
+    errMsg: opt(r.err_msg),
+    startedAt: r.started_at === null ? undefined : Number(r.started_at),
+    finishedAt: r.finished_at === null ? undefined : Number(r.finished_at),
+  };
+}
+
+export function toAttempt(r: NodeAttemptsTable): AttemptRecord {
+  return {
+    executionId: r.execution_id,
+    nodeId: r.node_id,
+    attempt: Number(r.attempt),
+    workerId: r.worker_id,
+    status: r.status as AttemptRecord['status'],
+    httpStatus: r.http_status === null ? undefined : Number(r.http_status),
+    errCode: opt(r.err_code) as ErrorCode | undefined,
+    errMsg: opt(r.err_msg),
+    startedAt: Number(r.started_at),
+    finishedAt: r.finished_at === null ? undefined : Number(r.finished_at),
+  };
+}

@@ -1,0 +1,208 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import { advance, type AdvanceNode } from '../advance.ts';
+import { nodeKey, type Backlog, type ClaimedNode, type CompleteNodeInput, type CompleteNodeOutcome, type NodeStatus } from '../store.ts';
+import type { BackendProfile } from './profile.ts';
+import { fromJson, toJson } from './rows.ts';
+import type { Tables } from './tables.ts';
+
+/**
+ * The work queue. Runnable nodes carry `runnable_at`; claiming moves them to `executing` under a
+ * lease. Every transition names the lease owner and the prior state in its WHERE clause, so a worker
+ * whose lease was lost (abort, timeout, reclaim after a crash) writes nothing.
+ */
+type Db = Kysely<Tables>;
+type Trx = Transaction<Tables>;
+
+export async function claimNodes(db: Db, profile: BackendProfile, workerId: string, limit: number, now: number, leaseMs: number): Promise<ClaimedNode[]> {
+  const lock = profile.skipLocked ? sql`FOR UPDATE SKIP LOCKED` : sql``;
+  return db.transaction().execute(async (trx) => {
+    const { rows } = await sql<{ execution_id: string; node_id: string; attempts: number }>`
+      UPDATE node_executions
+         SET status = 'executing', runnable_at = NULL, lease_owner = ${workerId},
+             lease_expires_at = ${now + leaseMs}, attempts = attempts + 1,
+             started_at = COALESCE(started_at, ${now})
+       WHERE (execution_id, node_id) IN (
+             SELECT execution_id, node_id FROM node_executions
+              WHERE runnable_at IS NOT NULL AND runnable_at <= ${now}
+              ORDER BY runnable_at
+              LIMIT ${limit} ${lock})
+      RETURNING execution_id, node_id, attempts`.execute(trx);
+    if (rows.length === 0) return [];
+    await trx
+      .insertInto('node_attempts')
+      .values(
+        rows.map((r) => ({
+          execution_id: r.execution_id,
+          node_id: r.node_id,
+          attempt: Number(r.attempts),
+          worker_id: workerId,
+          status: 'executing',
+          http_status: null,
+          err_code: null,
+          err_msg: null,
+          started_at: now,
+          finished_at: null,
+        })),
+      )
+      .execute();
+    const executionIds = [...new Set(rows.map((r) => r.execution_id))];
+    await trx
+      .updateTable('executions')
+      .set({ status: 'executing', started_at: now })
+      .where('id', 'in', executionIds)
+      .where('status', '=', 'init')
+      .execute();
+    return rows.map((r) => ({ executionId: r.execution_id, nodeId: r.node_id, attempt: Number(r.attempts) }));
+  });
+}
+
+export async function heartbeat(db: Db, workerId: string, now: number, leaseMs: number): Promise<Set<string>> {
+  const rows = await db
+    .updateTable('node_executions')
+    .set({ lease_expires_at: now + leaseMs })
+    .where('lease_owner', '=', workerId)
+    .where('status', '=', 'executing')
+    .returning(['execution_id', 'node_id'])
+    .execute();
+  return new Set(rows.map((r) => nodeKey(r.execution_id, r.node_id)));
+}
+
+async function finishAttempt(trx: Trx, input: CompleteNodeInput, status: 'finish' | 'failed'): Promise<void> {
+  const r = input.result;
+  await trx
+    .updateTable('node_attempts')
+    .set({
+      status,
+      finished_at: input.now,
+      http_status: r.httpStatus ?? null,
+      err_code: r.type === 'finished' ? null : r.errCode,
+      err_msg: r.type === 'finished' ? null : r.errMsg,
+    })
+    .where('execution_id', '=', input.executionId)
+    .where('node_id', '=', input.nodeId)
+    .where('attempt', '=', input.attempt)
+    .execute();
+}
+
+async function writeNode(trx: Trx, input: CompleteNodeInput): Promise<boolean> {
+  const r = input.result;
+  const common = { lease_owner: null, lease_expires_at: null };
+  const values =
+    r.type === 'retry'
+      ? { ...common, status: 'waiting', runnable_at: r.runAt, err_code: r.errCode, err_msg: r.errMsg }
+      : {
+          ...common,
+          status: r.type === 'finished' ? 'finish' : 'failed',
+          finished_at: input.now,
+          output: r.type === 'finished' ? toJson(r.output) : null,
+          messages: toJson(r.messages),
+          usage: toJson(r.usage),
+          err_code: r.type === 'failed' ? r.errCode : null,
+          err_msg: r.type === 'failed' ? r.errMsg : null,
+        };
+  const res = await trx
+    .updateTable('node_executions')
+    .set(values)
+    .where('execution_id', '=', input.executionId)
+    .where('node_id', '=', input.nodeId)
+    .where('lease_owner', '=', input.workerId)
+    .where('status', '=', 'executing')
+    .where('attempts', '=', input.attempt)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) === 1;
+}
+
+async function release(trx: Trx, input: CompleteNodeInput): Promise<CompleteNodeOutcome> {
+  const rows = await trx
+    .selectFrom('node_executions')
+    .select(['node_id', 'kind', 'deps', 'status', 'runnable_at', 'output', 'err_code', 'err_msg'])
+    .where('execution_id', '=', input.executionId)
+    .execute();
+  const nodes: AdvanceNode[] = rows.map((r) => ({
+    nodeId: r.node_id,
+    kind: r.kind,
+    deps: fromJson<string[]>(r.deps) ?? [],
+    status: r.status as NodeStatus,
+    runnable: r.runnable_at !== null,
+    output: r.kind === 'condition' ? fromJson(r.output) : undefined,
+    errCode: (r.err_code ?? undefined) as AdvanceNode['errCode'],
+    errMsg: r.err_msg ?? undefined,
+  }));
+  const next = advance(nodes);
+  const at = (ids: string[]) =>
+    trx.updateTable('node_executions').where('execution_id', '=', input.executionId).where('node_id', 'in', ids).where('status', '=', 'init');
+  if (next.runnable.length) await at(next.runnable).set({ runnable_at: input.now }).where('runnable_at', 'is', null).execute();
+  if (next.skipped.length) await at(next.skipped).set({ status: 'skipped', finished_at: input.now }).execute();
+  if (!next.outcome) return { applied: true };
+
+  const o = next.outcome;
+  const r = await trx
+    .updateTable('executions')
+    .set({
+      status: o.status,
+      finished_at: input.now,
+      err_code: o.status === 'failed' ? o.errCode : null,
+      err_msg: o.status === 'failed' ? o.errMsg : null,
+    })
+    .where('id', '=', input.executionId)
+    .where('status', 'in', ['init', 'executing'])
+    .executeTakeFirst();
+  if (o.status === 'failed') {
+    // Nodes not yet started never start once the run has failed; siblings in flight may still finish.
+    await trx.updateTable('node_executions').set({ runnable_at: null }).where('execution_id', '=', input.executionId).where('runnable_at', 'is not', null).execute();
+  }
+  return { applied: true, executionStatus: Number(r.numUpdatedRows) === 1 ? o.status : undefined };
+}
+
+export function completeNode(db: Db, input: CompleteNodeInput): Promise<CompleteNodeOutcome> {
+  return db.transaction().execute(async (trx) => {
+    if (!(await writeNode(trx, input))) return { applied: false };
+    await finishAttempt(trx, input, input.result.type === 'finished' ? 'finish' : 'failed');
+    if (input.result.type === 'retry') return { applied: true };
+    return release(trx, input);
+  });
+}
+
+/** Shared by lease expiry and release: the node goes back to the queue, its attempt is closed as lost. */
+async function requeue(trx: Trx, where: 'expired' | 'owner', workerId: string | null, now: number, message: string): Promise<number> {
+  let q = trx
+    .updateTable('node_executions')
+    .set({ status: 'waiting', runnable_at: now, lease_owner: null, lease_expires_at: null })
+    .where('status', '=', 'executing')
+    .where('lease_owner', 'is not', null);
+  if (where === 'expired') q = q.where('lease_expires_at', '<', now);
+  else if (workerId !== null) q = q.where('lease_owner', '=', workerId);
+  const rows = await q.returning(['execution_id', 'node_id', 'attempts']).execute();
+  for (const r of rows) {
+    await trx
+      .updateTable('node_attempts')
+      .set({ status: 'failed', err_code: 'WORKER_LOST', err_msg: message, finished_at: now })
+      .where('execution_id', '=', r.execution_id)
+      .where('node_id', '=', r.node_id)
+      .where('attempt', '=', Number(r.attempts))
+      .where('status', '=', 'executing')
+      .execute();
+  }
+  return rows.length;
+}
+
+export function requeueExpiredLeases(db: Db, now: number): Promise<number> {
+  return db.transaction().execute((trx) => requeue(trx, 'expired', null, now, 'lease expired: the worker stopped heartbeating'));
+}
+
+export function releaseLeases(db: Db, workerId: string | null, now: number): Promise<number> {
+  return db.transaction().execute((trx) => requeue(trx, 'owner', workerId, now, 'released: the worker shut down or restarted'));
+}
+
+export async function backlog(db: Db, now: number): Promise<Backlog> {
+  const [pending, runnable] = await Promise.all([
+    db.selectFrom('executions').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'init').executeTakeFirstOrThrow(),
+    db
+      .selectFrom('node_executions')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('runnable_at', 'is not', null)
+      .where('runnable_at', '<=', now)
+      .executeTakeFirstOrThrow(),
+  ]);
+  return { pendingExecutions: Number(pending.n), runnableNodes: Number(runnable.n) };
+}

@@ -1,0 +1,77 @@
+import type { Kysely } from 'kysely';
+import type { ErrorCode } from '../../errors.ts';
+import type { WorkflowDefinition } from '../../workflows/definition.ts';
+import type {
+  ApiKeyRecord,
+  CompleteNodeInput,
+  IdempotencyClaim,
+  ListExecutionsQuery,
+  ListWorkflowsQuery,
+  NewExecution,
+  Store,
+} from '../store.ts';
+import * as catalog from './catalog.ts';
+import * as executions from './executions.ts';
+import type { BackendProfile } from './profile.ts';
+import * as scheduling from './scheduling.ts';
+import type { Tables } from './tables.ts';
+
+/**
+ * The Store over Kysely, shared by both dialects. Dialect differences come in through the
+ * BackendProfile and the `migrate`/`close` hooks the dialect's `open` function supplies.
+ */
+export class SqlStore implements Store {
+  readonly kind: BackendProfile['kind'];
+  readonly singleProcess: boolean;
+
+  constructor(
+    private readonly db: Kysely<Tables>,
+    private readonly profile: BackendProfile,
+    private readonly hooks: { migrate(): Promise<void>; close(): Promise<void> },
+  ) {
+    this.kind = profile.kind;
+    this.singleProcess = profile.singleProcess;
+  }
+
+  migrate = () => this.hooks.migrate();
+  close = () => this.hooks.close();
+  async ping(): Promise<boolean> {
+    try {
+      await this.db.selectFrom('workspaces').select('id').limit(1).execute();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  ensureWorkspace = (id: string, now: number) => catalog.ensureWorkspace(this.db, id, now);
+  createApiKey = (k: ApiKeyRecord) => catalog.createApiKey(this.db, k);
+  findApiKeyByHash = (hash: string) => catalog.findApiKeyByHash(this.db, hash);
+  listApiKeys = (ws: string) => catalog.listApiKeys(this.db, ws);
+  deleteApiKey = (ws: string, id: string) => catalog.deleteApiKey(this.db, ws, id);
+  countApiKeys = () => catalog.countApiKeys(this.db);
+
+  createWorkflow = (ws: string, id: string, def: WorkflowDefinition, now: number) => catalog.createWorkflow(this.db, ws, id, def, now);
+  updateWorkflow = (ws: string, id: string, def: WorkflowDefinition, now: number) => catalog.updateWorkflow(this.db, ws, id, def, now);
+  getWorkflow = (ws: string, id: string) => catalog.getWorkflow(this.db, ws, id);
+  getWorkflowVersion = (id: string, version: number) => catalog.getWorkflowVersion(this.db, id, version);
+  listWorkflows = (ws: string, q: ListWorkflowsQuery) => catalog.listWorkflows(this.db, ws, q);
+  deleteWorkflow = (ws: string, id: string, now: number) => catalog.deleteWorkflow(this.db, ws, id, now);
+
+  createExecution = (e: NewExecution, idem?: IdempotencyClaim) => executions.createExecution(this.db, this.profile, e, idem);
+  getExecution = (ws: string, id: string) => executions.getExecution(this.db, ws, id);
+  listExecutions = (q: ListExecutionsQuery) => executions.listExecutions(this.db, q);
+  listNodes = (id: string) => executions.listNodes(this.db, id);
+  listAttempts = (id: string) => executions.listAttempts(this.db, id);
+  terminateExecution = (id: string, code: ErrorCode, msg: string, now: number) => executions.terminateExecution(this.db, id, code, msg, now);
+  timeOutExecutions = (now: number) => executions.timeOutExecutions(this.db, now);
+  knownFileKeys = (ws: string, keys: string[]) => executions.knownFileKeys(this.db, ws, keys);
+  deleteExpiredIdempotencyKeys = (now: number) => executions.deleteExpiredIdempotencyKeys(this.db, now);
+
+  claimNodes = (w: string, limit: number, now: number, leaseMs: number) => scheduling.claimNodes(this.db, this.profile, w, limit, now, leaseMs);
+  heartbeat = (w: string, now: number, leaseMs: number) => scheduling.heartbeat(this.db, w, now, leaseMs);
+  completeNode = (input: CompleteNodeInput) => scheduling.completeNode(this.db, input);
+  requeueExpiredLeases = (now: number) => scheduling.requeueExpiredLeases(this.db, now);
+  releaseLeases = (w: string | null, now: number) => scheduling.releaseLeases(this.db, w, now);
+  backlog = (now: number) => scheduling.backlog(this.db, now);
+}

@@ -1,0 +1,47 @@
+/**
+ * Kysely's view of the tables in `migrations/<dialect>/`. Both dialects share it: times are epoch
+ * milliseconds and JSON is TEXT on both, so rows read the same way everywhere.
+ */
+export interface WorkspacesTable { id: string; name: string; created_at: number }
+export interface ApiKeysTable {
+  id: string; workspace_id: string; name: string; prefix: string; secret_hash: string; scopes: string; created_at: number;
+}
+export interface WorkflowsTable {
+  id: string; workspace_id: string; title: string; version: number; created_at: number; updated_at: number; deleted_at: number | null;
+}
+export interface WorkflowVersionsTable { workflow_id: string; version: number; definition: string; created_at: number }
+export interface ExecutionsTable {
+  id: string; workspace_id: string; workflow_id: string; workflow_version: number; status: string; trigger: string;
+  variables: string; err_code: string | null; err_msg: string | null; created_at: number; started_at: number | null;
+  finished_at: number | null; deadline_at: number;
+}
+export interface NodeExecutionsTable {
+  execution_id: string; node_id: string; position: number; kind: string; title: string | null; deps: string; status: string;
+  attempts: number; runnable_at: number | null; lease_owner: string | null; lease_expires_at: number | null;
+  output: string | null; messages: string | null; usage: string | null; err_code: string | null; err_msg: string | null;
+  started_at: number | null; finished_at: number | null;
+}
+export interface NodeAttemptsTable {
+  execution_id: string; node_id: string; attempt: number; worker_id: string; status: string; http_status: number | null;
+  err_code: string | null; err_msg: string | null; started_at: number; finished_at: number | null;
+}
+export interface IdempotencyKeysTable {
+  workspace_id: string; scope: string; key: string; request_hash: string; execution_id: string; response: string;
+  created_at: number; expires_at: number;
+}
+export interface FilesTable {
+  id: string; workspace_id: string; name: string; type: string; size: number; sha256: string; storage_path: string;
+  created_at: number; expires_at: number | null;
+}
+
+export interface Tables {
+  workspaces: WorkspacesTable;
+  api_keys: ApiKeysTable;
+  workflows: WorkflowsTable;
+  workflow_versions: WorkflowVersionsTable;
+  executions: ExecutionsTable;
+  node_executions: NodeExecutionsTable;
+  node_attempts: NodeAttemptsTable;
+  idempotency_keys: IdempotencyKeysTable;
+  files: FilesTable;
+}

@@ -1,0 +1,52 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Kysely, SqliteDialect } from 'kysely';
+import { readMigrations } from '../migrations.ts';
+import { SQLITE_PROFILE } from '../sql/profile.ts';
+import { SqlStore } from '../sql/sqlStore.ts';
+import type { Tables } from '../sql/tables.ts';
+
+export interface SqliteOptions {
+  /** File path, or ':memory:'. */
+  file: string;
+}
+
+/**
+ * The embedded store (SPEC §5): one file, WAL, `synchronous=FULL` so an accepted run survives power
+ * loss as well as `kill -9` (NORMAL would only survive the process dying). `busy_timeout` covers a
+ * CLI process touching the file while the server runs.
+ */
+export function openSqliteStore(opts: SqliteOptions): SqlStore {
+  if (opts.file !== ':memory:') mkdirSync(path.dirname(opts.file), { recursive: true });
+  const raw = new Database(opts.file);
+  raw.pragma('journal_mode = WAL');
+  raw.pragma('synchronous = FULL');
+  raw.pragma('busy_timeout = 5000');
+  raw.pragma('foreign_keys = ON');
+  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: raw }) });
+  return new SqlStore(db, SQLITE_PROFILE, {
+    async migrate() {
+      raw.exec('CREATE TABLE IF NOT EXISTS flowgate_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+      for (const m of readMigrations('sqlite')) {
+        // IMMEDIATE takes the write lock first, so two processes starting together apply each
+        // migration once: the second sees the row the first inserted.
+        raw.exec('BEGIN IMMEDIATE');
+        try {
+          const done = raw.prepare('SELECT 1 FROM flowgate_migrations WHERE id = ?').get(m.id);
+          if (!done) {
+            raw.prepare('INSERT INTO flowgate_migrations (id, name, applied_at) VALUES (?, ?, ?)').run(m.id, m.name, Date.now());
+            raw.exec(m.sql);
+          }
+          raw.exec('COMMIT');
+        } catch (e) {
+          raw.exec('ROLLBACK');
+          throw e;
+        }
+      }
+    },
+    async close() {
+      await db.destroy();
+    },
+  });
+}

@@ -1,0 +1,232 @@
+import type { ErrorCode } from '../errors.ts';
+import type { WorkflowDefinition } from '../workflows/definition.ts';
+
+/**
+ * The one store interface (SPEC §5): domain verbs, not a query runner. The engine and the HTTP layer
+ * import only these types; `sqlite/` and `postgres/` provide the implementations, and
+ * `test/store/*.test.ts` runs the same conformance suite against both.
+ *
+ * Every scheduling transition checks the lease owner and the prior state in its WHERE clause, so a
+ * worker that lost its lease turns into a no-op instead of overwriting someone else's result.
+ */
+export type ExecutionStatus = 'init' | 'executing' | 'finish' | 'failed';
+export type NodeStatus = 'init' | 'waiting' | 'executing' | 'finish' | 'failed' | 'skipped';
+export type Trigger = 'api' | 'webhook' | 'cli' | 'retry' | 'schedule';
+export type Scope = 'run' | 'read' | 'admin';
+
+export interface ApiKeyRecord {
+  id: string;
+  workspaceId: string;
+  name: string;
+  /** First characters of the secret, to recognise a key in a list without revealing it. */
+  prefix: string;
+  secretHash: string;
+  scopes: Scope[];
+  createdAt: number;
+}
+
+export interface WorkflowRecord {
+  canvasId: string;
+  workspaceId: string;
+  title: string;
+  version: number;
+  definition: WorkflowDefinition;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface WorkflowSummary {
+  canvasId: string;
+  title: string;
+  version: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ListWorkflowsQuery {
+  keyword?: string;
+  order: 'creationAsc' | 'creationDesc' | 'updationAsc' | 'updationDesc';
+  offset: number;
+  limit: number;
+}
+
+export interface ExecutionRecord {
+  executionId: string;
+  workspaceId: string;
+  canvasId: string;
+  version: number;
+  status: ExecutionStatus;
+  trigger: Trigger;
+  variables: Record<string, unknown>;
+  errCode?: ErrorCode;
+  errMsg?: string;
+  createdAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+  deadlineAt: number;
+}
+
+export interface NodeRecord {
+  executionId: string;
+  nodeId: string;
+  position: number;
+  kind: string;
+  title?: string;
+  deps: string[];
+  status: NodeStatus;
+  attempts: number;
+  output?: unknown;
+  messages?: unknown[];
+  usage?: unknown;
+  errCode?: ErrorCode;
+  errMsg?: string;
+  startedAt?: number;
+  finishedAt?: number;
+}
+
+export interface AttemptRecord {
+  executionId: string;
+  nodeId: string;
+  attempt: number;
+  workerId: string;
+  status: 'executing' | 'finish' | 'failed';
+  httpStatus?: number;
+  errCode?: ErrorCode;
+  errMsg?: string;
+  startedAt: number;
+  finishedAt?: number;
+}
+
+export interface NewNode {
+  nodeId: string;
+  kind: string;
+  title?: string;
+  deps: string[];
+}
+
+export interface NewExecution {
+  executionId: string;
+  workspaceId: string;
+  canvasId: string;
+  version: number;
+  trigger: Trigger;
+  variables: Record<string, unknown>;
+  nodes: NewNode[];
+  now: number;
+  deadlineAt: number;
+}
+
+export interface IdempotencyClaim {
+  scope: string;
+  key: string;
+  requestHash: string;
+  /** The response a replay gets, stored with the key. */
+  response: unknown;
+  ttlMs: number;
+}
+
+export type CreateExecutionResult =
+  | { type: 'created'; executionId: string }
+  | { type: 'replayed'; executionId: string; response: unknown }
+  | { type: 'key_reused' };
+
+export interface ClaimedNode {
+  executionId: string;
+  nodeId: string;
+  attempt: number;
+}
+
+/** What the worker reports when an attempt ends. */
+export type NodeResult =
+  | { type: 'finished'; output: unknown; messages?: unknown[]; usage?: unknown; httpStatus?: number }
+  | { type: 'failed'; errCode: ErrorCode; errMsg: string; messages?: unknown[]; usage?: unknown; httpStatus?: number }
+  /** Failed this attempt; run again at `runAt` (the wait lives in the store, not in memory). */
+  | { type: 'retry'; runAt: number; errCode: ErrorCode; errMsg: string; httpStatus?: number };
+
+export interface CompleteNodeInput {
+  executionId: string;
+  nodeId: string;
+  workerId: string;
+  attempt: number;
+  result: NodeResult;
+  now: number;
+}
+
+export interface CompleteNodeOutcome {
+  /** False when the lease was lost (aborted, timed out or reclaimed): nothing was written. */
+  applied: boolean;
+  /** Set when this completion ended the execution. */
+  executionStatus?: ExecutionStatus;
+}
+
+export interface ListExecutionsQuery {
+  workspaceId: string;
+  canvasId?: string;
+  status?: ExecutionStatus;
+  trigger?: Trigger;
+  since?: number;
+  until?: number;
+  /** Exclusive upper bound on the execution id (ids sort by time). */
+  cursor?: string;
+  limit: number;
+}
+
+export interface Backlog {
+  /** Accepted executions no worker has started yet. */
+  pendingExecutions: number;
+  /** Nodes ready to be claimed now. */
+  runnableNodes: number;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Only one process uses this database (SQLite): leases left at start belong to a dead process. */
+  readonly singleProcess: boolean;
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+  ping(): Promise<boolean>;
+
+  ensureWorkspace(workspaceId: string, now: number): Promise<void>;
+  createApiKey(key: ApiKeyRecord): Promise<void>;
+  findApiKeyByHash(secretHash: string): Promise<ApiKeyRecord | undefined>;
+  listApiKeys(workspaceId: string): Promise<ApiKeyRecord[]>;
+  deleteApiKey(workspaceId: string, id: string): Promise<boolean>;
+  countApiKeys(): Promise<number>;
+
+  /** Creates version 1. Fails (returns false) if the id exists. */
+  createWorkflow(workspaceId: string, canvasId: string, definition: WorkflowDefinition, now: number): Promise<boolean>;
+  /** Adds a new immutable version; undefined if the workflow does not exist in this workspace. */
+  updateWorkflow(workspaceId: string, canvasId: string, definition: WorkflowDefinition, now: number): Promise<WorkflowRecord | undefined>;
+  getWorkflow(workspaceId: string, canvasId: string): Promise<WorkflowRecord | undefined>;
+  getWorkflowVersion(canvasId: string, version: number): Promise<WorkflowDefinition | undefined>;
+  listWorkflows(workspaceId: string, q: ListWorkflowsQuery): Promise<{ items: WorkflowSummary[]; total: number }>;
+  deleteWorkflow(workspaceId: string, canvasId: string, now: number): Promise<boolean>;
+
+  /** Commits the execution, its nodes and the idempotency key in one transaction (SPEC §4.1, §4.8). */
+  createExecution(e: NewExecution, idempotency?: IdempotencyClaim): Promise<CreateExecutionResult>;
+  getExecution(workspaceId: string, executionId: string): Promise<ExecutionRecord | undefined>;
+  listExecutions(q: ListExecutionsQuery): Promise<ExecutionRecord[]>;
+  listNodes(executionId: string): Promise<NodeRecord[]>;
+  listAttempts(executionId: string): Promise<AttemptRecord[]>;
+  /** Ends a live execution as failed with `code` (abort, timeout). False if it was already terminal. */
+  terminateExecution(executionId: string, code: ErrorCode, message: string, now: number): Promise<boolean>;
+  /** Ends every live execution whose deadline passed; returns their ids. */
+  timeOutExecutions(now: number): Promise<string[]>;
+  knownFileKeys(workspaceId: string, fileKeys: string[]): Promise<Set<string>>;
+
+  /** Leases up to `limit` runnable nodes to `workerId` and records the attempt's start. */
+  claimNodes(workerId: string, limit: number, now: number, leaseMs: number): Promise<ClaimedNode[]>;
+  /** Extends the leases `workerId` still holds; returns the keys (`executionId/nodeId`) it still holds. */
+  heartbeat(workerId: string, now: number, leaseMs: number): Promise<Set<string>>;
+  completeNode(input: CompleteNodeInput): Promise<CompleteNodeOutcome>;
+  /** Makes nodes whose lease expired runnable again (their worker died); returns how many. */
+  requeueExpiredLeases(now: number): Promise<number>;
+  /** Gives back every lease `workerId` holds, for shutdown or a single-process restart. */
+  releaseLeases(workerId: string | null, now: number): Promise<number>;
+  backlog(now: number): Promise<Backlog>;
+  deleteExpiredIdempotencyKeys(now: number): Promise<number>;
+}
+
+export const TERMINAL_EXECUTION: ReadonlySet<ExecutionStatus> = new Set(['finish', 'failed']);
+export const TERMINAL_NODE: ReadonlySet<NodeStatus> = new Set(['finish', 'failed', 'skipped']);
+export const nodeKey = (executionId: string, nodeId: string): string => `${executionId}/${nodeId}`;

@@ -1,0 +1,244 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { newExecutionId } from '../../src/ids.ts';
+import type { NewExecution, Store } from '../../src/store/store.ts';
+import type { WorkflowDefinition } from '../../src/workflows/definition.ts';
+import { freshTarget, STORE_KINDS, type StoreTarget } from '../helpers/stores.ts';
+
+const def: WorkflowDefinition = {
+  title: 'Branches',
+  tasks: [
+    { id: 'a', kind: 'transform', expression: '1' },
+    { id: 'gate', kind: 'condition', expression: 'false', dependentTasks: ['a'] },
+    { id: 'gated', kind: 'transform', expression: '2', dependentTasks: ['gate'] },
+    { id: 'b', kind: 'transform', expression: '3', dependentTasks: ['a'] },
+    { id: 'out', kind: 'output', dependentTasks: ['gated', 'b'] },
+  ],
+};
+
+function newExecution(now: number, over: Partial<NewExecution> = {}): NewExecution {
+  return {
+    executionId: newExecutionId(now),
+    workspaceId: 'ws-1',
+    canvasId: 'c-1',
+    version: 1,
+    trigger: 'api',
+    variables: { x: 1 },
+    nodes: def.tasks.map((t) => ({ nodeId: t.id, kind: t.kind, deps: t.dependentTasks ?? [] })),
+    now,
+    deadlineAt: now + 3_600_000,
+    ...over,
+  };
+}
+
+for (const kind of STORE_KINDS) {
+  describe(`store conformance (${kind})`, () => {
+    let target: StoreTarget;
+    let store: Store;
+    let failed = false;
+    before(async () => {
+      target = freshTarget(kind);
+      store = target.open();
+      await store.migrate();
+      await store.migrate(); // a second start applies nothing
+      await store.ensureWorkspace('ws-1', 1);
+      await store.ensureWorkspace('ws-2', 1);
+    });
+    after(async () => {
+      await store.close();
+      await target.cleanup(failed);
+    });
+    const t = (name: string, fn: () => Promise<void>) =>
+      it(name, async () => {
+        try {
+          await fn();
+        } catch (e) {
+          failed = true;
+          throw e;
+        }
+      });
+
+    t('workflows: create, version on update, tenancy, list, soft delete', async () => {
+      assert.equal(await store.createWorkflow('ws-1', 'c-1', def, 10), true);
+      assert.equal(await store.createWorkflow('ws-1', 'c-1', def, 10), false);
+      const v2 = await store.updateWorkflow('ws-1', 'c-1', { ...def, title: 'Branches v2' }, 20);
+      assert.equal(v2?.version, 2);
+      assert.equal((await store.getWorkflowVersion('c-1', 1))?.title, 'Branches');
+      assert.equal((await store.getWorkflow('ws-1', 'c-1'))?.title, 'Branches v2');
+      assert.equal(await store.getWorkflow('ws-2', 'c-1'), undefined);
+      assert.equal(await store.updateWorkflow('ws-2', 'c-1', def, 30), undefined);
+      await store.createWorkflow('ws-1', 'c-2', { ...def, title: 'Other 50%' }, 15);
+      const list = await store.listWorkflows('ws-1', { keyword: 'BRANCH', order: 'creationDesc', offset: 0, limit: 10 });
+      assert.deepEqual(list.items.map((w) => w.canvasId), ['c-1']);
+      const pct = await store.listWorkflows('ws-1', { keyword: '50%', order: 'creationAsc', offset: 0, limit: 10 });
+      assert.deepEqual(pct.items.map((w) => w.canvasId), ['c-2']);
+      const all = await store.listWorkflows('ws-1', { order: 'updationDesc', offset: 0, limit: 1 });
+      assert.equal(all.total, 2);
+      assert.deepEqual(all.items.map((w) => w.canvasId), ['c-1']);
+      assert.equal(await store.deleteWorkflow('ws-1', 'c-2', 40), true);
+      assert.equal(await store.getWorkflow('ws-1', 'c-2'), undefined);
+      assert.equal(await store.deleteWorkflow('ws-1', 'c-2', 40), false);
+    });
+
+    t('api keys: find by hash, list per workspace, delete', async () => {
+      await store.createApiKey({ id: 'ak-1', workspaceId: 'ws-1', name: 'k', prefix: 'fg_ab', secretHash: 'h1', scopes: ['read'], createdAt: 1 });
+      assert.deepEqual((await store.findApiKeyByHash('h1'))?.scopes, ['read']);
+      assert.equal((await store.listApiKeys('ws-2')).length, 0);
+      assert.equal(await store.deleteApiKey('ws-2', 'ak-1'), false);
+      assert.equal(await store.deleteApiKey('ws-1', 'ak-1'), true);
+      assert.equal(await store.findApiKeyByHash('h1'), undefined);
+    });
+
+    t('idempotency: replay on same hash, reuse on different hash, new run after expiry', async () => {
+      const idem = { scope: 'api', key: 'k-1', requestHash: 'h', response: { executionId: 'x' }, ttlMs: 1000 };
+      const first = await store.createExecution(newExecution(100), idem);
+      assert.equal(first.type, 'created');
+      const again = await store.createExecution(newExecution(200), idem);
+      assert.equal(again.type, 'replayed');
+      assert.equal(again.type === 'replayed' && again.executionId, first.type === 'created' && first.executionId);
+      assert.equal((await store.createExecution(newExecution(300), { ...idem, requestHash: 'other' })).type, 'key_reused');
+      assert.equal((await store.createExecution(newExecution(5000), idem)).type, 'created');
+    });
+
+    t('concurrent creates with one key make one execution', async () => {
+      const idem = { scope: 'api', key: 'race', requestHash: 'h', response: {}, ttlMs: 60_000 };
+      const results = await Promise.all(Array.from({ length: 10 }, () => store.createExecution(newExecution(1000), idem)));
+      assert.equal(results.filter((r) => r.type === 'created').length, 1);
+      assert.equal(results.filter((r) => r.type === 'replayed').length, 9);
+    });
+
+    t('scheduling: claim, complete, skip a false branch, finish the run', async () => {
+      await store.releaseLeases(null, 0);
+      await store.requeueExpiredLeases(0);
+      // drain leftovers from earlier tests so the queue holds only this run
+      for (const e of await store.listExecutions({ workspaceId: 'ws-1', limit: 100 })) {
+        await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'cleanup', 1);
+      }
+      const e = newExecution(2000);
+      await store.createExecution(e);
+      const now = 3000;
+      const step = async (expected: string[], output: (id: string) => unknown) => {
+        const claimed = await store.claimNodes('w1', 10, now, 10_000);
+        assert.deepEqual(claimed.map((c) => c.nodeId).sort(), expected);
+        let status;
+        for (const c of claimed) {
+          const r = await store.completeNode({ ...c, workerId: 'w1', now, result: { type: 'finished', output: output(c.nodeId) } });
+          assert.equal(r.applied, true);
+          status = r.executionStatus ?? status;
+        }
+        return status;
+      };
+      assert.equal((await store.getExecution('ws-1', e.executionId))?.status, 'init');
+      await step(['a'], () => 1);
+      assert.equal((await store.getExecution('ws-1', e.executionId))?.status, 'executing');
+      await step(['b', 'gate'], (id) => (id === 'gate' ? false : 3));
+      const final = await step(['out'], () => ({ b: 3 }));
+      assert.equal(final, 'finish');
+      const nodes = await store.listNodes(e.executionId);
+      assert.deepEqual(
+        Object.fromEntries(nodes.map((n) => [n.nodeId, n.status])),
+        { a: 'finish', gate: 'finish', gated: 'skipped', b: 'finish', out: 'finish' },
+      );
+      assert.deepEqual(nodes.find((n) => n.nodeId === 'out')?.output, { b: 3 });
+      const attempts = await store.listAttempts(e.executionId);
+      assert.equal(attempts.length, 4);
+      assert.ok(attempts.every((a) => a.status === 'finish' && a.workerId === 'w1'));
+      assert.equal((await store.getExecution('ws-2', e.executionId)), undefined, 'other workspace sees nothing');
+    });
+
+    t('a failed node fails the run and nothing else starts', async () => {
+      const e = newExecution(4000);
+      await store.createExecution(e);
+      const [a] = await store.claimNodes('w1', 10, 4000, 10_000);
+      assert.equal(a?.nodeId, 'a');
+      const r = await store.completeNode({ ...a!, workerId: 'w1', now: 4001, result: { type: 'failed', errCode: 'UPSTREAM_ERROR', errMsg: '503 from x' } });
+      assert.equal(r.executionStatus, 'failed');
+      const ex = await store.getExecution('ws-1', e.executionId);
+      assert.equal(ex?.errCode, 'UPSTREAM_ERROR');
+      assert.match(ex?.errMsg ?? '', /"a" failed: 503/);
+      assert.deepEqual(await store.claimNodes('w1', 10, 5000, 10_000), []);
+    });
+
+    t('a lost lease makes the late completion a no-op, and the node runs again', async () => {
+      const e = newExecution(6000);
+      await store.createExecution(e);
+      const [a] = await store.claimNodes('dead', 10, 6000, 1000);
+      assert.ok(a);
+      assert.equal(await store.requeueExpiredLeases(6500), 0, 'lease still valid');
+      assert.equal(await store.requeueExpiredLeases(7001), 1);
+      const [again] = await store.claimNodes('alive', 10, 7002, 1000);
+      assert.equal(again?.nodeId, 'a');
+      assert.equal(again?.attempt, 2);
+      const late = await store.completeNode({ ...a!, workerId: 'dead', now: 7003, result: { type: 'finished', output: 'stale' } });
+      assert.equal(late.applied, false);
+      const held = await store.heartbeat('alive', 7004, 1000);
+      assert.ok(held.has(`${e.executionId}/a`));
+      assert.equal((await store.heartbeat('dead', 7004, 1000)).size, 0);
+      await store.completeNode({ ...again!, workerId: 'alive', now: 7005, result: { type: 'finished', output: 1 } });
+      const attempts = (await store.listAttempts(e.executionId)).filter((x) => x.nodeId === 'a');
+      assert.deepEqual(attempts.map((x) => [x.attempt, x.status, x.errCode ?? null]), [
+        [1, 'failed', 'WORKER_LOST'],
+        [2, 'finish', null],
+      ]);
+      await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'cleanup', 7006);
+    });
+
+    t('retry results wait in the store until runAt', async () => {
+      const e = newExecution(8000);
+      await store.createExecution(e);
+      const [a] = await store.claimNodes('w1', 10, 8000, 10_000);
+      await store.completeNode({ ...a!, workerId: 'w1', now: 8001, result: { type: 'retry', runAt: 9000, errCode: 'UPSTREAM_ERROR', errMsg: '503' } });
+      const n = (await store.listNodes(e.executionId)).find((x) => x.nodeId === 'a');
+      assert.equal(n?.status, 'waiting');
+      assert.deepEqual(await store.claimNodes('w1', 10, 8999, 10_000), []);
+      const [again] = await store.claimNodes('w1', 10, 9000, 10_000);
+      assert.equal(again?.attempt, 2);
+      await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'cleanup', 9001);
+    });
+
+    t('abort ends the run, fails the node in flight, and is idempotent', async () => {
+      const e = newExecution(10_000);
+      await store.createExecution(e);
+      const [a] = await store.claimNodes('w1', 10, 10_000, 10_000);
+      assert.equal(await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'Aborted by user', 10_001), true);
+      assert.equal(await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'Aborted by user', 10_002), false);
+      const late = await store.completeNode({ ...a!, workerId: 'w1', now: 10_003, result: { type: 'finished', output: 1 } });
+      assert.equal(late.applied, false);
+      const ex = await store.getExecution('ws-1', e.executionId);
+      assert.equal(ex?.status, 'failed');
+      assert.equal(ex?.errCode, 'EXECUTION_ABORTED');
+      const nodes = await store.listNodes(e.executionId);
+      assert.equal(nodes.find((n) => n.nodeId === 'a')?.status, 'failed');
+      assert.equal(nodes.find((n) => n.nodeId === 'b')?.status, 'init');
+    });
+
+    t('executions past their deadline time out', async () => {
+      const e = newExecution(20_000, { deadlineAt: 20_500 });
+      await store.createExecution(e);
+      assert.deepEqual(await store.timeOutExecutions(20_400), []);
+      assert.deepEqual(await store.timeOutExecutions(20_500), [e.executionId]);
+      assert.equal((await store.getExecution('ws-1', e.executionId))?.errCode, 'EXECUTION_TIMEOUT');
+    });
+
+    t('history: newest first, cursor, filters', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const e = newExecution(30_000 + i, { canvasId: 'c-hist', trigger: i % 2 ? 'cli' : 'api' });
+        ids.push(e.executionId);
+        await store.createExecution(e);
+      }
+      const page1 = await store.listExecutions({ workspaceId: 'ws-1', canvasId: 'c-hist', limit: 2 });
+      assert.deepEqual(page1.map((e) => e.executionId), [ids[4], ids[3]]);
+      const page2 = await store.listExecutions({ workspaceId: 'ws-1', canvasId: 'c-hist', limit: 2, cursor: page1[1]!.executionId });
+      assert.deepEqual(page2.map((e) => e.executionId), [ids[2], ids[1]]);
+      const cli = await store.listExecutions({ workspaceId: 'ws-1', canvasId: 'c-hist', trigger: 'cli', limit: 10 });
+      assert.equal(cli.length, 2);
+      const since = await store.listExecutions({ workspaceId: 'ws-1', canvasId: 'c-hist', since: 30_003, limit: 10 });
+      assert.equal(since.length, 2);
+      assert.equal((await store.listExecutions({ workspaceId: 'ws-2', canvasId: 'c-hist', limit: 10 })).length, 0);
+      const backlog = await store.backlog(40_000);
+      assert.ok(backlog.pendingExecutions >= 5);
+      assert.ok(backlog.runnableNodes >= 5);
+    });
+  });
+}
