@@ -205,6 +205,8 @@ export interface Store {
   /** Commits the execution, its nodes and the idempotency key in one transaction (SPEC §4.1, §4.8). */
   createExecution(e: NewExecution, idempotency?: IdempotencyClaim): Promise<CreateExecutionResult>;
   getExecution(workspaceId: string, executionId: string): Promise<ExecutionRecord | undefined>;
+  /** For the engine only: no tenancy check, the worker already holds a lease on one of its nodes. */
+  loadExecution(executionId: string): Promise<ExecutionRecord | undefined>;
   listExecutions(q: ListExecutionsQuery): Promise<ExecutionRecord[]>;
   listNodes(executionId: string): Promise<NodeRecord[]>;
   listAttempts(executionId: string): Promise<AttemptRecord[]>;

@@ -132,6 +132,11 @@ export async function getExecution(db: Db, workspaceId: string, id: string): Pro
   return r && toExecution(r);
 }
 
+export async function loadExecution(db: Db, id: string): Promise<ExecutionRecord | undefined> {
+  const r = await db.selectFrom('executions').selectAll().where('id', '=', id).executeTakeFirst();
+  return r && toExecution(r);
+}
+
 export async function listExecutions(db: Db, q: ListExecutionsQuery): Promise<ExecutionRecord[]> {
   let query = db.selectFrom('executions').selectAll().where('workspace_id', '=', q.workspaceId);
   if (q.canvasId) query = query.where('workflow_id', '=', q.canvasId);

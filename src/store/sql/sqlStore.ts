@@ -60,6 +60,7 @@ export class SqlStore implements Store {
 
   createExecution = (e: NewExecution, idem?: IdempotencyClaim) => executions.createExecution(this.db, this.profile, e, idem);
   getExecution = (ws: string, id: string) => executions.getExecution(this.db, ws, id);
+  loadExecution = (id: string) => executions.loadExecution(this.db, id);
   listExecutions = (q: ListExecutionsQuery) => executions.listExecutions(this.db, q);
   listNodes = (id: string) => executions.listNodes(this.db, id);
   listAttempts = (id: string) => executions.listAttempts(this.db, id);

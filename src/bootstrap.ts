@@ -1,0 +1,75 @@
+import type { Logger } from 'pino';
+import type { Config } from './config.ts';
+import { DEFAULT_WORKSPACE, newApiKeyId, newApiKeySecret } from './ids.ts';
+import { hashSecret } from './http/auth.ts';
+import type { Store } from './store/store.ts';
+import { canvasIdFor, loadDefinitionsFrom } from './workflows/load.ts';
+import { validateDefinition } from './workflows/validate.ts';
+import stringify from 'safe-stable-stringify';
+
+/**
+ * First-start work: the default workspace, the bootstrap API key (SPEC §7 FLOWGATE_API_KEY), and
+ * workflows loaded from FLOWGATE_WORKFLOWS.
+ */
+export async function ensureBootstrapKey(store: Store, config: Config, now: number): Promise<string | undefined> {
+  await store.ensureWorkspace(DEFAULT_WORKSPACE, now);
+  if (config.apiKey) {
+    const hash = hashSecret(config.apiKey);
+    if (!(await store.findApiKeyByHash(hash))) {
+      await store.createApiKey({
+        id: newApiKeyId(),
+        workspaceId: DEFAULT_WORKSPACE,
+        name: 'FLOWGATE_API_KEY',
+        prefix: config.apiKey.slice(0, 7),
+        secretHash: hash,
+        scopes: ['admin'],
+        createdAt: now,
+      });
+    }
+    return undefined;
+  }
+  if ((await store.countApiKeys()) > 0) return undefined;
+  const secret = newApiKeySecret();
+  await store.createApiKey({
+    id: newApiKeyId(),
+    workspaceId: DEFAULT_WORKSPACE,
+    name: 'first-start admin key',
+    prefix: secret.slice(0, 7),
+    secretHash: hashSecret(secret),
+    scopes: ['admin'],
+    createdAt: now,
+  });
+  return secret;
+}
+
+export interface LoadedWorkflow {
+  canvasId: string;
+  title: string;
+  file: string;
+  change: 'created' | 'updated' | 'unchanged';
+}
+
+/** Upserts every definition in a file or folder into `ws-default`; an invalid file stops the start. */
+export async function loadWorkflows(store: Store, path: string, now: number, logger: Logger): Promise<LoadedWorkflow[]> {
+  const loaded: LoadedWorkflow[] = [];
+  for (const { file, definition } of await loadDefinitionsFrom(path)) {
+    const v = validateDefinition(definition);
+    if (!v.ok) {
+      throw new Error(`${file}: ${v.error.message}${v.error.data ? ` ${JSON.stringify(v.error.data)}` : ''}`);
+    }
+    const canvasId = canvasIdFor(file, v.value);
+    const def = { ...v.value, canvasId };
+    const existing = await store.getWorkflow(DEFAULT_WORKSPACE, canvasId);
+    let change: LoadedWorkflow['change'] = 'unchanged';
+    if (!existing) {
+      if (!(await store.createWorkflow(DEFAULT_WORKSPACE, canvasId, def, now))) throw new Error(`${file}: canvasId ${canvasId} is taken`);
+      change = 'created';
+    } else if (stringify(existing.definition) !== stringify(def)) {
+      await store.updateWorkflow(DEFAULT_WORKSPACE, canvasId, def, now);
+      change = 'updated';
+    }
+    logger.info({ canvasId, file, change }, 'workflow loaded');
+    loaded.push({ canvasId, title: def.title, file, change });
+  }
+  return loaded;
+}

@@ -1,0 +1,15 @@
+import type { ExecutionRecord, NodeRecord } from '../store/store.ts';
+import type { EvalContext, Message } from './tasks/types.ts';
+
+/** The JSONata context a task sees: its run's variables and every node's output so far. */
+export function evalContext(execution: ExecutionRecord, nodes: NodeRecord[]): EvalContext {
+  const tasks: EvalContext['tasks'] = {};
+  for (const n of nodes) {
+    tasks[n.nodeId] = { output: n.output ?? null, messages: (n.messages as Message[] | undefined) ?? [], status: n.status };
+  }
+  return {
+    variables: execution.variables,
+    tasks,
+    execution: { id: execution.executionId, canvasId: execution.canvasId },
+  };
+}

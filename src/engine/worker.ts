@@ -1,0 +1,264 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import { coerceError, type ErrorCode } from '../errors.ts';
+import { newWorkerId } from '../ids.ts';
+import type { Metrics } from '../metrics.ts';
+import { nodeKey, type ClaimedNode, type NodeResult, type Store } from '../store/store.ts';
+import type { TaskDef, WorkflowDefinition } from '../workflows/definition.ts';
+import type { Bus } from './bus.ts';
+import { evalContext } from './context.ts';
+import { nextRetryDelay } from './retry.ts';
+import { runTask } from './tasks/index.ts';
+import type { TaskInput, TaskOutcome } from './tasks/types.ts';
+
+export interface WorkerDeps {
+  store: Store;
+  config: Config;
+  logger: Logger;
+  bus: Bus;
+  metrics?: Metrics;
+  now?: () => number;
+  random?: () => number;
+  /** The task runner; tests never replace it, but a benchmark may measure the scheduler alone. */
+  run?: (input: TaskInput) => Promise<TaskOutcome>;
+}
+
+interface InFlight {
+  claim: ClaimedNode;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+const DEFINITION_CACHE_MAX = 1000;
+
+/**
+ * The durable DAG scheduler of one process. It claims runnable nodes from the store under a lease,
+ * runs them with a bounded concurrency, and reports each attempt back; the store decides in the same
+ * transaction what becomes runnable next. Nothing lives only in memory: a crash at any point leaves
+ * the store able to hand the same work to the next worker once the lease expires.
+ */
+export class Worker {
+  readonly id = newWorkerId();
+  private readonly inFlight = new Map<string, InFlight>();
+  private readonly definitions = new Map<string, WorkflowDefinition>();
+  private running = false;
+  private wakeUp?: () => void;
+  private loopDone?: Promise<void>;
+  private timers: NodeJS.Timeout[] = [];
+  private lastSweep = 0;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly run: (input: TaskInput) => Promise<TaskOutcome>;
+
+  constructor(private readonly deps: WorkerDeps) {
+    this.now = deps.now ?? Date.now;
+    this.random = deps.random ?? Math.random;
+    this.run = deps.run ?? runTask;
+  }
+
+  async start(): Promise<void> {
+    const { store, bus, config } = this.deps;
+    if (store.singleProcess) {
+      const released = await store.releaseLeases(null, this.now());
+      if (released) this.deps.logger.warn({ released }, 'released leases left by a previous process');
+    }
+    this.running = true;
+    bus.on('execution.created', this.wake);
+    bus.on('execution.abort', this.onAbort);
+    // Heartbeats double as the cross-process abort signal: a node whose lease vanished was aborted
+    // or timed out elsewhere, so it is cancelled within one heartbeat (SPEC §4.7: within 1 s).
+    const beat = Math.min(500, Math.floor(config.leaseMs / 3));
+    this.timers.push(setInterval(() => void this.heartbeat(), beat));
+    this.timers.push(setInterval(() => void this.reap(), 1000));
+    this.loopDone = this.loop();
+  }
+
+  /** Stops claiming, lets nodes in flight finish for up to `graceMs`, then cancels and releases the rest. */
+  async stop(graceMs = this.deps.config.shutdownGraceMs): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake();
+    this.deps.bus.off('execution.created', this.wake);
+    this.deps.bus.off('execution.abort', this.onAbort);
+    await this.loopDone;
+    const all = Promise.all([...this.inFlight.values()].map((f) => f.done));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
+    for (const f of this.inFlight.values()) f.controller.abort({ code: 'WORKER_LOST' });
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    // Whatever did not finish goes back to the queue now rather than after the lease expires.
+    await this.deps.store.releaseLeases(this.id, this.now());
+  }
+
+  get busy(): number {
+    return this.inFlight.size;
+  }
+
+  private readonly wake = (): void => {
+    const w = this.wakeUp;
+    this.wakeUp = undefined;
+    w?.();
+  };
+
+  private readonly onAbort = (executionId: string): void => this.cancelExecution(executionId, 'EXECUTION_ABORTED');
+
+  private cancelExecution(executionId: string, code: ErrorCode): void {
+    for (const f of this.inFlight.values()) {
+      if (f.claim.executionId === executionId) f.controller.abort({ code });
+    }
+  }
+
+  private async loop(): Promise<void> {
+    const { store, config, logger } = this.deps;
+    while (this.running) {
+      const free = config.workerConcurrency - this.inFlight.size;
+      let claimed: ClaimedNode[] = [];
+      if (free > 0) {
+        try {
+          claimed = await store.claimNodes(this.id, free, this.now(), config.leaseMs);
+        } catch (e) {
+          logger.error({ err: coerceError(e) }, 'claiming nodes failed; retrying after the poll interval');
+        }
+        for (const c of claimed) this.start1(c);
+      }
+      // A full batch means there may be more waiting; otherwise sleep until woken or the poll ends.
+      if (claimed.length > 0 && claimed.length === free) continue;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, config.pollMs);
+        this.wakeUp = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  }
+
+  private start1(claim: ClaimedNode): void {
+    const controller = new AbortController();
+    const key = nodeKey(claim.executionId, claim.nodeId);
+    const entry: InFlight = { claim, controller, done: Promise.resolve() };
+    entry.done = this.execute(claim, controller)
+      .catch((e) => this.deps.logger.error({ err: coerceError(e), node: key }, 'node bookkeeping failed; the lease will expire and it will run again'))
+      .finally(() => {
+        this.inFlight.delete(key);
+        this.wake();
+      });
+    this.inFlight.set(key, entry);
+  }
+
+  private async definition(canvasId: string, version: number): Promise<WorkflowDefinition | undefined> {
+    const k = `${canvasId}@${version}`;
+    let def = this.definitions.get(k);
+    if (!def) {
+      def = await this.deps.store.getWorkflowVersion(canvasId, version);
+      if (!def) return undefined;
+      if (this.definitions.size >= DEFINITION_CACHE_MAX) this.definitions.delete(this.definitions.keys().next().value as string);
+      this.definitions.set(k, def);
+    }
+    return def;
+  }
+
+  private async execute(claim: ClaimedNode, controller: AbortController): Promise<void> {
+    const { store, config, logger, metrics, bus } = this.deps;
+    const execution = await store.loadExecution(claim.executionId);
+    const workflow = execution && (await this.definition(execution.canvasId, execution.version));
+    const task = workflow?.tasks.find((t) => t.id === claim.nodeId);
+    let outcome: TaskOutcome;
+    const started = this.now();
+    if (!execution || !workflow || !task) {
+      outcome = { type: 'failed', errCode: 'INTERNAL_ERROR', message: 'execution or task definition missing', retryable: false };
+    } else {
+      const nodes = await store.listNodes(claim.executionId);
+      const timeoutMs = task.timeoutMs ?? config.nodeTimeoutMs;
+      const timer = setTimeout(() => controller.abort({ code: 'NODE_TIMEOUT' }), timeoutMs);
+      try {
+        outcome = await this.run({
+          task,
+          workflow,
+          context: evalContext(execution, nodes),
+          executionId: claim.executionId,
+          attempt: claim.attempt,
+          signal: controller.signal,
+          config,
+        });
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    const finished = this.now();
+    metrics?.nodeDuration.observe({ kind: task?.kind ?? 'unknown', outcome: outcome.type }, (finished - started) / 1000);
+    const result = this.toResult(task, claim.attempt, outcome, finished);
+    const done = await store.completeNode({ ...claim, workerId: this.id, result, now: finished });
+    if (!done.applied) {
+      logger.info({ executionId: claim.executionId, nodeId: claim.nodeId }, 'node result dropped: lease lost (aborted, timed out or reclaimed)');
+      return;
+    }
+    if (result.type === 'retry') logger.info({ executionId: claim.executionId, nodeId: claim.nodeId, runAt: result.runAt, errCode: result.errCode }, 'node will retry');
+    if (done.executionStatus) {
+      metrics?.executionsEnded.inc({ status: done.executionStatus });
+      bus.emit('execution.terminal', claim.executionId, done.executionStatus);
+    }
+  }
+
+  private toResult(task: TaskDef | undefined, attempt: number, outcome: TaskOutcome, now: number): NodeResult {
+    switch (outcome.type) {
+      case 'finished':
+        return { type: 'finished', output: outcome.output, messages: outcome.messages, usage: outcome.usage, httpStatus: outcome.httpStatus };
+      case 'failed': {
+        const delay = outcome.retryable ? nextRetryDelay(task?.retry, attempt, outcome.retryAfterMs, this.random) : undefined;
+        if (delay !== undefined) {
+          return { type: 'retry', runAt: now + delay, errCode: outcome.errCode, errMsg: outcome.message, httpStatus: outcome.httpStatus };
+        }
+        return {
+          type: 'failed',
+          errCode: outcome.errCode,
+          errMsg: outcome.message,
+          messages: outcome.messages,
+          usage: outcome.usage,
+          httpStatus: outcome.httpStatus,
+        };
+      }
+      default: {
+        const never: never = outcome;
+        throw new Error(`unhandled outcome ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.inFlight.size === 0) return;
+    try {
+      const held = await this.deps.store.heartbeat(this.id, this.now(), this.deps.config.leaseMs);
+      for (const [key, f] of this.inFlight) {
+        if (!held.has(key)) f.controller.abort({ code: 'EXECUTION_ABORTED' });
+      }
+    } catch (e) {
+      this.deps.logger.warn({ err: coerceError(e) }, 'heartbeat failed');
+    }
+  }
+
+  private async reap(): Promise<void> {
+    const { store, logger, bus } = this.deps;
+    try {
+      const now = this.now();
+      const requeued = await store.requeueExpiredLeases(now);
+      if (requeued) {
+        logger.warn({ requeued }, 'requeued nodes whose worker stopped heartbeating');
+        this.wake();
+      }
+      for (const id of await store.timeOutExecutions(now)) {
+        this.cancelExecution(id, 'EXECUTION_TIMEOUT');
+        this.deps.metrics?.executionsEnded.inc({ status: 'failed' });
+        bus.emit('execution.terminal', id, 'failed');
+      }
+      if (now - this.lastSweep >= 60_000) {
+        this.lastSweep = now;
+        await store.deleteExpiredIdempotencyKeys(now);
+      }
+    } catch (e) {
+      logger.warn({ err: coerceError(e) }, 'maintenance pass failed');
+    }
+  }
+}

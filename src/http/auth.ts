@@ -1,0 +1,32 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { fail, ok, type Result } from '../errors.ts';
+import type { ApiKeyRecord, Scope, Store } from '../store/store.ts';
+
+/** SHA-256 is enough at rest: keys are 190 random bits, so there is nothing to brute-force. */
+export const hashSecret = (secret: string): string => createHash('sha256').update(secret).digest('hex');
+
+/** `Authorization: Bearer`, `X-API-Key`, or Refly's `X-Refly-Api-Key`. */
+export function presentedKey(req: FastifyRequest): string | undefined {
+  const auth = req.headers.authorization;
+  if (auth && /^bearer\s+/i.test(auth)) return auth.replace(/^bearer\s+/i, '').trim() || undefined;
+  const h = req.headers['x-api-key'] ?? req.headers['x-refly-api-key'];
+  return (Array.isArray(h) ? h[0] : h)?.trim() || undefined;
+}
+
+export function hasScope(key: ApiKeyRecord, scope: Scope): boolean {
+  return key.scopes.includes('admin') || key.scopes.includes(scope);
+}
+
+export async function authenticate(store: Store, req: FastifyRequest, scope: Scope): Promise<Result<ApiKeyRecord>> {
+  const secret = presentedKey(req);
+  if (!secret) return fail('UNAUTHORIZED', 'Missing API key: send Authorization: Bearer <key>');
+  const hash = hashSecret(secret);
+  const key = await store.findApiKeyByHash(hash);
+  // The lookup is by hash; the constant-time comparison keeps the final check free of timing leaks.
+  if (!key || !timingSafeEqual(Buffer.from(key.secretHash, 'hex'), Buffer.from(hash, 'hex'))) {
+    return fail('UNAUTHORIZED', 'Invalid API key');
+  }
+  if (!hasScope(key, scope)) return fail('FORBIDDEN', `This API key lacks the "${scope}" scope`);
+  return ok(key);
+}

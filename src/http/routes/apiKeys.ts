@@ -1,0 +1,56 @@
+import { Type } from 'typebox';
+import { failure, FlowgateError } from '../../errors.ts';
+import { newApiKeyId, newApiKeySecret } from '../../ids.ts';
+import type { ApiKeyRecord } from '../../store/store.ts';
+import type { App, AppDeps } from '../app.ts';
+import { hashSecret } from '../auth.ts';
+import { sendOk } from '../envelope.ts';
+import { AnyObject, Envelope, errorResponses } from '../schemas.ts';
+
+const keyView = (k: ApiKeyRecord) => ({ id: k.id, name: k.name, prefix: k.prefix, scopes: k.scopes, createdAt: new Date(k.createdAt).toISOString() });
+
+/** API keys of the caller's workspace; the secret is returned once, on create, and stored hashed. */
+export const apiKeyRoutes = (deps: AppDeps) => async (app: App) => {
+  const now = deps.now ?? Date.now;
+  app.post(
+    '/v1/api-keys',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags: ['api keys'],
+        summary: 'Create an API key (the secret is shown only in this response)',
+        body: Type.Object({
+          name: Type.String({ minLength: 1, maxLength: 200 }),
+          scopes: Type.Optional(Type.Array(Type.Union([Type.Literal('run'), Type.Literal('read'), Type.Literal('admin')]), { minItems: 1, uniqueItems: true })),
+        }, { additionalProperties: false }),
+        response: { 201: Envelope(AnyObject), ...errorResponses(400, 401, 403) },
+      },
+    },
+    async (req, reply) => {
+      const secret = newApiKeySecret();
+      const key: ApiKeyRecord = {
+        id: newApiKeyId(),
+        workspaceId: req.apiKey.workspaceId,
+        name: req.body.name,
+        prefix: secret.slice(0, 7),
+        secretHash: hashSecret(secret),
+        scopes: req.body.scopes ?? ['run', 'read'],
+        createdAt: now(),
+      };
+      await deps.store.createApiKey(key);
+      return sendOk(req, reply, { ...keyView(key), secret }, 201);
+    },
+  );
+  app.get('/v1/api-keys', { config: { scope: 'admin' }, schema: { tags: ['api keys'], summary: 'List API keys (never their secrets)' } }, async (req, reply) =>
+    sendOk(req, reply, { keys: (await deps.store.listApiKeys(req.apiKey.workspaceId)).map(keyView) }),
+  );
+  app.delete(
+    '/v1/api-keys/:id',
+    { config: { scope: 'admin' }, schema: { tags: ['api keys'], summary: 'Revoke an API key', params: Type.Object({ id: Type.String({ maxLength: 64 }) }) } },
+    async (req, reply) => {
+      const gone = await deps.store.deleteApiKey(req.apiKey.workspaceId, req.params.id);
+      if (!gone) throw new FlowgateError(failure('NOT_FOUND', `API key ${req.params.id} not found`));
+      return sendOk(req, reply, { id: req.params.id, deleted: true });
+    },
+  );
+};

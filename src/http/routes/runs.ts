@@ -1,0 +1,108 @@
+import { Type } from 'typebox';
+import { failure, FlowgateError } from '../../errors.ts';
+import { outputView, statusView } from '../../runs/views.ts';
+import { waitForTerminal } from '../../runs/wait.ts';
+import type { App, AppDeps } from '../app.ts';
+import { sendOk } from '../envelope.ts';
+import { AnyObject, Envelope, errorResponses, IdempotencyHeader } from '../schemas.ts';
+import { historyQuery, listHistory } from './history.ts';
+
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128, description: 'canvasId for run/executions, executionId otherwise' }) });
+
+/** Refly's run API: trigger, poll, fetch output, abort, history. */
+export const runRoutes = (deps: AppDeps) => async (app: App) => {
+  const tags = ['runs (Refly)'];
+  const now = deps.now ?? Date.now;
+
+  const findExecution = async (ws: string, id: string) => {
+    const e = await deps.store.getExecution(ws, id);
+    // 404 rather than 403 for other workspaces' executions: existence is not leaked.
+    if (!e) throw new FlowgateError(failure('EXECUTION_NOT_FOUND', `Execution ${id} not found`));
+    return e;
+  };
+
+  app.post(
+    '/v1/openapi/workflow/:id/run',
+    {
+      config: { scope: 'run' },
+      schema: {
+        tags,
+        summary: 'Run a workflow',
+        description:
+          'Body `{"variables": {...}}` or empty. The execution is committed before the answer. `Idempotency-Key` within 24 h returns the original execution with `Idempotent-Replayed: true`. `?wait=N` (≤ 60 s) answers when the run ends or after N s, with its output if it finished.',
+        params: IdParams,
+        headers: IdempotencyHeader,
+        querystring: Type.Object({ wait: Type.Optional(Type.Number({ minimum: 0, maximum: 60, description: 'Seconds to wait for the run to finish' })) }),
+        response: { 200: Envelope(AnyObject), ...errorResponses(400, 401, 403, 404, 409, 413, 415, 422, 503) },
+      },
+    },
+    async (req, reply) => {
+      const ws = req.apiKey.workspaceId;
+      const r = await deps.trigger.trigger({
+        workspaceId: ws,
+        canvasId: req.params.id,
+        body: req.body,
+        trigger: 'api',
+        idempotencyKey: req.headers['idempotency-key'],
+      });
+      if (!r.ok) throw new FlowgateError(r.error);
+      const { executionId, replayed } = r.value;
+      if (replayed) reply.header('idempotent-replayed', 'true');
+      const waitS = req.query.wait ?? 0;
+      if (waitS <= 0) return sendOk(req, reply, { executionId, status: r.value.status });
+      const abandon = new AbortController();
+      req.raw.once('close', () => abandon.abort());
+      await waitForTerminal(deps.store, deps.bus, ws, executionId, waitS * 1000, abandon.signal);
+      const e = await findExecution(ws, executionId);
+      const data: Record<string, unknown> = { executionId, status: e.status };
+      if (e.errCode) Object.assign(data, { errCode: e.errCode, errMsg: e.errMsg });
+      if (e.status === 'finish' || e.status === 'failed') Object.assign(data, outputView(await deps.store.listNodes(executionId)));
+      return sendOk(req, reply, data);
+    },
+  );
+
+  app.get(
+    '/v1/openapi/workflow/:id/status',
+    { config: { scope: 'read' }, schema: { tags, summary: 'Execution status with every node and attempt', params: IdParams, response: { 200: Envelope(AnyObject), ...errorResponses(401, 403, 404) } } },
+    async (req, reply) => {
+      const e = await findExecution(req.apiKey.workspaceId, req.params.id);
+      const [nodes, attempts] = await Promise.all([deps.store.listNodes(e.executionId), deps.store.listAttempts(e.executionId)]);
+      return sendOk(req, reply, statusView(e, nodes, attempts));
+    },
+  );
+
+  app.get(
+    '/v1/openapi/workflow/:id/output',
+    { config: { scope: 'read' }, schema: { tags, summary: 'Execution output (partial while running)', params: IdParams, response: { 200: Envelope(AnyObject), ...errorResponses(401, 403, 404) } } },
+    async (req, reply) => {
+      const e = await findExecution(req.apiKey.workspaceId, req.params.id);
+      return sendOk(req, reply, { executionId: e.executionId, status: e.status, ...outputView(await deps.store.listNodes(e.executionId)) });
+    },
+  );
+
+  app.post(
+    '/v1/openapi/workflow/:id/abort',
+    { config: { scope: 'run' }, schema: { tags, summary: 'Abort an execution (idempotent)', params: IdParams, response: { 200: Envelope(AnyObject), ...errorResponses(401, 403, 404) } } },
+    async (req, reply) => {
+      const e = await findExecution(req.apiKey.workspaceId, req.params.id);
+      const aborted = await deps.store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'Aborted by request', now());
+      if (aborted) {
+        deps.bus.emit('execution.abort', e.executionId);
+        deps.bus.emit('execution.terminal', e.executionId, 'failed');
+        deps.metrics.executionsEnded.inc({ status: 'failed' });
+      }
+      const after = await findExecution(req.apiKey.workspaceId, e.executionId);
+      return sendOk(req, reply, { executionId: after.executionId, status: after.status, errCode: after.errCode, errMsg: after.errMsg, aborted });
+    },
+  );
+
+  app.get(
+    '/v1/openapi/workflow/:id/executions',
+    { config: { scope: 'read' }, schema: { tags, summary: 'Run history of a workflow, newest first', params: IdParams, querystring: historyQuery } },
+    async (req, reply) => {
+      const ws = req.apiKey.workspaceId;
+      if (!(await deps.store.getWorkflow(ws, req.params.id))) throw new FlowgateError(failure('CANVAS_NOT_FOUND'));
+      return sendOk(req, reply, await listHistory(deps.store, ws, req.query, req.params.id));
+    },
+  );
+};

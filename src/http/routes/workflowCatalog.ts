@@ -1,0 +1,75 @@
+import { Type } from 'typebox';
+import { failure, FlowgateError } from '../../errors.ts';
+import { workflowOpenApi } from '../../workflows/openapi.ts';
+import { variablesJsonSchema } from '../../workflows/variables.ts';
+import type { App, AppDeps } from '../app.ts';
+import { sendOk } from '../envelope.ts';
+
+const CanvasParams = Type.Object({ canvasId: Type.String({ minLength: 1, maxLength: 128 }) });
+
+/** Refly's read-only workflow endpoints for integrators (key scope `read`), plus each workflow's input contract. */
+export const workflowCatalogRoutes = (deps: AppDeps) => async (app: App) => {
+  const tags = ['workflows (Refly)'];
+  const find = async (ws: string, canvasId: string) => {
+    const w = await deps.store.getWorkflow(ws, canvasId);
+    if (!w) throw new FlowgateError(failure('CANVAS_NOT_FOUND'));
+    return w;
+  };
+
+  app.get(
+    '/v1/openapi/workflows',
+    {
+      config: { scope: 'read' },
+      schema: {
+        tags,
+        summary: 'Search workflows',
+        querystring: Type.Object({
+          keyword: Type.Optional(Type.String({ maxLength: 200 })),
+          order: Type.Union([Type.Literal('creationAsc'), Type.Literal('creationDesc'), Type.Literal('updationAsc'), Type.Literal('updationDesc')], { default: 'updationDesc' }),
+          page: Type.Integer({ minimum: 1, default: 1 }),
+          pageSize: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+        }),
+      },
+    },
+    async (req, reply) => {
+      const { keyword, order, page, pageSize } = req.query;
+      const r = await deps.store.listWorkflows(req.apiKey.workspaceId, { keyword, order, offset: (page - 1) * pageSize, limit: pageSize });
+      return sendOk(req, reply, r.items.map((w) => ({ canvasId: w.canvasId, title: w.title })));
+    },
+  );
+
+  app.get('/v1/openapi/workflows/:canvasId', { config: { scope: 'read' }, schema: { tags, summary: 'Workflow tasks and variables', params: CanvasParams } }, async (req, reply) => {
+    const w = await find(req.apiKey.workspaceId, req.params.canvasId);
+    const d = w.definition;
+    return sendOk(req, reply, {
+      canvasId: w.canvasId,
+      title: d.title,
+      description: d.description,
+      version: w.version,
+      tasks: d.tasks.map((t) => ({
+        id: t.id,
+        title: t.title ?? t.id,
+        kind: t.kind,
+        prompt: t.kind === 'agent' ? t.prompt : undefined,
+        toolsets: t.kind === 'agent' ? (t.toolsets ?? []) : undefined,
+        dependentTasks: t.dependentTasks ?? [],
+      })),
+      variables: (d.variables ?? []).map((v) => ({ name: v.name, variableType: v.variableType, required: v.required ?? false, options: v.options, default: v.default, description: v.description })),
+    });
+  });
+
+  app.get('/v1/openapi/workflows/:canvasId/schema', { config: { scope: 'read' }, schema: { tags, summary: 'JSON Schema of the workflow variables', params: CanvasParams } }, async (req, reply) => {
+    const w = await find(req.apiKey.workspaceId, req.params.canvasId);
+    return sendOk(req, reply, variablesJsonSchema(w.definition));
+  });
+
+  app.get(
+    '/v1/openapi/workflows/:canvasId/openapi.json',
+    { config: { scope: 'read' }, schema: { tags, summary: "OpenAPI 3.1 document of this workflow's run endpoint", params: CanvasParams } },
+    async (req) => {
+      const w = await find(req.apiKey.workspaceId, req.params.canvasId);
+      // Served bare (not in the envelope) so OpenAPI tools can load the URL directly.
+      return workflowOpenApi(w.definition, w.canvasId, `${req.protocol}://${req.host}`);
+    },
+  );
+};

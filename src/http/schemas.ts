@@ -1,0 +1,30 @@
+import { Type, type TSchema } from 'typebox';
+
+/** Shared TypeBox pieces: the envelope and common parameters, so every route documents the same shapes. */
+export const ErrorEnvelope = Type.Object(
+  {
+    success: Type.Literal(false),
+    errCode: Type.String({ description: 'One of the codes in docs/errors.md' }),
+    errMsg: Type.String(),
+    traceId: Type.String(),
+    data: Type.Optional(Type.Unknown()),
+  },
+  { description: 'Refly error envelope' },
+);
+
+export function Envelope<T extends TSchema>(data: T) {
+  return Type.Object({ success: Type.Literal(true), traceId: Type.String(), data });
+}
+
+/** Loose object for documentation: the serializer keeps every field. */
+export const AnyObject = Type.Object({}, { additionalProperties: true });
+
+export const errorResponses = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map((s) => [s, ErrorEnvelope])) as Record<number, typeof ErrorEnvelope>;
+
+export const IdParam = (name: string, description: string) =>
+  Type.Object({ id: Type.String({ minLength: 1, maxLength: 128, description }) }, { $id: undefined, title: name });
+
+export const IdempotencyHeader = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Same key within 24 h returns the original execution' })),
+});

@@ -1,0 +1,56 @@
+import client from 'prom-client';
+import type { Store } from './store/store.ts';
+
+/**
+ * Prometheus metrics (`GET /metrics`). One registry per app instance so tests can build several
+ * apps in one process without "metric already registered" errors.
+ */
+export class Metrics {
+  readonly registry = new client.Registry();
+  readonly httpDuration = new client.Histogram({
+    name: 'flowgate_http_request_duration_seconds',
+    help: 'HTTP request latency by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60],
+    registers: [this.registry],
+  });
+  readonly executionsEnded = new client.Counter({
+    name: 'flowgate_executions_total',
+    help: 'Executions that reached a terminal status in this process, by status',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+  readonly executionsAccepted = new client.Counter({
+    name: 'flowgate_executions_accepted_total',
+    help: 'Executions committed by this process, by trigger',
+    labelNames: ['trigger'] as const,
+    registers: [this.registry],
+  });
+  readonly nodeDuration = new client.Histogram({
+    name: 'flowgate_node_duration_seconds',
+    help: 'Time spent inside a task attempt, by kind and outcome',
+    labelNames: ['kind', 'outcome'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  constructor(store: Store, now: () => number) {
+    new client.Gauge({
+      name: 'flowgate_backlog_executions',
+      help: 'Accepted executions no worker has started yet',
+      registers: [this.registry],
+      async collect() {
+        this.set((await store.backlog(now())).pendingExecutions);
+      },
+    });
+    new client.Gauge({
+      name: 'flowgate_backlog_runnable_nodes',
+      help: 'Nodes ready to run and waiting for a worker',
+      registers: [this.registry],
+      async collect() {
+        this.set((await store.backlog(now())).runnableNodes);
+      },
+    });
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'flowgate_' });
+  }
+}

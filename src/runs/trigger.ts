@@ -1,0 +1,146 @@
+import { createHash } from 'node:crypto';
+import stringify from 'safe-stable-stringify';
+import type { Config } from '../config.ts';
+import { fail, ok, type Result } from '../errors.ts';
+import { newExecutionId } from '../ids.ts';
+import type { Bus } from '../engine/bus.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Store, Trigger } from '../store/store.ts';
+import { resourceFileKeys, validateVariables } from '../workflows/variables.ts';
+
+export interface TriggerDeps {
+  store: Store;
+  config: Config;
+  bus: Bus;
+  metrics?: Metrics;
+  now?: () => number;
+}
+
+export interface TriggerRequest {
+  workspaceId: string;
+  canvasId: string;
+  /** The parsed request body (`undefined` for an empty body). */
+  body: unknown;
+  trigger: Trigger;
+  idempotencyKey?: string;
+  /** Idempotency keys are scoped per surface (`api`, `webhook:<id>`). */
+  idempotencyScope?: string;
+}
+
+export interface Accepted {
+  executionId: string;
+  status: 'init';
+  /** True when this answers a repeated Idempotency-Key with the original execution. */
+  replayed: boolean;
+}
+
+/** SPEC §4.8: keys are remembered for 24 h. */
+export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
+
+const BODY_EXAMPLE = { variables: { feedback: 'The new dashboard is great' } };
+
+/**
+ * Accepting a run: check the body and variables against the workflow's own contract, then commit the
+ * execution (and its idempotency key) before anyone is told it exists (SPEC §4.1).
+ */
+export class RunTrigger {
+  /** Keys whose first request is between its checks and its commit, in this process. */
+  private readonly pending = new Set<string>();
+  private readonly now: () => number;
+
+  constructor(private readonly deps: TriggerDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async trigger(req: TriggerRequest): Promise<Result<Accepted>> {
+    const { store, config } = this.deps;
+    const wf = await store.getWorkflow(req.workspaceId, req.canvasId);
+    if (!wf) return fail('CANVAS_NOT_FOUND', `Workflow ${req.canvasId} not found`);
+    if (wf.definition.apiEnabled === false && req.trigger === 'api') return fail('WORKFLOW_API_DISABLED');
+
+    const body = checkBody(req.body);
+    if (!body.ok) return body;
+    const variables = validateVariables(wf.definition, body.value);
+    if (!variables.ok) return variables;
+    const files = await this.checkFiles(req.workspaceId, resourceFileKeys(wf.definition, variables.value));
+    if (!files.ok) return files;
+
+    const now = this.now();
+    const executionId = newExecutionId(now);
+    const execution = {
+      executionId,
+      workspaceId: req.workspaceId,
+      canvasId: wf.canvasId,
+      version: wf.version,
+      trigger: req.trigger,
+      variables: variables.value,
+      nodes: wf.definition.tasks.map((t) => ({ nodeId: t.id, kind: t.kind, title: t.title, deps: t.dependentTasks ?? [] })),
+      now,
+      deadlineAt: now + (wf.definition.timeoutMs ?? config.executionTimeoutMs),
+    };
+
+    if (!req.idempotencyKey) {
+      await store.createExecution(execution);
+      return this.accepted(executionId, req.trigger);
+    }
+    const scope = req.idempotencyScope ?? 'api';
+    const pendingKey = `${req.workspaceId}\u0000${scope}\u0000${req.idempotencyKey}`;
+    if (this.pending.has(pendingKey)) return fail('IDEMPOTENCY_IN_PROGRESS');
+    this.pending.add(pendingKey);
+    try {
+      const requestHash = createHash('sha256').update(stringify({ canvasId: req.canvasId, body: req.body ?? null }) ?? '').digest('hex');
+      const response = { executionId, status: 'init' };
+      const r = await store.createExecution(execution, { scope, key: req.idempotencyKey, requestHash, response, ttlMs: IDEMPOTENCY_TTL_MS });
+      switch (r.type) {
+        case 'created':
+          return this.accepted(executionId, req.trigger);
+        case 'replayed':
+          return ok({ executionId: r.executionId, status: 'init', replayed: true });
+        case 'key_reused':
+          return fail('IDEMPOTENCY_KEY_REUSED');
+        default: {
+          const never: never = r;
+          throw new Error(`unhandled ${JSON.stringify(never)}`);
+        }
+      }
+    } finally {
+      this.pending.delete(pendingKey);
+    }
+  }
+
+  private accepted(executionId: string, trigger: Trigger): Result<Accepted> {
+    this.deps.metrics?.executionsAccepted.inc({ trigger });
+    this.deps.bus.emit('execution.created', executionId);
+    return ok({ executionId, status: 'init', replayed: false });
+  }
+
+  private async checkFiles(workspaceId: string, refs: { variable: string; fileKey: string }[]): Promise<Result<void>> {
+    if (refs.length === 0) return ok(undefined);
+    const known = await this.deps.store.knownFileKeys(workspaceId, refs.map((r) => r.fileKey));
+    const missing = refs.filter((r) => !known.has(r.fileKey));
+    if (missing.length === 0) return ok(undefined);
+    return fail(
+      'FILE_NOT_FOUND',
+      `Unknown fileKey for ${missing.map((m) => `variables.${m.variable}`).join(', ')}`,
+      { errors: missing.map((m) => ({ field: `variables.${m.variable}`, fileKey: m.fileKey, message: 'file not found' })) },
+    );
+  }
+}
+
+/** Refly's body rule: `{ "variables": {…} }` or empty; anything else is answered with the right shape. */
+function checkBody(body: unknown): Result<unknown> {
+  if (body === undefined || body === null) return ok({});
+  if (typeof body !== 'object' || Array.isArray(body)) {
+    return fail('INVALID_REQUEST_BODY', 'The body must be a JSON object like {"variables": {...}}', { example: BODY_EXAMPLE });
+  }
+  const keys = Object.keys(body);
+  const extra = keys.filter((k) => k !== 'variables');
+  if (extra.length > 0) {
+    return fail(
+      'INVALID_REQUEST_BODY',
+      `Unexpected top-level field(s) ${extra.map((k) => JSON.stringify(k)).join(', ')}: wrap workflow inputs in "variables"`,
+      { example: BODY_EXAMPLE, unexpected: extra },
+    );
+  }
+  return ok((body as { variables?: unknown }).variables ?? {});
+}

@@ -1,0 +1,57 @@
+import pino, { type Logger } from 'pino';
+import { ensureBootstrapKey, loadWorkflows, type LoadedWorkflow } from './bootstrap.ts';
+import type { Config } from './config.ts';
+import { Bus } from './engine/bus.ts';
+import { Worker } from './engine/worker.ts';
+import { buildApp, type App } from './http/app.ts';
+import { Metrics } from './metrics.ts';
+import { RunTrigger } from './runs/trigger.ts';
+import { openStore } from './store/index.ts';
+import type { Store } from './store/store.ts';
+
+export interface Server {
+  app: App;
+  store: Store;
+  worker?: Worker;
+  /** Where it listens, e.g. http://127.0.0.1:8080 */
+  url: string;
+  /** Printed once on the very first start when no FLOWGATE_API_KEY is set. */
+  firstStartKey?: string;
+  workflows: LoadedWorkflow[];
+  /** Graceful stop (SPEC §4.13): stop accepting, let nodes finish within the grace period, release leases. */
+  close(): Promise<void>;
+}
+
+export function createLogger(config: Config): Logger {
+  return pino({
+    level: config.logLevel,
+    // Secrets never reach the log, even if a future log line includes headers.
+    redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers["x-refly-api-key"]', '*.secret', '*.apiKey'],
+  });
+}
+
+/** Opens the store, migrates, bootstraps, builds the app and starts the worker as the role asks. */
+export async function startServer(config: Config, logger: Logger = createLogger(config)): Promise<Server> {
+  const store = openStore(config);
+  await store.migrate();
+  const now = Date.now();
+  const firstStartKey = await ensureBootstrapKey(store, config, now);
+  const workflows = config.workflowsPath ? await loadWorkflows(store, config.workflowsPath, now, logger) : [];
+
+  const bus = new Bus();
+  const metrics = new Metrics(store, Date.now);
+  const trigger = new RunTrigger({ store, config, bus, metrics });
+  const app = await buildApp({ store, config, logger, bus, metrics, trigger });
+  const worker = config.role === 'api' ? undefined : new Worker({ store, config, logger, bus, metrics });
+  await worker?.start();
+  const url = config.role === 'worker' ? '' : await app.listen({ port: config.port, host: config.host });
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      await app.close();
+      await worker?.stop(config.shutdownGraceMs);
+      await store.close();
+    })());
+  return { app, store, worker, url, firstStartKey, workflows, close };
+}

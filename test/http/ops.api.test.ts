@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+describe('operations endpoints', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer('sqlite', { workflowsPath: 'examples/workflows' });
+  });
+  after(() => t.close());
+
+  it('healthz and readyz answer without a key', async () => {
+    assert.equal((await t.api('GET', '/healthz', { key: null })).status, 200);
+    const ready = await t.api('GET', '/readyz', { key: null });
+    assert.equal(ready.status, 200);
+    assert.equal(ready.body.store, 'sqlite');
+  });
+
+  it('metrics expose request latency, executions and backlog', async () => {
+    await t.api('POST', '/v1/openapi/workflow/c-feedback-triage/run?wait=10', { body: { variables: { feedback: 'metrics' } } });
+    const m = await t.api('GET', '/metrics', { key: null });
+    assert.equal(m.status, 200);
+    for (const name of ['flowgate_http_request_duration_seconds', 'flowgate_executions_total', 'flowgate_backlog_executions', 'flowgate_node_duration_seconds']) {
+      assert.ok(m.body.includes(name), name);
+    }
+    assert.match(m.body, /flowgate_executions_total\{status="finish"\} [1-9]/);
+  });
+
+  it('serves the OpenAPI 3.1 document with every public path, and the docs page', async () => {
+    const doc = await t.api('GET', '/openapi.json', { key: null });
+    assert.equal(doc.status, 200);
+    assert.match(doc.body.openapi, /^3\.1/);
+    for (const p of [
+      '/v1/openapi/workflow/{id}/run',
+      '/v1/openapi/workflow/{id}/status',
+      '/v1/openapi/workflow/{id}/output',
+      '/v1/openapi/workflow/{id}/abort',
+      '/v1/openapi/workflows',
+      '/v1/openapi/workflows/{canvasId}/schema',
+      '/v1/workflows',
+      '/v1/api-keys',
+    ]) {
+      assert.ok(doc.body.paths[p], p);
+    }
+    const docs = await fetch(`${t.url}/docs/`);
+    assert.equal(docs.status, 200);
+  });
+});
