@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { it } from 'node:test';
+import { exited, freePort, spawnServer } from '../helpers/process.ts';
+import { freshTarget } from '../helpers/stores.ts';
+
+const KEY = 'fg_sigterm_test_key_0000000000000000';
+
+it('SIGTERM lets the node in flight finish, then exits 0; the run completes after restart', async () => {
+  const target = freshTarget('sqlite');
+  let calls = 0;
+  const rx = createServer((req, res) => {
+    calls++;
+    req.resume();
+    setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'), 500);
+  });
+  await new Promise<void>((r) => rx.listen(0, '127.0.0.1', r));
+  const wfFile = path.join(target.config.dataDir, 'slow.json');
+  writeFileSync(
+    wfFile,
+    JSON.stringify({
+      canvasId: 'c-slow',
+      title: 'Slow',
+      tasks: [
+        { id: 'call', kind: 'http', request: { url: `http://127.0.0.1:${(rx.address() as { port: number }).port}/` } },
+        { id: 'next', kind: 'transform', expression: 'tasks.call.output.status', dependentTasks: ['call'] },
+      ],
+    }),
+  );
+  const env = { FLOWGATE_DATA_DIR: target.config.dataDir, FLOWGATE_API_KEY: KEY, FLOWGATE_WORKFLOWS: wfFile, FLOWGATE_ALLOW_PRIVATE_NETWORKS: 'true', LOG_LEVEL: 'warn' };
+  const port = await freePort();
+  let proc = await spawnServer(env, port);
+  const auth = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+  try {
+    const run = await fetch(`${proc.url}/v1/openapi/workflow/c-slow/run`, { method: 'POST', headers: auth, body: '{}' });
+    const { data } = (await run.json()) as { data: { executionId: string } };
+    for (let i = 0; i < 200 && calls === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(calls, 1);
+    proc.child.kill('SIGTERM');
+    assert.equal(await exited(proc.child), 0, proc.output());
+
+    proc = await spawnServer(env, port);
+    let status = '';
+    for (let i = 0; i < 200 && status !== 'finish'; i++) {
+      const r = await fetch(`${proc.url}/v1/openapi/workflow/${data.executionId}/status`, { headers: auth });
+      status = ((await r.json()) as { data: { status: string } }).data.status;
+      if (status !== 'finish') await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.equal(status, 'finish');
+    assert.equal(calls, 1, 'the node finished during the grace period, so it was not called again');
+  } finally {
+    proc.child.kill('SIGTERM');
+    await exited(proc.child);
+    rx.close();
+    await target.cleanup(false);
+  }
+});
