@@ -146,6 +146,27 @@ for (const kind of STORE_KINDS) {
       assert.equal((await store.getExecution('ws-2', e.executionId)), undefined, 'other workspace sees nothing');
     });
 
+    t('siblings completing at the same moment still release their join (no lost wake-up)', async () => {
+      for (let round = 0; round < 10; round++) {
+        const now = 50_000 + round * 10;
+        const e = newExecution(now, {
+          nodes: [
+            { nodeId: 'l', kind: 'transform', deps: [] },
+            { nodeId: 'r', kind: 'transform', deps: [] },
+            { nodeId: 'j', kind: 'output', deps: ['l', 'r'] },
+          ],
+        });
+        await store.createExecution(e);
+        const claimed = (await store.claimNodes('w1', 50, now, 10_000)).filter((c) => c.executionId === e.executionId);
+        assert.equal(claimed.length, 2);
+        await Promise.all(claimed.map((c) => store.completeNode({ ...c, workerId: 'w1', now, result: { type: 'finished', output: 1 } })));
+        const [j] = (await store.claimNodes('w1', 50, now, 10_000)).filter((c) => c.executionId === e.executionId);
+        assert.equal(j?.nodeId, 'j', `round ${round}: the join became runnable`);
+        const done = await store.completeNode({ ...j!, workerId: 'w1', now, result: { type: 'finished', output: 2 } });
+        assert.equal(done.executionStatus, 'finish');
+      }
+    });
+
     t('a failed node fails the run and nothing else starts', async () => {
       const e = newExecution(4000);
       await store.createExecution(e);

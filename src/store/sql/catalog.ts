@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { WorkflowDefinition } from '../../workflows/definition.ts';
 import type { ApiKeyRecord, ListWorkflowsQuery, Scope, WorkflowRecord, WorkflowSummary } from '../store.ts';
 import type { ApiKeysTable, Tables } from './tables.ts';
+import { transaction } from './tx.ts';
 
 /** Workspaces, API keys and workflows with their immutable versions. */
 type Db = Kysely<Tables>;
@@ -60,7 +61,7 @@ export async function countApiKeys(db: Db): Promise<number> {
 }
 
 export async function createWorkflow(db: Db, workspaceId: string, canvasId: string, def: WorkflowDefinition, now: number): Promise<boolean> {
-  return db.transaction().execute(async (trx) => {
+  return transaction(db, async (trx) => {
     const existing = await trx.selectFrom('workflows').select('id').where('id', '=', canvasId).executeTakeFirst();
     if (existing) return false;
     await trx
@@ -79,7 +80,7 @@ export async function updateWorkflow(
   def: WorkflowDefinition,
   now: number,
 ): Promise<WorkflowRecord | undefined> {
-  return db.transaction().execute(async (trx) => {
+  return transaction(db, async (trx) => {
     // The version bump is guarded by the version we read, so two concurrent updates cannot both
     // write the same version number.
     const row = await trx

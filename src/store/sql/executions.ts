@@ -11,7 +11,9 @@ import type {
 } from '../store.ts';
 import type { BackendProfile } from './profile.ts';
 import { toAttempt, toExecution, toJson, toNode } from './rows.ts';
+import { lockExecution } from './scheduling.ts';
 import type { Tables } from './tables.ts';
+import { transaction } from './tx.ts';
 
 type Db = Kysely<Tables>;
 type Trx = Transaction<Tables>;
@@ -93,7 +95,7 @@ export async function createExecution(
   idem?: IdempotencyClaim,
 ): Promise<CreateExecutionResult> {
   try {
-    return await db.transaction().execute(async (trx) => {
+    return await transaction(db, async (trx) => {
       if (idem) {
         const seen = await checkIdempotency(trx, e.workspaceId, idem, e.now);
         if (seen) return seen;
@@ -120,7 +122,7 @@ export async function createExecution(
     // Another process committed the same key between our read and our insert (PostgreSQL): the
     // unique index decided, so answer as the loser of the race — a replay or a reuse.
     if (idem && profile.isUniqueViolation(err)) {
-      const seen = await db.transaction().execute((trx) => checkIdempotency(trx, e.workspaceId, idem, e.now));
+      const seen = await transaction(db, (trx) => checkIdempotency(trx, e.workspaceId, idem, e.now));
       if (seen) return seen;
     }
     throw err;
@@ -168,21 +170,11 @@ export async function listAttempts(db: Db, executionId: string): Promise<Attempt
 /**
  * Ends a live execution: the execution is failed with `code`, nodes in flight are failed with the
  * same code (their worker's late completion then matches no row), and nothing else is released.
+ * The execution row is locked first, as in every transition of one execution.
  */
-export async function terminateIn(trx: Trx, executionId: string, code: ErrorCode, message: string, now: number): Promise<boolean> {
-  const r = await trx
-    .updateTable('executions')
-    .set({ status: 'failed', err_code: code, err_msg: message, finished_at: now })
-    .where('id', '=', executionId)
-    .where('status', 'in', ['init', 'executing'])
-    .executeTakeFirst();
-  if (Number(r.numUpdatedRows) === 0) return false;
-  await trx
-    .updateTable('node_attempts')
-    .set({ status: 'failed', err_code: code, err_msg: message, finished_at: now })
-    .where('execution_id', '=', executionId)
-    .where('status', '=', 'executing')
-    .execute();
+async function terminateIn(trx: Trx, profile: BackendProfile, executionId: string, code: ErrorCode, message: string, now: number): Promise<boolean> {
+  const status = await lockExecution(trx, profile, executionId);
+  if (status !== 'init' && status !== 'executing') return false;
   await trx
     .updateTable('node_executions')
     .set({ status: 'failed', err_code: code, err_msg: message, finished_at: now, lease_owner: null, lease_expires_at: null })
@@ -195,14 +187,26 @@ export async function terminateIn(trx: Trx, executionId: string, code: ErrorCode
     .where('execution_id', '=', executionId)
     .where('runnable_at', 'is not', null)
     .execute();
-  return true;
+  await trx
+    .updateTable('node_attempts')
+    .set({ status: 'failed', err_code: code, err_msg: message, finished_at: now })
+    .where('execution_id', '=', executionId)
+    .where('status', '=', 'executing')
+    .execute();
+  const r = await trx
+    .updateTable('executions')
+    .set({ status: 'failed', err_code: code, err_msg: message, finished_at: now })
+    .where('id', '=', executionId)
+    .where('status', 'in', ['init', 'executing'])
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
 }
 
-export function terminateExecution(db: Db, executionId: string, code: ErrorCode, message: string, now: number): Promise<boolean> {
-  return db.transaction().execute((trx) => terminateIn(trx, executionId, code, message, now));
+export function terminateExecution(db: Db, profile: BackendProfile, executionId: string, code: ErrorCode, message: string, now: number): Promise<boolean> {
+  return transaction(db, (trx) => terminateIn(trx, profile, executionId, code, message, now));
 }
 
-export async function timeOutExecutions(db: Db, now: number): Promise<string[]> {
+export async function timeOutExecutions(db: Db, profile: BackendProfile, now: number): Promise<string[]> {
   const due = await db
     .selectFrom('executions')
     .select('id')
@@ -212,7 +216,7 @@ export async function timeOutExecutions(db: Db, now: number): Promise<string[]> 
     .execute();
   const ended: string[] = [];
   for (const { id } of due) {
-    const done = await db.transaction().execute((trx) => terminateIn(trx, id, 'EXECUTION_TIMEOUT', 'Execution exceeded its timeout', now));
+    const done = await terminateExecution(db, profile, id, 'EXECUTION_TIMEOUT', 'Execution exceeded its timeout', now);
     if (done) ended.push(id);
   }
   return ended;

@@ -7,6 +7,11 @@ export interface BackendProfile {
   /** `FOR UPDATE SKIP LOCKED` on claims; SQLite serialises writers, so it needs none. */
   skipLocked: boolean;
   /**
+   * `SELECT … FOR UPDATE` exists. PostgreSQL needs it to serialise the transitions of one execution
+   * (two siblings ending at once must not both miss the other); SQLite serialises every write anyway.
+   */
+  rowLocks: boolean;
+  /**
    * Only one process uses the database, so at start every lease left by a previous run belongs to a
    * dead process and can be released at once instead of waiting for it to expire.
    */
@@ -18,6 +23,7 @@ export interface BackendProfile {
 export const SQLITE_PROFILE: BackendProfile = {
   kind: 'sqlite',
   skipLocked: false,
+  rowLocks: false,
   singleProcess: true,
   isUniqueViolation: (e) => (e as { code?: string })?.code?.startsWith('SQLITE_CONSTRAINT') ?? false,
 };
@@ -25,6 +31,7 @@ export const SQLITE_PROFILE: BackendProfile = {
 export const POSTGRES_PROFILE: BackendProfile = {
   kind: 'postgres',
   skipLocked: true,
+  rowLocks: true,
   singleProcess: false,
   isUniqueViolation: (e) => (e as { code?: string })?.code === '23505',
 };

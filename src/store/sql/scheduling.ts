@@ -4,6 +4,7 @@ import { nodeKey, type Backlog, type ClaimedNode, type CompleteNodeInput, type C
 import type { BackendProfile } from './profile.ts';
 import { fromJson, toJson } from './rows.ts';
 import type { Tables } from './tables.ts';
+import { transaction } from './tx.ts';
 
 /**
  * The work queue. Runnable nodes carry `runnable_at`; claiming moves them to `executing` under a
@@ -15,7 +16,7 @@ type Trx = Transaction<Tables>;
 
 export async function claimNodes(db: Db, profile: BackendProfile, workerId: string, limit: number, now: number, leaseMs: number): Promise<ClaimedNode[]> {
   const lock = profile.skipLocked ? sql`FOR UPDATE SKIP LOCKED` : sql``;
-  return db.transaction().execute(async (trx) => {
+  return transaction(db, async (trx) => {
     const { rows } = await sql<{ execution_id: string; node_id: string; attempts: number }>`
       UPDATE node_executions
          SET status = 'executing', runnable_at = NULL, lease_owner = ${workerId},
@@ -154,8 +155,19 @@ async function release(trx: Trx, input: CompleteNodeInput): Promise<CompleteNode
   return { applied: true, executionStatus: Number(r.numUpdatedRows) === 1 ? o.status : undefined };
 }
 
-export function completeNode(db: Db, input: CompleteNodeInput): Promise<CompleteNodeOutcome> {
-  return db.transaction().execute(async (trx) => {
+/**
+ * Takes the execution's row lock first: every transition of one execution (completion, abort,
+ * timeout) then runs one at a time and sees the others' committed results.
+ */
+export async function lockExecution(trx: Trx, profile: BackendProfile, executionId: string): Promise<string | undefined> {
+  let q = trx.selectFrom('executions').select('status').where('id', '=', executionId);
+  if (profile.rowLocks) q = q.forUpdate();
+  return (await q.executeTakeFirst())?.status;
+}
+
+export function completeNode(db: Db, profile: BackendProfile, input: CompleteNodeInput): Promise<CompleteNodeOutcome> {
+  return transaction(db, async (trx) => {
+    await lockExecution(trx, profile, input.executionId);
     if (!(await writeNode(trx, input))) return { applied: false };
     await finishAttempt(trx, input, input.result.type === 'finished' ? 'finish' : 'failed');
     if (input.result.type === 'retry') return { applied: true };
@@ -187,11 +199,11 @@ async function requeue(trx: Trx, where: 'expired' | 'owner', workerId: string | 
 }
 
 export function requeueExpiredLeases(db: Db, now: number): Promise<number> {
-  return db.transaction().execute((trx) => requeue(trx, 'expired', null, now, 'lease expired: the worker stopped heartbeating'));
+  return transaction(db, (trx) => requeue(trx, 'expired', null, now, 'lease expired: the worker stopped heartbeating'));
 }
 
 export function releaseLeases(db: Db, workerId: string | null, now: number): Promise<number> {
-  return db.transaction().execute((trx) => requeue(trx, 'owner', workerId, now, 'released: the worker shut down or restarted'));
+  return transaction(db, (trx) => requeue(trx, 'owner', workerId, now, 'released: the worker shut down or restarted'));
 }
 
 export async function backlog(db: Db, now: number): Promise<Backlog> {

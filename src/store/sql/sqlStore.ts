@@ -64,14 +64,14 @@ export class SqlStore implements Store {
   listExecutions = (q: ListExecutionsQuery) => executions.listExecutions(this.db, q);
   listNodes = (id: string) => executions.listNodes(this.db, id);
   listAttempts = (id: string) => executions.listAttempts(this.db, id);
-  terminateExecution = (id: string, code: ErrorCode, msg: string, now: number) => executions.terminateExecution(this.db, id, code, msg, now);
-  timeOutExecutions = (now: number) => executions.timeOutExecutions(this.db, now);
+  terminateExecution = (id: string, code: ErrorCode, msg: string, now: number) => executions.terminateExecution(this.db, this.profile, id, code, msg, now);
+  timeOutExecutions = (now: number) => executions.timeOutExecutions(this.db, this.profile, now);
   knownFileKeys = (ws: string, keys: string[]) => executions.knownFileKeys(this.db, ws, keys);
   deleteExpiredIdempotencyKeys = (now: number) => executions.deleteExpiredIdempotencyKeys(this.db, now);
 
   claimNodes = (w: string, limit: number, now: number, leaseMs: number) => scheduling.claimNodes(this.db, this.profile, w, limit, now, leaseMs);
   heartbeat = (w: string, now: number, leaseMs: number) => scheduling.heartbeat(this.db, w, now, leaseMs);
-  completeNode = (input: CompleteNodeInput) => scheduling.completeNode(this.db, input);
+  completeNode = (input: CompleteNodeInput) => scheduling.completeNode(this.db, this.profile, input);
   requeueExpiredLeases = (now: number) => scheduling.requeueExpiredLeases(this.db, now);
   releaseLeases = (w: string | null, now: number) => scheduling.releaseLeases(this.db, w, now);
   backlog = (now: number) => scheduling.backlog(this.db, now);
