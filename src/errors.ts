@@ -26,7 +26,6 @@ export const ERRORS = {
   RATE_LIMITED: { status: 429, message: 'Rate limit exceeded' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'Idempotency-Key was already used with a different request body' },
   IDEMPOTENCY_IN_PROGRESS: { status: 409, message: 'A request with this Idempotency-Key is still being processed' },
-  EXECUTION_NOT_RETRYABLE: { status: 409, message: 'Only failed executions can be retried' },
   INVALID_SIGNATURE: { status: 401, message: 'Invalid or stale signature' },
   SERVICE_OVERLOADED: { status: 503, message: 'Service overloaded, retry later' },
   SERVICE_UNAVAILABLE: { status: 503, message: 'Store unreachable' },

@@ -229,10 +229,13 @@ export class Worker {
 
   private async heartbeat(): Promise<void> {
     if (this.inFlight.size === 0) return;
+    // Only nodes we held before the query can be judged by it: a claim that lands while the
+    // heartbeat is in flight is not in its answer, and must not be mistaken for a lost lease.
+    const asked = [...this.inFlight.keys()];
     try {
       const held = await this.deps.store.heartbeat(this.id, this.now(), this.deps.config.leaseMs);
-      for (const [key, f] of this.inFlight) {
-        if (!held.has(key)) f.controller.abort({ code: 'EXECUTION_ABORTED' });
+      for (const key of asked) {
+        if (!held.has(key)) this.inFlight.get(key)?.controller.abort({ code: 'EXECUTION_ABORTED' });
       }
     } catch (e) {
       this.deps.logger.warn({ err: coerceError(e) }, 'heartbeat failed');

@@ -11,6 +11,7 @@ import { newTraceId } from '../ids.ts';
 import type { Metrics } from '../metrics.ts';
 import type { RunTrigger } from '../runs/trigger.ts';
 import type { ApiKeyRecord, Scope, Store } from '../store/store.ts';
+import { isStoreUnavailable } from '../store/unavailable.ts';
 import { authenticate } from './auth.ts';
 import { sendFailure } from './envelope.ts';
 import { apiKeyRoutes } from './routes/apiKeys.ts';
@@ -159,6 +160,10 @@ function registerErrorHandling(app: App): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof FlowgateError) {
       return sendFailure(req, reply, { code: err.code, message: err.message, data: err.data }, err.headers);
+    }
+    if (isStoreUnavailable(err)) {
+      req.log.error({ err }, 'store unavailable');
+      return sendFailure(req, reply, failure('SERVICE_UNAVAILABLE'), { 'retry-after': '1' });
     }
     const f = toFailure(err, app.initialConfig.bodyLimit ?? 0);
     // 5xx never carry internal details to the caller; the log has them, keyed by traceId.

@@ -99,7 +99,7 @@ for (const kind of STORE_KINDS) {
         }
         let repeated = 0;
         for (const [id, s] of statuses) {
-          assert.equal(s.status, 'finish', `${id} should finish: the receiver is healthy`);
+          assert.equal(s.status, 'finish', `${id} should finish: the receiver is healthy; got ${JSON.stringify(s)}`);
           const call = s.nodeExecutions.find((n) => n.nodeId === 'call')!;
           const seen = rx.calls.get(`${id}:call`) ?? 0;
           assert.ok(seen >= 1, `${id}: the finished http node reached the receiver`);
