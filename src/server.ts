@@ -41,14 +41,16 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const bus = new Bus();
   const metrics = new Metrics(store, Date.now);
   const trigger = new RunTrigger({ store, config, bus, metrics });
-  const app = await buildApp({ store, config, logger, bus, metrics, trigger });
+  const closing = new AbortController();
+  const app = await buildApp({ store, config, logger, bus, metrics, trigger, closing: closing.signal });
   const worker = config.role === 'api' ? undefined : new Worker({ store, config, logger, bus, metrics });
   await worker?.start();
   const url = config.role === 'worker' ? '' : await app.listen({ port: config.port, host: config.host });
 
-  let closing: Promise<void> | undefined;
+  let closed: Promise<void> | undefined;
   const close = () =>
-    (closing ??= (async () => {
+    (closed ??= (async () => {
+      closing.abort();
       await app.close();
       await worker?.stop(config.shutdownGraceMs);
       await store.close();

@@ -86,9 +86,12 @@ export class Worker {
     await Promise.race([all, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
     clearTimeout(timer);
     for (const f of this.inFlight.values()) f.controller.abort({ code: 'WORKER_LOST' });
+    // Cancelled attempts write nothing (see execute); give them a moment to unwind before the release.
+    await Promise.race([Promise.all([...this.inFlight.values()].map((f) => f.done)), new Promise((r) => setTimeout(r, 1000))]);
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    // Whatever did not finish goes back to the queue now rather than after the lease expires.
+    // Whatever did not finish goes back to the queue now rather than after the lease expires, without
+    // spending its retry budget: being shut down is not the node's failure.
     await this.deps.store.releaseLeases(this.id, this.now());
   }
 
@@ -188,6 +191,7 @@ export class Worker {
       }
     }
     const finished = this.now();
+    if ((controller.signal.reason as { code?: string } | undefined)?.code === 'WORKER_LOST') return;
     metrics?.nodeDuration.observe({ kind: task?.kind ?? 'unknown', outcome: outcome.type }, (finished - started) / 1000);
     const result = this.toResult(task, claim.attempt, outcome, finished);
     const done = await store.completeNode({ ...claim, workerId: this.id, result, now: finished });

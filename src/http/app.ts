@@ -29,6 +29,8 @@ export interface AppDeps {
   metrics: Metrics;
   trigger: RunTrigger;
   now?: () => number;
+  /** Aborted when the server starts closing, so long-polls (`?wait`) answer at once instead of holding shutdown. */
+  closing: AbortSignal;
 }
 
 declare module 'fastify' {

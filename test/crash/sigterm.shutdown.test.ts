@@ -57,3 +57,61 @@ it('SIGTERM lets the node in flight finish, then exits 0; the run completes afte
     await target.cleanup(false);
   }
 });
+
+it('a node still running when the grace period ends is handed back without spending its retry budget', async () => {
+  const target = freshTarget('sqlite');
+  let calls = 0;
+  const rx = createServer((req, res) => {
+    calls++;
+    req.resume();
+    if (calls === 1) return; // the first call hangs past the grace period
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+  });
+  await new Promise<void>((r) => rx.listen(0, '127.0.0.1', r));
+  const wfFile = path.join(target.config.dataDir, 'hang.json');
+  writeFileSync(
+    wfFile,
+    JSON.stringify({
+      canvasId: 'c-hang',
+      title: 'Hang once',
+      tasks: [{ id: 'call', kind: 'http', retry: { maxAttempts: 1 }, request: { url: `http://127.0.0.1:${(rx.address() as { port: number }).port}/` } }],
+    }),
+  );
+  const env = {
+    FLOWGATE_DATA_DIR: target.config.dataDir,
+    FLOWGATE_API_KEY: KEY,
+    FLOWGATE_WORKFLOWS: wfFile,
+    FLOWGATE_ALLOW_PRIVATE_NETWORKS: 'true',
+    FLOWGATE_SHUTDOWN_GRACE_MS: '200',
+    LOG_LEVEL: 'warn',
+  };
+  const port = await freePort();
+  let proc = await spawnServer(env, port);
+  const auth = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+  try {
+    const run = await fetch(`${proc.url}/v1/openapi/workflow/c-hang/run`, { method: 'POST', headers: auth, body: '{}' });
+    const { data } = (await run.json()) as { data: { executionId: string } };
+    for (let i = 0; i < 200 && calls === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    proc.child.kill('SIGTERM');
+    assert.equal(await exited(proc.child), 0, proc.output());
+
+    proc = await spawnServer(env, port);
+    let body: { status: string; nodeExecutions: { attempts: { errCode?: string; status: string }[] }[] } | undefined;
+    for (let i = 0; i < 200 && body?.status !== 'finish'; i++) {
+      const r = await fetch(`${proc.url}/v1/openapi/workflow/${data.executionId}/status`, { headers: auth });
+      body = ((await r.json()) as { data: typeof body }).data;
+      if (body?.status !== 'finish') await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.equal(body?.status, 'finish', JSON.stringify(body));
+    assert.deepEqual(body!.nodeExecutions[0]!.attempts.map((a) => [a.status, a.errCode ?? null]), [
+      ['failed', 'WORKER_LOST'],
+      ['finish', null],
+    ]);
+  } finally {
+    proc.child.kill('SIGTERM');
+    await exited(proc.child);
+    rx.closeAllConnections();
+    rx.close();
+    await target.cleanup(false);
+  }
+});

@@ -26,6 +26,24 @@ for (const kind of STORE_KINDS) {
     });
     after(() => t.close());
 
+    it('?wait holds the answer until a slow run finishes', async () => {
+      const slow = createServer((req, res) => {
+        req.resume();
+        setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{"done":true}'), 300);
+      });
+      await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+      try {
+        const wf = await t.api('POST', '/v1/workflows', {
+          body: { title: 'Slow', tasks: [{ id: 'call', kind: 'http', request: { url: `http://127.0.0.1:${(slow.address() as { port: number }).port}/` } }] },
+        });
+        const r = await t.api('POST', `/v1/openapi/workflow/${wf.body.data.canvasId}/run?wait=10`, { body: {} });
+        assert.equal(r.body.data.status, 'finish');
+        assert.deepEqual(r.body.data.output[0].value.body, { done: true });
+      } finally {
+        slow.close();
+      }
+    });
+
     it('cancels the in-flight http call and never starts pending nodes', async () => {
       const rx = await hangingReceiver();
       try {

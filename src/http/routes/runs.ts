@@ -50,9 +50,10 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
       if (replayed) reply.header('idempotent-replayed', 'true');
       const waitS = req.query.wait ?? 0;
       if (waitS <= 0) return sendOk(req, reply, { executionId, status: r.value.status });
+      // Stop waiting when the caller hangs up or the server is shutting down; answer with what we have.
       const abandon = new AbortController();
-      req.raw.once('close', () => abandon.abort());
-      await waitForTerminal(deps.store, deps.bus, ws, executionId, waitS * 1000, abandon.signal);
+      reply.raw.once('close', () => abandon.abort());
+      await waitForTerminal(deps.store, deps.bus, ws, executionId, waitS * 1000, AbortSignal.any([abandon.signal, deps.closing]));
       const e = await findExecution(ws, executionId);
       const data: Record<string, unknown> = { executionId, status: e.status };
       if (e.errCode) Object.assign(data, { errCode: e.errCode, errMsg: e.errMsg });
