@@ -15,6 +15,8 @@ export interface Config {
   /** PostgreSQL schema to use (tests isolate themselves with one). */
   databaseSchema?: string;
   redisUrl?: string;
+  /** Prefix of every Redis key (rate-limit counters), so several deployments can share one Redis. */
+  redisKeyPrefix: string;
   /** If set, an admin key with this value exists in `ws-default`. */
   apiKey?: string;
   /** File or folder of workflow definitions upserted at start. */
@@ -28,6 +30,8 @@ export interface Config {
   deliveryRetrySchedule: number[];
   rateLimitPerMinute: number;
   rateLimitPerDay: number;
+  /** Unstarted executions past which new triggers get 503 SERVICE_OVERLOADED (SPEC §4.10). */
+  maxBacklog: number;
   /** Max JSON body size in bytes (SPEC §4.11: 1 MB). */
   bodyLimit: number;
   /** Nodes this process runs at once. */
@@ -86,6 +90,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     databaseUrl: env.DATABASE_URL || undefined,
     databaseSchema: env.FLOWGATE_DATABASE_SCHEMA || undefined,
     redisUrl: env.REDIS_URL || undefined,
+    redisKeyPrefix: env.FLOWGATE_REDIS_PREFIX || 'flowgate',
     apiKey: env.FLOWGATE_API_KEY || undefined,
     workflowsPath: env.FLOWGATE_WORKFLOWS || undefined,
     model: {
@@ -102,6 +107,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     rateLimitPerMinute: int(env, 'FLOWGATE_RATE_LIMIT_PER_MINUTE', 100),
     rateLimitPerDay: int(env, 'FLOWGATE_RATE_LIMIT_PER_DAY', 10_000),
     bodyLimit: int(env, 'FLOWGATE_BODY_LIMIT', 1024 * 1024),
+    maxBacklog: int(env, 'FLOWGATE_MAX_BACKLOG', 10_000),
     workerConcurrency: int(env, 'FLOWGATE_WORKER_CONCURRENCY', 32),
     leaseMs: int(env, 'FLOWGATE_LEASE_MS', 30_000),
     pollMs: int(env, 'FLOWGATE_POLL_MS', 500),

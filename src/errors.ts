@@ -50,6 +50,8 @@ export interface Failure {
   message: string;
   /** Extra structured detail, rendered as the envelope's `data` (e.g. per-field errors). */
   data?: unknown;
+  /** Response headers that belong to this failure (e.g. Retry-After). */
+  headers?: Record<string, string>;
 }
 
 export function failure(code: ErrorCode, message?: string, data?: unknown): Failure {
@@ -76,7 +78,7 @@ export class FlowgateError extends Error {
     super(f.message);
     this.code = f.code;
     this.data = f.data;
-    this.headers = headers;
+    this.headers = headers ?? f.headers;
   }
   get statusCode(): number {
     // Node-level codes never reach a response on their own; if one does, it is our bug.

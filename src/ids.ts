@@ -39,3 +39,9 @@ export const newWorkerId = (): string => `wk-${randomBase62(10)}`;
 
 export const isCanvasId = (s: string): s is CanvasId => /^c-[A-Za-z0-9_-]{1,64}$/.test(s);
 export const isExecutionId = (s: string): s is ExecutionId => /^we-[0-9a-z]{26}$/.test(s);
+
+/** Webhook ids are the credential of the URL: 32 base62 chars ≈ 190 bits (SPEC §2 asks ≥ 128). */
+export const newWebhookId = (): string => `wh_${randomBase62(32)}`;
+export const isWebhookId = (s: string): boolean => /^wh_[A-Za-z0-9]{32}$/.test(s);
+/** Webhook call records are listed newest first, so their ids sort by time. */
+export const newWebhookCallId = (now = Date.now()): string => `whc-${ulid(now).toLowerCase()}`;

@@ -5,6 +5,9 @@ import { Bus } from './engine/bus.ts';
 import { Worker } from './engine/worker.ts';
 import { buildApp, type App } from './http/app.ts';
 import { Metrics } from './metrics.ts';
+import { Redis } from 'ioredis';
+import { RateLimits } from './ingest/rateLimit.ts';
+import { Backpressure } from './runs/backpressure.ts';
 import { RunTrigger } from './runs/trigger.ts';
 import { openStore } from './store/index.ts';
 import type { Store } from './store/store.ts';
@@ -40,9 +43,15 @@ export async function startServer(config: Config, logger: Logger = createLogger(
 
   const bus = new Bus();
   const metrics = new Metrics(store, Date.now);
-  const trigger = new RunTrigger({ store, config, bus, metrics });
+  const backpressure = new Backpressure(store, config.maxBacklog);
+  const trigger = new RunTrigger({ store, config, bus, metrics, backpressure });
+  // Shared counters across instances when Redis is configured; failing fast keeps a Redis outage
+  // from stalling requests (the in-memory limiter stands in).
+  const redis = config.redisUrl ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false }) : undefined;
+  redis?.on('error', (err) => logger.warn({ err }, 'redis unavailable; rate limits fall back to this process'));
+  const rateLimits = new RateLimits({ redis, keyPrefix: config.redisKeyPrefix });
   const closing = new AbortController();
-  const app = await buildApp({ store, config, logger, bus, metrics, trigger, closing: closing.signal });
+  const app = await buildApp({ store, config, logger, bus, metrics, trigger, rateLimits, closing: closing.signal });
   const worker = config.role === 'api' ? undefined : new Worker({ store, config, logger, bus, metrics });
   await worker?.start();
   const url = config.role === 'worker' ? '' : await app.listen({ port: config.port, host: config.host });
@@ -53,6 +62,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
       closing.abort();
       await app.close();
       await worker?.stop(config.shutdownGraceMs);
+      redis?.disconnect();
       await store.close();
     })());
   return { app, store, worker, url, firstStartKey, workflows, close };

@@ -10,6 +10,8 @@ import { failure, FlowgateError, type Failure } from '../errors.ts';
 import { newTraceId } from '../ids.ts';
 import type { Metrics } from '../metrics.ts';
 import type { RunTrigger } from '../runs/trigger.ts';
+import type { RateLimits } from '../ingest/rateLimit.ts';
+import { parseForm } from '../ingest/webhookCall.ts';
 import type { ApiKeyRecord, Scope, Store } from '../store/store.ts';
 import { isStoreUnavailable } from '../store/unavailable.ts';
 import { authenticate } from './auth.ts';
@@ -19,6 +21,7 @@ import { executionRoutes } from './routes/executions.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { runRoutes } from './routes/runs.ts';
 import { workflowCatalogRoutes } from './routes/workflowCatalog.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 import { workflowRoutes } from './routes/workflows.ts';
 
 export interface AppDeps {
@@ -29,6 +32,7 @@ export interface AppDeps {
   metrics: Metrics;
   trigger: RunTrigger;
   now?: () => number;
+  rateLimits: RateLimits;
   /** Aborted when the server starts closing, so long-polls (`?wait`) answer at once instead of holding shutdown. */
   closing: AbortSignal;
 }
@@ -111,6 +115,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(runRoutes(deps));
   await app.register(executionRoutes(deps));
   await app.register(apiKeyRoutes(deps));
+  await app.register(webhookRoutes(deps));
   return app;
 }
 
@@ -127,6 +132,11 @@ function registerBodyParsers(app: App): void {
     } catch (e) {
       done(new FlowgateError(failure('INVALID_REQUEST_BODY', `Malformed JSON: ${(e as Error).message}`)), undefined);
     }
+  });
+  // Form posts exist for webhook senders that cannot send JSON (raw body mode).
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer' }, (req, body, done) => {
+    req.rawBody = body as Buffer;
+    done(null, parseForm((body as Buffer).toString('utf8')));
   });
   app.addContentTypeParser(['application/yaml', 'application/x-yaml', 'text/yaml'], { parseAs: 'string' }, (_req, body, done) => {
     try {

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import stringify from 'safe-stable-stringify';
 import type { Config } from '../config.ts';
-import { fail, ok, type Result } from '../errors.ts';
+import { fail, failure, ok, type Result } from '../errors.ts';
 import { newExecutionId } from '../ids.ts';
 import type { Bus } from '../engine/bus.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Store, Trigger } from '../store/store.ts';
+import type { NewExecution, Store, Trigger } from '../store/store.ts';
+import type { Backpressure } from './backpressure.ts';
 import { resourceFileKeys, validateVariables } from '../workflows/variables.ts';
 
 export interface TriggerDeps {
@@ -14,6 +15,7 @@ export interface TriggerDeps {
   bus: Bus;
   metrics?: Metrics;
   now?: () => number;
+  backpressure?: Backpressure;
 }
 
 export interface TriggerRequest {
@@ -25,6 +27,15 @@ export interface TriggerRequest {
   idempotencyKey?: string;
   /** Idempotency keys are scoped per surface (`api`, `webhook:<id>`). */
   idempotencyScope?: string;
+  /** How long the key is remembered; 24 h by default, 1 s for Refly's body debounce. */
+  idempotencyTtlMs?: number;
+  /**
+   * A duplicate arriving while the first is still being committed: the API answers 409 (SPEC §3);
+   * webhooks wait for the first and answer with its execution, since senders retry on errors.
+   */
+  whileInProgress?: 'reject' | 'wait';
+  /** Workflows with `apiEnabled: false` still run from their webhook. */
+  ignoreApiDisabled?: boolean;
 }
 
 export interface Accepted {
@@ -45,7 +56,7 @@ const BODY_EXAMPLE = { variables: { feedback: 'The new dashboard is great' } };
  */
 export class RunTrigger {
   /** Keys whose first request is between its checks and its commit, in this process. */
-  private readonly pending = new Set<string>();
+  private readonly pending = new Map<string, Promise<Result<Accepted>>>();
   private readonly now: () => number;
 
   constructor(private readonly deps: TriggerDeps) {
@@ -56,7 +67,10 @@ export class RunTrigger {
     const { store, config } = this.deps;
     const wf = await store.getWorkflow(req.workspaceId, req.canvasId);
     if (!wf) return fail('CANVAS_NOT_FOUND', `Workflow ${req.canvasId} not found`);
-    if (wf.definition.apiEnabled === false && req.trigger === 'api') return fail('WORKFLOW_API_DISABLED');
+    if (wf.definition.apiEnabled === false && !req.ignoreApiDisabled) return fail('WORKFLOW_API_DISABLED');
+    if (this.deps.backpressure && !(await this.deps.backpressure.admit())) {
+      return { ok: false, error: { ...failure('SERVICE_OVERLOADED', 'Too many runs are waiting to start; retry later'), headers: { 'retry-after': '1' } } };
+    }
 
     const body = checkBody(req.body);
     if (!body.ok) return body;
@@ -67,7 +81,7 @@ export class RunTrigger {
 
     const now = this.now();
     const executionId = newExecutionId(now);
-    const execution = {
+    const execution: NewExecution = {
       executionId,
       workspaceId: req.workspaceId,
       canvasId: wf.canvasId,
@@ -85,30 +99,47 @@ export class RunTrigger {
     }
     const scope = req.idempotencyScope ?? 'api';
     const pendingKey = `${req.workspaceId}\u0000${scope}\u0000${req.idempotencyKey}`;
-    if (this.pending.has(pendingKey)) return fail('IDEMPOTENCY_IN_PROGRESS');
-    this.pending.add(pendingKey);
+    const inProgress = this.pending.get(pendingKey);
+    if (inProgress) {
+      if (req.whileInProgress !== 'wait') return fail('IDEMPOTENCY_IN_PROGRESS');
+      const first = await inProgress;
+      return first.ok ? ok({ ...first.value, replayed: true }) : first;
+    }
+    const commit = this.commitOnce(execution, req, scope);
+    this.pending.set(pendingKey, commit);
     try {
-      const requestHash = createHash('sha256').update(stringify({ canvasId: req.canvasId, body: req.body ?? null }) ?? '').digest('hex');
-      const response = { executionId, status: 'init' };
-      const r = await store.createExecution(execution, { scope, key: req.idempotencyKey, requestHash, response, ttlMs: IDEMPOTENCY_TTL_MS });
-      switch (r.type) {
-        case 'created':
-          return this.accepted(executionId, req.trigger);
-        case 'replayed':
-          return ok({ executionId: r.executionId, status: 'init', replayed: true });
-        case 'key_reused':
-          return fail('IDEMPOTENCY_KEY_REUSED');
-        default: {
-          const never: never = r;
-          throw new Error(`unhandled ${JSON.stringify(never)}`);
-        }
-      }
+      return await commit;
     } finally {
       this.pending.delete(pendingKey);
     }
   }
 
+  private async commitOnce(execution: NewExecution, req: TriggerRequest, scope: string): Promise<Result<Accepted>> {
+    const requestHash = createHash('sha256').update(stringify({ canvasId: req.canvasId, body: req.body ?? null }) ?? '').digest('hex');
+    const response = { executionId: execution.executionId, status: 'init' };
+    const r = await this.deps.store.createExecution(execution, {
+      scope,
+      key: req.idempotencyKey!,
+      requestHash,
+      response,
+      ttlMs: req.idempotencyTtlMs ?? IDEMPOTENCY_TTL_MS,
+    });
+    switch (r.type) {
+      case 'created':
+        return this.accepted(execution.executionId, req.trigger);
+      case 'replayed':
+        return ok({ executionId: r.executionId, status: 'init', replayed: true });
+      case 'key_reused':
+        return fail('IDEMPOTENCY_KEY_REUSED');
+      default: {
+        const never: never = r;
+        throw new Error(`unhandled ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
   private accepted(executionId: string, trigger: Trigger): Result<Accepted> {
+    this.deps.backpressure?.accepted();
     this.deps.metrics?.executionsAccepted.inc({ trigger });
     this.deps.bus.emit('execution.created', executionId);
     return ok({ executionId, status: 'init', replayed: false });

@@ -178,6 +178,52 @@ export interface Backlog {
   runnableNodes: number;
 }
 
+export type BodyMode = 'variables' | 'raw';
+export type SignatureScheme = 'standard-webhooks' | 'github' | 'stripe' | 'hmac-sha256';
+
+export interface WebhookSignature {
+  scheme: SignatureScheme;
+  secret: string;
+  /** Header carrying the signature, for `hmac-sha256` (default `x-signature`). */
+  header?: string;
+}
+
+export interface WebhookRecord {
+  webhookId: string;
+  workspaceId: string;
+  canvasId: string;
+  enabled: boolean;
+  /** Seconds to wait for the run before answering; 0 answers at once. */
+  timeout: number;
+  bodyMode: BodyMode;
+  /** For `raw` mode: the variable the whole body goes into. */
+  rawVariable?: string;
+  signature?: WebhookSignature;
+  rateLimit?: { perMinute?: number; perDay?: number };
+  expectedEvery?: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type WebhookPatch = Partial<Pick<WebhookRecord, 'enabled' | 'timeout' | 'bodyMode' | 'rawVariable' | 'signature' | 'rateLimit' | 'expectedEvery'>> & {
+  /** `null` removes the signature requirement. */
+  signature?: WebhookSignature | null;
+};
+
+export interface WebhookCallRecord {
+  recordId: string;
+  webhookId: string;
+  status: 'accepted' | 'duplicate' | 'rejected';
+  httpStatus: number;
+  errCode?: ErrorCode;
+  executionId?: string;
+  responseTime: number;
+  sourceIp?: string;
+  bodySize: number;
+  duplicate: boolean;
+  createdAt: number;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Only one process uses this database (SQLite): leases left at start belong to a dead process. */
@@ -215,6 +261,17 @@ export interface Store {
   /** Ends every live execution whose deadline passed; returns their ids. */
   timeOutExecutions(now: number): Promise<string[]>;
   knownFileKeys(workspaceId: string, fileKeys: string[]): Promise<Set<string>>;
+
+  /** The live webhook of a workflow is unique; false if the workflow already has one. */
+  createWebhook(w: WebhookRecord): Promise<boolean>;
+  /** By id alone: the id is the credential. Revoked (reset) webhooks are not found. */
+  getWebhook(webhookId: string): Promise<WebhookRecord | undefined>;
+  getWebhookForWorkflow(workspaceId: string, canvasId: string): Promise<WebhookRecord | undefined>;
+  updateWebhook(workspaceId: string, webhookId: string, patch: WebhookPatch, now: number): Promise<WebhookRecord | undefined>;
+  /** Revokes `webhookId` and creates `newId` with the same settings, in one transaction. */
+  resetWebhook(workspaceId: string, webhookId: string, newId: string, now: number): Promise<WebhookRecord | undefined>;
+  recordWebhookCall(call: WebhookCallRecord): Promise<void>;
+  listWebhookCalls(webhookId: string, offset: number, limit: number): Promise<{ records: WebhookCallRecord[]; total: number }>;
 
   /** Leases up to `limit` runnable nodes to `workerId` and records the attempt's start. */
   claimNodes(workerId: string, limit: number, now: number, leaseMs: number): Promise<ClaimedNode[]>;

@@ -44,6 +44,7 @@ for (const kind of STORE_KINDS) {
         FLOWGATE_API_KEY: KEY,
         FLOWGATE_WORKFLOWS: wfFile,
         FLOWGATE_ALLOW_PRIVATE_NETWORKS: 'true',
+        FLOWGATE_RATE_LIMIT_PER_MINUTE: '1000000',
         FLOWGATE_LEASE_MS: '1500',
         LOG_LEVEL: 'warn',
       };

@@ -29,7 +29,7 @@ it('SIGTERM lets the node in flight finish, then exits 0; the run completes afte
       ],
     }),
   );
-  const env = { FLOWGATE_DATA_DIR: target.config.dataDir, FLOWGATE_API_KEY: KEY, FLOWGATE_WORKFLOWS: wfFile, FLOWGATE_ALLOW_PRIVATE_NETWORKS: 'true', LOG_LEVEL: 'warn' };
+  const env = { FLOWGATE_DATA_DIR: target.config.dataDir, FLOWGATE_API_KEY: KEY, FLOWGATE_WORKFLOWS: wfFile, FLOWGATE_ALLOW_PRIVATE_NETWORKS: 'true', FLOWGATE_RATE_LIMIT_PER_MINUTE: '1000000', LOG_LEVEL: 'warn' };
   const port = await freePort();
   let proc = await spawnServer(env, port);
   const auth = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };

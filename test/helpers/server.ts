@@ -30,6 +30,9 @@ export async function startTestServer(kind: StoreKind, overrides: Partial<Config
     apiKey: ADMIN_KEY,
     pollMs: 50,
     logLevel: 'silent',
+    // Tests send bursts; the rate-limit tests set their own limits.
+    rateLimitPerMinute: 1_000_000,
+    rateLimitPerDay: 10_000_000,
     ...overrides,
   });
   const server = await startServer(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));

@@ -33,11 +33,14 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
         params: IdParams,
         headers: IdempotencyHeader,
         querystring: Type.Object({ wait: Type.Optional(Type.Number({ minimum: 0, maximum: 60, description: 'Seconds to wait for the run to finish' })) }),
-        response: { 200: Envelope(AnyObject), ...errorResponses(400, 401, 403, 404, 409, 413, 415, 422, 503) },
+        response: { 200: Envelope(AnyObject), ...errorResponses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503) },
       },
     },
     async (req, reply) => {
       const ws = req.apiKey.workspaceId;
+      const rate = await deps.rateLimits.consume(`ws:${ws}:api`, { perMinute: deps.config.rateLimitPerMinute, perDay: deps.config.rateLimitPerDay });
+      reply.headers(rate.headers);
+      if (!rate.allowed) throw new FlowgateError(failure('RATE_LIMITED', `API rate limit exceeded; retry in ${rate.retryAfterS} s`));
       const r = await deps.trigger.trigger({
         workspaceId: ws,
         canvasId: req.params.id,

@@ -9,11 +9,15 @@ import type {
   ListWorkflowsQuery,
   NewExecution,
   Store,
+  WebhookCallRecord,
+  WebhookPatch,
+  WebhookRecord,
 } from '../store.ts';
 import * as catalog from './catalog.ts';
 import * as executions from './executions.ts';
 import type { BackendProfile } from './profile.ts';
 import * as scheduling from './scheduling.ts';
+import * as webhooks from './webhooks.ts';
 import type { Tables } from './tables.ts';
 
 /**
@@ -68,6 +72,14 @@ export class SqlStore implements Store {
   timeOutExecutions = (now: number) => executions.timeOutExecutions(this.db, this.profile, now);
   knownFileKeys = (ws: string, keys: string[]) => executions.knownFileKeys(this.db, ws, keys);
   deleteExpiredIdempotencyKeys = (now: number) => executions.deleteExpiredIdempotencyKeys(this.db, now);
+
+  createWebhook = (w: WebhookRecord) => webhooks.createWebhook(this.db, this.profile, w);
+  getWebhook = (id: string) => webhooks.getWebhook(this.db, id);
+  getWebhookForWorkflow = (ws: string, canvasId: string) => webhooks.getWebhookForWorkflow(this.db, ws, canvasId);
+  updateWebhook = (ws: string, id: string, patch: WebhookPatch, now: number) => webhooks.updateWebhook(this.db, ws, id, patch, now);
+  resetWebhook = (ws: string, id: string, newId: string, now: number) => webhooks.resetWebhook(this.db, ws, id, newId, now);
+  recordWebhookCall = (c: WebhookCallRecord) => webhooks.recordWebhookCall(this.db, c);
+  listWebhookCalls = (id: string, offset: number, limit: number) => webhooks.listWebhookCalls(this.db, id, offset, limit);
 
   claimNodes = (w: string, limit: number, now: number, leaseMs: number) => scheduling.claimNodes(this.db, this.profile, w, limit, now, leaseMs);
   heartbeat = (w: string, now: number, leaseMs: number) => scheduling.heartbeat(this.db, w, now, leaseMs);

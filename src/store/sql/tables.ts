@@ -44,4 +44,16 @@ export interface Tables {
   node_attempts: NodeAttemptsTable;
   idempotency_keys: IdempotencyKeysTable;
   files: FilesTable;
+  webhooks: WebhooksTable;
+  webhook_calls: WebhookCallsTable;
+}
+
+export interface WebhooksTable {
+  id: string; workspace_id: string; workflow_id: string; enabled: number; timeout_s: number; body_mode: string;
+  raw_variable: string | null; signature: string | null; rate_limit: string | null; expected_every_s: number | null;
+  created_at: number; updated_at: number; revoked_at: number | null;
+}
+export interface WebhookCallsTable {
+  id: string; webhook_id: string; status: string; http_status: number; err_code: string | null; execution_id: string | null;
+  response_ms: number; source_ip: string | null; body_size: number; duplicate: number; created_at: number;
 }

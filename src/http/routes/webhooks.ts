@@ -1,0 +1,274 @@
+import { Type } from 'typebox';
+import { failure, FlowgateError, type Failure } from '../../errors.ts';
+import { newWebhookCallId, newWebhookId } from '../../ids.ts';
+import { acceptWebhookCall } from '../../ingest/webhookCall.ts';
+import { SIGNATURE_SCHEMES } from '../../ingest/verifiers.ts';
+import { outputView } from '../../runs/views.ts';
+import { waitForTerminal } from '../../runs/wait.ts';
+import type { WebhookPatch, WebhookRecord } from '../../store/store.ts';
+import type { App, AppDeps } from '../app.ts';
+import { sendFailure, sendOk } from '../envelope.ts';
+import { AnyObject, Envelope, errorResponses, IdempotencyHeader } from '../schemas.ts';
+
+const WebhookSettings = {
+  timeout: Type.Optional(Type.Integer({ minimum: 0, maximum: 60, description: 'Seconds to wait for the run before answering (0: answer at once)' })),
+  bodyMode: Type.Optional(Type.Union([Type.Literal('variables'), Type.Literal('raw')], { description: '`variables`: body is {"variables": {...}}; `raw`: the whole body goes into `rawVariable`' })),
+  rawVariable: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_-]{0,63}$' })),
+  signature: Type.Optional(
+    Type.Union([
+      Type.Null(),
+      Type.Object(
+        {
+          scheme: Type.Union(SIGNATURE_SCHEMES.map((s) => Type.Literal(s))),
+          secret: Type.String({ minLength: 8, maxLength: 512 }),
+          header: Type.Optional(Type.String({ maxLength: 100, description: 'hmac-sha256 only; default X-Signature' })),
+        },
+        { additionalProperties: false },
+      ),
+    ]),
+  ),
+  rateLimit: Type.Optional(
+    Type.Object(
+      { perMinute: Type.Optional(Type.Integer({ minimum: 1 })), perDay: Type.Optional(Type.Integer({ minimum: 1 })) },
+      { additionalProperties: false },
+    ),
+  ),
+  expectedEvery: Type.Optional(Type.Integer({ minimum: 1, description: 'Seconds; a longer silence is an incident (webhook.silent)' })),
+};
+const WebhookIdBody = { webhookId: Type.String({ maxLength: 64 }) };
+
+/** Secrets are write-only: config and responses show the scheme, never the secret. */
+function webhookView(w: WebhookRecord, baseUrl: string) {
+  return {
+    webhookId: w.webhookId,
+    webhookUrl: `${baseUrl}/v1/openapi/webhook/${w.webhookId}/run`,
+    canvasId: w.canvasId,
+    isEnabled: w.enabled,
+    timeout: w.timeout,
+    bodyMode: w.bodyMode,
+    rawVariable: w.rawVariable,
+    signature: w.signature ? { scheme: w.signature.scheme, header: w.signature.header, secretSet: true } : null,
+    rateLimit: w.rateLimit ?? null,
+    expectedEvery: w.expectedEvery ?? null,
+    createdAt: new Date(w.createdAt).toISOString(),
+    updatedAt: new Date(w.updatedAt).toISOString(),
+  };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The webhook a trigger call names, looked up before the body is read. */
+    webhook?: WebhookRecord;
+    /** What the webhook history records about this call, filled in as the call proceeds. */
+    webhookCall?: { webhookId: string; executionId?: string; duplicate: boolean };
+  }
+}
+
+/** Refly's webhook management paths (admin) and the public trigger. */
+export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
+  const now = deps.now ?? Date.now;
+  const tags = ['webhooks (Refly)'];
+  const baseUrl = (req: { protocol: string; host: string }) => `${req.protocol}://${req.host}`;
+
+  const checkSettings = async (ws: string, canvasId: string, s: WebhookPatch) => {
+    if (s.bodyMode === 'raw') {
+      if (!s.rawVariable) throw new FlowgateError(failure('INVALID_REQUEST_BODY', 'bodyMode "raw" needs rawVariable: the workflow variable that receives the body'));
+      const wf = await deps.store.getWorkflow(ws, canvasId);
+      if (!wf?.definition.variables?.some((v) => v.name === s.rawVariable)) {
+        throw new FlowgateError(failure('INVALID_REQUEST_BODY', `The workflow has no variable "${s.rawVariable}" to receive the raw body`));
+      }
+    }
+  };
+  const patchFrom = (b: { isEnabled?: boolean } & WebhookPatch): WebhookPatch => ({
+    enabled: b.isEnabled,
+    timeout: b.timeout,
+    bodyMode: b.bodyMode,
+    rawVariable: b.rawVariable,
+    signature: b.signature,
+    rateLimit: b.rateLimit,
+    expectedEvery: b.expectedEvery,
+  });
+
+  app.post(
+    '/v1/webhook/enable',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags,
+        summary: "Enable a workflow's webhook (creates it on first use)",
+        body: Type.Object({ canvasId: Type.String({ maxLength: 128 }), ...WebhookSettings }, { additionalProperties: false }),
+        response: { 200: Envelope(AnyObject), ...errorResponses(400, 401, 403, 404) },
+      },
+    },
+    async (req, reply) => {
+      const ws = req.apiKey.workspaceId;
+      const { canvasId, ...settings } = req.body;
+      if (!(await deps.store.getWorkflow(ws, canvasId))) throw new FlowgateError(failure('CANVAS_NOT_FOUND'));
+      const existing = await deps.store.getWebhookForWorkflow(ws, canvasId);
+      const patch = { ...patchFrom(settings as WebhookPatch), enabled: true };
+      await checkSettings(ws, canvasId, { bodyMode: patch.bodyMode ?? existing?.bodyMode, rawVariable: patch.rawVariable ?? existing?.rawVariable });
+      if (existing) {
+        const w = await deps.store.updateWebhook(ws, existing.webhookId, patch, now());
+        return sendOk(req, reply, webhookView(w!, baseUrl(req)));
+      }
+      const t = now();
+      const w: WebhookRecord = {
+        webhookId: newWebhookId(),
+        workspaceId: ws,
+        canvasId,
+        enabled: true,
+        timeout: patch.timeout ?? 0,
+        bodyMode: patch.bodyMode ?? 'variables',
+        rawVariable: patch.rawVariable,
+        signature: patch.signature ?? undefined,
+        rateLimit: patch.rateLimit,
+        expectedEvery: patch.expectedEvery,
+        createdAt: t,
+        updatedAt: t,
+      };
+      // Two concurrent enables: the unique index keeps one live webhook; the loser reads it back.
+      if (!(await deps.store.createWebhook(w))) return sendOk(req, reply, webhookView((await deps.store.getWebhookForWorkflow(ws, canvasId))!, baseUrl(req)));
+      return sendOk(req, reply, webhookView(w, baseUrl(req)));
+    },
+  );
+
+  const update = async (ws: string, webhookId: string, patch: WebhookPatch) => {
+    const current = await deps.store.getWebhook(webhookId);
+    if (!current || current.workspaceId !== ws) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND'));
+    await checkSettings(ws, current.canvasId, { bodyMode: patch.bodyMode ?? current.bodyMode, rawVariable: patch.rawVariable ?? current.rawVariable });
+    const w = await deps.store.updateWebhook(ws, webhookId, patch, now());
+    if (!w) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND'));
+    return w;
+  };
+
+  app.post(
+    '/v1/webhook/disable',
+    { config: { scope: 'admin' }, schema: { tags, summary: 'Disable a webhook (calls get 403 WEBHOOK_DISABLED)', body: Type.Object(WebhookIdBody, { additionalProperties: false }) } },
+    async (req, reply) => sendOk(req, reply, webhookView(await update(req.apiKey.workspaceId, req.body.webhookId, { enabled: false }), baseUrl(req))),
+  );
+
+  app.post(
+    '/v1/webhook/update',
+    {
+      config: { scope: 'admin' },
+      schema: { tags, summary: 'Change webhook settings', body: Type.Object({ ...WebhookIdBody, isEnabled: Type.Optional(Type.Boolean()), ...WebhookSettings }, { additionalProperties: false }) },
+    },
+    async (req, reply) => {
+      const { webhookId, ...rest } = req.body;
+      return sendOk(req, reply, webhookView(await update(req.apiKey.workspaceId, webhookId, patchFrom(rest as WebhookPatch)), baseUrl(req)));
+    },
+  );
+
+  app.post(
+    '/v1/webhook/reset',
+    { config: { scope: 'admin' }, schema: { tags, summary: 'Replace the webhook id; the old URL stops working at once', body: Type.Object(WebhookIdBody, { additionalProperties: false }) } },
+    async (req, reply) => {
+      const w = await deps.store.resetWebhook(req.apiKey.workspaceId, req.body.webhookId, newWebhookId(), now());
+      if (!w) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND'));
+      return sendOk(req, reply, webhookView(w, baseUrl(req)));
+    },
+  );
+
+  app.get(
+    '/v1/webhook/config',
+    { config: { scope: 'admin' }, schema: { tags, summary: "A workflow's webhook settings", querystring: Type.Object({ canvasId: Type.String({ maxLength: 128 }) }) } },
+    async (req, reply) => {
+      const w = await deps.store.getWebhookForWorkflow(req.apiKey.workspaceId, req.query.canvasId);
+      if (!w) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND', `Workflow ${req.query.canvasId} has no webhook; POST /v1/webhook/enable creates it`));
+      return sendOk(req, reply, webhookView(w, baseUrl(req)));
+    },
+  );
+
+  app.get(
+    '/v1/webhook/history',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags,
+        summary: 'Every call to a webhook, accepted or rejected, newest first',
+        querystring: Type.Object({
+          webhookId: Type.String({ maxLength: 64 }),
+          page: Type.Integer({ minimum: 1, default: 1 }),
+          pageSize: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+        }),
+      },
+    },
+    async (req, reply) => {
+      const w = await deps.store.getWebhook(req.query.webhookId);
+      if (!w || w.workspaceId !== req.apiKey.workspaceId) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND'));
+      const { page, pageSize } = req.query;
+      const r = await deps.store.listWebhookCalls(w.webhookId, (page - 1) * pageSize, pageSize);
+      return sendOk(req, reply, {
+        records: r.records.map((c) => ({ ...c, createdAt: new Date(c.createdAt).toISOString() })),
+        total: r.total,
+        page,
+        pageSize,
+      });
+    },
+  );
+
+  app.post(
+    '/v1/openapi/webhook/:webhookId/run',
+    {
+      schema: {
+        tags,
+        summary: 'Trigger a workflow by its webhook (no API key: the id is the credential)',
+        description:
+          'Committed before the answer. Deduplicated by Idempotency-Key, the sender\'s delivery id (Standard Webhooks webhook-id, X-GitHub-Delivery) within 24 h, or a byte-identical body within 1 s. Signed webhooks verify the raw body.',
+        params: Type.Object({ webhookId: Type.String({ maxLength: 64 }) }),
+        headers: IdempotencyHeader,
+        response: { 200: Envelope(AnyObject), ...errorResponses(400, 401, 403, 404, 413, 415, 422, 429, 503) },
+      },
+      // Looked up before the body is parsed, so a call rejected for its body (413, 415, bad JSON)
+      // still appears in the webhook's history.
+      onRequest: async (req) => {
+        const { webhookId } = req.params as { webhookId: string };
+        req.webhook = await deps.store.getWebhook(webhookId);
+        if (req.webhook) req.webhookCall = { webhookId, duplicate: false };
+      },
+      onResponse: async (req, reply) => {
+        const call = req.webhookCall;
+        if (!call) return;
+        const ok = reply.statusCode < 300;
+        await deps.store
+          .recordWebhookCall({
+            recordId: newWebhookCallId(),
+            webhookId: call.webhookId,
+            status: ok ? (call.duplicate ? 'duplicate' : 'accepted') : 'rejected',
+            httpStatus: reply.statusCode,
+            errCode: req.errCode,
+            executionId: call.executionId,
+            responseTime: reply.elapsedTime,
+            sourceIp: req.ip,
+            bodySize: req.rawBody?.length ?? 0,
+            duplicate: call.duplicate,
+            createdAt: now(),
+          })
+          .catch((e) => req.log.error({ err: e }, 'could not record the webhook call'));
+      },
+    },
+    async (req, reply) => {
+      const webhook = req.webhook;
+      if (!webhook) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND'));
+      const headers: Record<string, string | undefined> = {};
+      for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(", ") : (v as string | undefined);
+      const r = await acceptWebhookCall(deps, { webhook, rawBody: req.rawBody ?? Buffer.alloc(0), body: req.body, headers, nowMs: now() });
+      reply.headers(r.rateHeaders);
+      if (!r.ok) return sendFailure(req, reply, r.error as Failure, r.error.headers);
+      const { executionId, replayed } = r.value;
+      req.webhookCall = { webhookId: webhook.webhookId, executionId, duplicate: replayed };
+      if (replayed) reply.header('idempotent-replayed', 'true');
+      const data: Record<string, unknown> = { executionId, status: r.value.status, received: true, duplicate: replayed };
+      if (webhook.timeout > 0) {
+        const abandon = new AbortController();
+        reply.raw.once('close', () => abandon.abort());
+        const status = await waitForTerminal(deps.store, deps.bus, webhook.workspaceId, executionId, webhook.timeout * 1000, AbortSignal.any([abandon.signal, deps.closing]));
+        const e = await deps.store.getExecution(webhook.workspaceId, executionId);
+        data.status = e?.status ?? data.status;
+        if (e?.errCode) Object.assign(data, { errCode: e.errCode, errMsg: e.errMsg });
+        if (status) Object.assign(data, outputView(await deps.store.listNodes(executionId)));
+      }
+      return sendOk(req, reply, data);
+    },
+  );
+};

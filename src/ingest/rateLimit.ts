@@ -1,0 +1,74 @@
+import type { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+
+/**
+ * Trigger rate limits (SPEC §4.9): a per-minute and a per-day window per key (workspace and surface,
+ * or one webhook with its own limits). Counters live in this process, or in Redis when REDIS_URL is
+ * set so every instance shares them; if Redis is unreachable the in-memory limiter stands in rather
+ * than refusing all traffic.
+ */
+export interface Limits {
+  perMinute: number;
+  perDay: number;
+}
+
+export interface RateDecision {
+  allowed: boolean;
+  /** Refly's X-RateLimit-* and the IETF RateLimit-Policy / RateLimit headers, on every answer. */
+  headers: Record<string, string>;
+  retryAfterS?: number;
+}
+
+const WINDOWS = [
+  { name: 'minute', seconds: 60, refly: 'RPM', limit: (l: Limits) => l.perMinute },
+  { name: 'day', seconds: 86_400, refly: 'Daily', limit: (l: Limits) => l.perDay },
+] as const;
+
+export class RateLimits {
+  private readonly limiters = new Map<string, RateLimiterAbstract>();
+
+  constructor(private readonly opts: { redis?: Redis; keyPrefix?: string } = {}) {}
+
+  private limiter(points: number, duration: number): RateLimiterAbstract {
+    const id = `${points}/${duration}`;
+    let l = this.limiters.get(id);
+    if (!l) {
+      const keyPrefix = `${this.opts.keyPrefix ?? 'flowgate'}:rl:${duration}:${points}`;
+      const memory = new RateLimiterMemory({ points, duration, keyPrefix });
+      l = this.opts.redis ? new RateLimiterRedis({ storeClient: this.opts.redis, points, duration, keyPrefix, insuranceLimiter: memory }) : memory;
+      this.limiters.set(id, l);
+    }
+    return l;
+  }
+
+  async consume(key: string, limits: Limits): Promise<RateDecision> {
+    const headers: Record<string, string> = {
+      'ratelimit-policy': WINDOWS.map((w) => `"${w.name}";q=${w.limit(limits)};w=${w.seconds}`).join(', '),
+    };
+    let tightest: { name: string; remaining: number; resetS: number } | undefined;
+    for (const w of WINDOWS) {
+      const limit = w.limit(limits);
+      headers[`x-ratelimit-limit-${w.refly.toLowerCase()}`] = String(limit);
+      let res: RateLimiterRes;
+      let allowed = true;
+      try {
+        res = await this.limiter(limit, w.seconds).consume(key);
+      } catch (e) {
+        if (!(e instanceof RateLimiterRes)) throw e;
+        res = e;
+        allowed = false;
+      }
+      const remaining = Math.max(0, res.remainingPoints);
+      const resetS = Math.ceil(res.msBeforeNext / 1000);
+      headers[`x-ratelimit-remaining-${w.refly.toLowerCase()}`] = String(remaining);
+      if (!tightest || remaining < tightest.remaining) tightest = { name: w.name, remaining, resetS };
+      if (!allowed) {
+        headers['ratelimit'] = `"${w.name}";r=0;t=${resetS}`;
+        headers['retry-after'] = String(Math.max(1, resetS));
+        return { allowed: false, headers, retryAfterS: Math.max(1, resetS) };
+      }
+    }
+    headers['ratelimit'] = `"${tightest!.name}";r=${tightest!.remaining};t=${tightest!.resetS}`;
+    return { allowed: true, headers };
+  }
+}

@@ -1,0 +1,75 @@
+import { createHash } from 'node:crypto';
+import type { Config } from '../config.ts';
+import { fail, ok, type Result } from '../errors.ts';
+import type { Accepted, RunTrigger } from '../runs/trigger.ts';
+import type { WebhookRecord } from '../store/store.ts';
+import type { RateLimits } from './rateLimit.ts';
+import { verifySignature } from './verifiers.ts';
+
+/** Refly's debounce: a byte-identical body within this window is the same event. */
+export const DEBOUNCE_MS = 1000;
+
+export interface WebhookCallInput {
+  webhook: WebhookRecord;
+  rawBody: Buffer;
+  /** The parsed body: JSON, or an object for form-encoded bodies; undefined when empty. */
+  body: unknown;
+  /** Lower-cased header names. */
+  headers: Record<string, string | undefined>;
+  nowMs: number;
+}
+
+export type WebhookCallOutcome = Result<Accepted> & { rateHeaders: Record<string, string> };
+
+/**
+ * One call to a webhook URL, after the webhook was found: enabled check, rate limit, signature,
+ * body mode, then the same accept path as the API (committed before the answer), deduplicated by
+ * Idempotency-Key, the sender's delivery id, or — failing both — the body bytes within 1 s.
+ */
+export async function acceptWebhookCall(deps: { trigger: RunTrigger; rateLimits: RateLimits; config: Config }, input: WebhookCallInput): Promise<WebhookCallOutcome> {
+  const { webhook, headers } = input;
+  const none = {};
+  if (!webhook.enabled) return { ...fail('WEBHOOK_DISABLED'), rateHeaders: none };
+
+  const limits = {
+    perMinute: webhook.rateLimit?.perMinute ?? deps.config.rateLimitPerMinute,
+    perDay: webhook.rateLimit?.perDay ?? deps.config.rateLimitPerDay,
+  };
+  // A webhook with its own limits has its own counters; otherwise all webhooks of the workspace share one.
+  const key = webhook.rateLimit ? `webhook:${webhook.webhookId}` : `ws:${webhook.workspaceId}:webhook`;
+  const rate = await deps.rateLimits.consume(key, limits);
+  if (!rate.allowed) return { ...fail('WEBHOOK_RATE_LIMITED', `Webhook rate limit exceeded; retry in ${rate.retryAfterS} s`), rateHeaders: rate.headers };
+
+  let senderId: string | undefined;
+  if (webhook.signature) {
+    const v = verifySignature({ rawBody: input.rawBody, headers, signature: webhook.signature, nowMs: input.nowMs });
+    if (!v.ok) return { ...fail('INVALID_SIGNATURE', `Invalid ${webhook.signature.scheme} signature: ${v.message}`), rateHeaders: rate.headers };
+    senderId = v.idempotencyKey;
+  }
+
+  const body = webhook.bodyMode === 'raw' ? { variables: { [webhook.rawVariable!]: input.body ?? null } } : input.body;
+  const explicit = headers['idempotency-key'] ?? senderId ?? headers['webhook-id'];
+  const bodyKey = `body:${createHash('sha256').update(input.rawBody).digest('hex')}`;
+  const r = await deps.trigger.trigger({
+    workspaceId: webhook.workspaceId,
+    canvasId: webhook.canvasId,
+    body,
+    trigger: 'webhook',
+    idempotencyKey: explicit ?? bodyKey,
+    idempotencyScope: `webhook:${webhook.canvasId}`,
+    idempotencyTtlMs: explicit ? undefined : DEBOUNCE_MS,
+    whileInProgress: 'wait',
+    ignoreApiDisabled: true,
+  });
+  return { ...(r.ok ? ok(r.value) : r), rateHeaders: rate.headers };
+}
+
+/** Form-encoded bodies become an object; a repeated field becomes an array. */
+export function parseForm(text: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of new URLSearchParams(text)) {
+    const prev = out[k];
+    out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+  }
+  return out;
+}

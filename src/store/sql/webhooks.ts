@@ -1,0 +1,147 @@
+import type { Kysely } from 'kysely';
+import type { ErrorCode } from '../../errors.ts';
+import type { BodyMode, WebhookCallRecord, WebhookPatch, WebhookRecord } from '../store.ts';
+import type { BackendProfile } from './profile.ts';
+import { fromJson, toJson } from './rows.ts';
+import type { Tables, WebhooksTable } from './tables.ts';
+import { transaction } from './tx.ts';
+
+/** Webhook triggers and their call history. */
+type Db = Kysely<Tables>;
+
+const toWebhook = (r: WebhooksTable): WebhookRecord => ({
+  webhookId: r.id,
+  workspaceId: r.workspace_id,
+  canvasId: r.workflow_id,
+  enabled: Number(r.enabled) === 1,
+  timeout: Number(r.timeout_s),
+  bodyMode: r.body_mode as BodyMode,
+  rawVariable: r.raw_variable ?? undefined,
+  signature: fromJson(r.signature),
+  rateLimit: fromJson(r.rate_limit),
+  expectedEvery: r.expected_every_s === null ? undefined : Number(r.expected_every_s),
+  createdAt: Number(r.created_at),
+  updatedAt: Number(r.updated_at),
+});
+
+const toRow = (w: WebhookRecord): WebhooksTable => ({
+  id: w.webhookId,
+  workspace_id: w.workspaceId,
+  workflow_id: w.canvasId,
+  enabled: w.enabled ? 1 : 0,
+  timeout_s: w.timeout,
+  body_mode: w.bodyMode,
+  raw_variable: w.rawVariable ?? null,
+  signature: toJson(w.signature),
+  rate_limit: toJson(w.rateLimit),
+  expected_every_s: w.expectedEvery ?? null,
+  created_at: w.createdAt,
+  updated_at: w.updatedAt,
+  revoked_at: null,
+});
+
+export async function createWebhook(db: Db, profile: BackendProfile, w: WebhookRecord): Promise<boolean> {
+  try {
+    await db.insertInto('webhooks').values(toRow(w)).execute();
+    return true;
+  } catch (e) {
+    if (profile.isUniqueViolation(e)) return false;
+    throw e;
+  }
+}
+
+export async function getWebhook(db: Db, id: string): Promise<WebhookRecord | undefined> {
+  const r = await db.selectFrom('webhooks').selectAll().where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+  return r && toWebhook(r);
+}
+
+export async function getWebhookForWorkflow(db: Db, workspaceId: string, canvasId: string): Promise<WebhookRecord | undefined> {
+  const r = await db
+    .selectFrom('webhooks')
+    .selectAll()
+    .where('workspace_id', '=', workspaceId)
+    .where('workflow_id', '=', canvasId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return r && toWebhook(r);
+}
+
+export async function updateWebhook(db: Db, workspaceId: string, id: string, patch: WebhookPatch, now: number): Promise<WebhookRecord | undefined> {
+  const set: Partial<WebhooksTable> = { updated_at: now };
+  if (patch.enabled !== undefined) set.enabled = patch.enabled ? 1 : 0;
+  if (patch.timeout !== undefined) set.timeout_s = patch.timeout;
+  if (patch.bodyMode !== undefined) set.body_mode = patch.bodyMode;
+  if (patch.rawVariable !== undefined) set.raw_variable = patch.rawVariable;
+  if (patch.signature !== undefined) set.signature = toJson(patch.signature ?? undefined);
+  if (patch.rateLimit !== undefined) set.rate_limit = toJson(patch.rateLimit);
+  if (patch.expectedEvery !== undefined) set.expected_every_s = patch.expectedEvery;
+  const r = await db
+    .updateTable('webhooks')
+    .set(set)
+    .where('id', '=', id)
+    .where('workspace_id', '=', workspaceId)
+    .where('revoked_at', 'is', null)
+    .returningAll()
+    .executeTakeFirst();
+  return r && toWebhook(r);
+}
+
+export function resetWebhook(db: Db, workspaceId: string, id: string, newId: string, now: number): Promise<WebhookRecord | undefined> {
+  return transaction(db, async (trx) => {
+    const old = await trx
+      .updateTable('webhooks')
+      .set({ revoked_at: now, enabled: 0 })
+      .where('id', '=', id)
+      .where('workspace_id', '=', workspaceId)
+      .where('revoked_at', 'is', null)
+      .returningAll()
+      .executeTakeFirst();
+    if (!old) return undefined;
+    const fresh: WebhookRecord = { ...toWebhook(old), webhookId: newId, enabled: true, createdAt: now, updatedAt: now };
+    await trx.insertInto('webhooks').values(toRow(fresh)).execute();
+    return fresh;
+  });
+}
+
+export async function recordWebhookCall(db: Db, c: WebhookCallRecord): Promise<void> {
+  await db
+    .insertInto('webhook_calls')
+    .values({
+      id: c.recordId,
+      webhook_id: c.webhookId,
+      status: c.status,
+      http_status: c.httpStatus,
+      err_code: c.errCode ?? null,
+      execution_id: c.executionId ?? null,
+      response_ms: Math.round(c.responseTime),
+      source_ip: c.sourceIp ?? null,
+      body_size: c.bodySize,
+      duplicate: c.duplicate ? 1 : 0,
+      created_at: c.createdAt,
+    })
+    .execute();
+}
+
+export async function listWebhookCalls(db: Db, webhookId: string, offset: number, limit: number): Promise<{ records: WebhookCallRecord[]; total: number }> {
+  const base = db.selectFrom('webhook_calls').where('webhook_id', '=', webhookId);
+  const [rows, count] = await Promise.all([
+    base.selectAll().orderBy('id', 'desc').offset(offset).limit(limit).execute(),
+    base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+  ]);
+  return {
+    records: rows.map((r) => ({
+      recordId: r.id,
+      webhookId: r.webhook_id,
+      status: r.status as WebhookCallRecord['status'],
+      httpStatus: Number(r.http_status),
+      errCode: (r.err_code ?? undefined) as ErrorCode | undefined,
+      executionId: r.execution_id ?? undefined,
+      responseTime: Number(r.response_ms),
+      sourceIp: r.source_ip ?? undefined,
+      bodySize: Number(r.body_size),
+      duplicate: Number(r.duplicate) === 1,
+      createdAt: Number(r.created_at),
+    })),
+    total: Number(count.n),
+  };
+}
