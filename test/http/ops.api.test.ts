@@ -39,6 +39,9 @@ describe('operations endpoints', () => {
       '/v1/openapi/workflows/{canvasId}/schema',
       '/v1/workflows',
       '/v1/api-keys',
+      '/v1/openapi/webhook/{webhookId}/run',
+      '/v1/webhook/enable',
+      '/v1/webhook/history',
     ]) {
       assert.ok(doc.body.paths[p], p);
     }
