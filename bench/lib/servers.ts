@@ -1,0 +1,85 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { exited, freePort, spawnServer } from '../../test/helpers/process.ts';
+
+export const BENCH_KEY = 'fg_bench_admin_key_00000000000000000';
+
+export interface Running {
+  url: string;
+  pid: number;
+  child: ChildProcess;
+  /** Peak resident set size so far, in MB (the kernel's VmHWM). */
+  peakRssMb(): number;
+  stop(): Promise<void>;
+}
+
+export function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+export const freshDataDir = () => mkdtempSync(path.join(tmpdir(), 'flowgate-bench-'));
+
+/** Flowgate as a real process, as a user runs it, with limits raised so they do not shape the numbers. */
+export async function startFlowgate(env: Record<string, string>, fixedPort?: number): Promise<Running> {
+  const port = fixedPort ?? (await freePort());
+  const proc = await spawnServer(
+    {
+      FLOWGATE_API_KEY: BENCH_KEY,
+      FLOWGATE_RATE_LIMIT_PER_MINUTE: '1000000000',
+      FLOWGATE_RATE_LIMIT_PER_DAY: '1000000000',
+      FLOWGATE_MAX_BACKLOG: '1000000000',
+      FLOWGATE_ALLOW_PRIVATE_NETWORKS: 'true',
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+    port,
+  );
+  return wrap(proc.child, proc.url);
+}
+
+function wrap(child: ChildProcess, url: string): Running {
+  return {
+    url,
+    pid: child.pid!,
+    child,
+    peakRssMb: () => peakRssMb(child.pid!),
+    async stop() {
+      child.kill('SIGTERM');
+      await exited(child);
+    },
+  };
+}
+
+/** The floor: node:http + one INSERT per request, in its own process like Flowgate. */
+export async function startFloor(kind: 'sqlite' | 'postgres', env: Record<string, string>): Promise<Running> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, '..', 'floor-server.ts'), kind, String(port)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`${url}/ready`)).ok) return wrap(child, url);
+    } catch {
+      /* starting */
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill('SIGKILL');
+  throw new Error('floor server did not start');
+}
+
+export async function api(base: string, method: string, p: string, body?: unknown): Promise<any> {
+  const res = await fetch(`${base}${p}`, {
+    method,
+    headers: { authorization: `Bearer ${BENCH_KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = (await res.json()) as { success: boolean; data: any; errMsg?: string };
+  if (!json.success) throw new Error(`${method} ${p}: ${json.errMsg}`);
+  return json.data;
+}

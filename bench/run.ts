@@ -1,0 +1,189 @@
+import { createServer } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import { countAccepted, executionTimings, seedExecutions, type Db } from './lib/db.ts';
+import { load, uniquePost, type LoadResult } from './lib/load.ts';
+import { api, BENCH_KEY, freshDataDir, startFloor, startFlowgate, type Running } from './lib/servers.ts';
+
+/**
+ * `npm run bench [-- --quick]`: Flowgate against the floor (node:http + one INSERT) in one run, on
+ * 127.0.0.1, every load bounded in time. Prints numbers and ratios (SPEC §6); exits non-zero when a
+ * scenario lost data (a 2xx without a committed execution).
+ */
+const quick = process.argv.includes('--quick');
+const DURATION = quick ? 4 : 10;
+const SEED = quick ? 100_000 : 1_000_000;
+const PG_URL = process.env.DATABASE_URL;
+
+interface Row {
+  scenario: string;
+  result: LoadResult;
+  rssMb: number;
+  note?: string;
+}
+const rows: Row[] = [];
+const problems: string[] = [];
+const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '-');
+
+function print(r: Row): void {
+  const x = r.result;
+  process.stdout.write(
+    `${r.scenario.padEnd(34)} ${fmt(x.rps).padStart(7)}/s  p50 ${fmt(x.p50, 1).padStart(6)} ms  p90 ${fmt(x.p90, 1).padStart(6)} ms  p99 ${fmt(x.p99, 1).padStart(6)} ms  errors ${x.errors + x.non2xx}  peak RSS ${fmt(r.rssMb)} MB${r.note ? `  ${r.note}` : ''}\n`,
+  );
+  rows.push(r);
+}
+
+const ONE_TASK = { title: 'Ingest', variables: [{ name: 'n', variableType: 'json' }], tasks: [{ id: 'out', kind: 'output', value: '{{ variables.n }}' }] };
+
+function storeEnv(kind: 'sqlite' | 'postgres'): { env: Record<string, string>; db: Db } {
+  const dataDir = freshDataDir();
+  if (kind === 'sqlite') return { env: { FLOWGATE_DATA_DIR: dataDir }, db: { kind, dataDir } };
+  const schema = `bench_${randomBytes(4).toString('hex')}`;
+  return { env: { FLOWGATE_DATA_DIR: dataDir, DATABASE_URL: PG_URL!, FLOWGATE_DATABASE_SCHEMA: schema }, db: { kind, dataDir, url: PG_URL, schema } };
+}
+
+async function ingest(kind: 'sqlite' | 'postgres'): Promise<void> {
+  const { env, db } = storeEnv(kind);
+  const fg = await startFlowgate(env);
+  try {
+    const wf = await api(fg.url, 'POST', '/v1/workflows', ONE_TASK);
+    const wh = await api(fg.url, 'POST', '/v1/webhook/enable', { canvasId: wf.canvasId });
+    const url = `${fg.url}/v1/openapi/webhook/${wh.webhookId}/run`;
+    let accepted = 0;
+    for (const c of [1, 50]) {
+      const r = await load({ url, connections: c, duration: DURATION, requests: uniquePost() });
+      accepted += r.ok;
+      print({ scenario: `ingest ${kind} webhook c=${c}`, result: r, rssMb: fg.peakRssMb() });
+    }
+    await fg.stop();
+    const stored = await countAccepted(db);
+    // More committed than answered is fine (requests in flight when the load stopped); fewer is loss.
+    const line = `ingest ${kind}: ${accepted} answered 2xx, ${stored} executions committed`;
+    process.stdout.write(`  ${line}${stored >= accepted ? ' (none lost)' : ' — LOST DATA'}\n`);
+    if (stored < accepted) problems.push(line);
+  } finally {
+    fg.child.kill('SIGKILL');
+  }
+}
+
+async function floor(kind: 'sqlite' | 'postgres'): Promise<void> {
+  const { db } = storeEnv(kind);
+  const env: Record<string, string> = kind === 'sqlite' ? { FLOOR_DATA_DIR: db.dataDir } : { DATABASE_URL: PG_URL!, FLOOR_SCHEMA: db.schema! };
+  const f = await startFloor(kind, env);
+  try {
+    for (const c of [1, 50]) {
+      const r = await load({ url: `${f.url}/`, connections: c, duration: DURATION, requests: uniquePost() });
+      print({ scenario: `floor ${kind} node:http+INSERT c=${c}`, result: r, rssMb: f.peakRssMb() });
+    }
+  } finally {
+    await f.stop();
+  }
+}
+
+/** transform → http to a loopback receiver → output: the engine's per-node overhead shows here. */
+async function endToEnd(kind: 'sqlite' | 'postgres'): Promise<void> {
+  const receiver = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'));
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  const rxUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
+  const { env, db } = storeEnv(kind);
+  const fg = await startFlowgate(env);
+  try {
+    const wf = await api(fg.url, 'POST', '/v1/workflows', {
+      title: 'E2E',
+      variables: [{ name: 'n', variableType: 'json' }],
+      tasks: [
+        { id: 'prep', kind: 'transform', expression: '{"n": variables.n}' },
+        { id: 'call', kind: 'http', dependentTasks: ['prep'], request: { method: 'POST', url: rxUrl, body: '{{ tasks.prep.output }}' } },
+        { id: 'out', kind: 'output', dependentTasks: ['call'], value: '{{ tasks.call.output.status }}' },
+      ],
+    });
+    const r = await load({
+      url: `${fg.url}/v1/openapi/workflow/${wf.canvasId}/run`,
+      connections: 50,
+      duration: DURATION,
+      requests: uniquePost({ authorization: `Bearer ${BENCH_KEY}` }),
+    });
+    // Let the backlog drain (bounded), then read the timings from the store.
+    const deadline = Date.now() + (quick ? 60_000 : 180_000);
+    let t = await executionTimings(db);
+    while (t.pending > 0 && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 250));
+      t = await executionTimings(db);
+    }
+    const rss = fg.peakRssMb();
+    print({ scenario: `accept 3-task runs ${kind} c=50`, result: r, rssMb: rss });
+    const note = `${t.finished} finished, ${t.failed} failed, ${t.pending} not terminal`;
+    process.stdout.write(
+      `  end to end ${kind}: ${fmt(t.completedPerSec)} runs/s completed; accept→finish p50 ${fmt(t.latencyP50)} ms p99 ${fmt(t.latencyP99)} ms; scheduler overhead per node p50 ${fmt(t.overheadPerNodeP50, 2)} ms (${note})\n`,
+    );
+    if (t.pending > 0 || t.failed > 0) problems.push(`end to end ${kind}: ${note}`);
+  } finally {
+    await fg.stop();
+    receiver.close();
+  }
+}
+
+/** Status, output and history with many executions in the store. */
+async function reads(): Promise<void> {
+  const { env, db } = storeEnv('sqlite');
+  let fg: Running = await startFlowgate(env);
+  const wf = await api(fg.url, 'POST', '/v1/workflows', ONE_TASK);
+  await fg.stop();
+  const started = Date.now();
+  const sample = await seedExecutions(db, wf.canvasId, SEED);
+  process.stdout.write(`  seeded ${SEED} executions in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  fg = await startFlowgate(env);
+  try {
+    const auth = { authorization: `Bearer ${BENCH_KEY}` };
+    const pick = () => sample[Math.floor(Math.random() * sample.length)];
+    const each = (suffix: string) => [{ method: 'GET', headers: auth, setupRequest: (req: { path: string }) => ({ ...req, path: `/v1/openapi/workflow/${pick()}/${suffix}` }) }];
+    const d = Math.max(3, DURATION / 2);
+    print({ scenario: `read status (${SEED / 1000}k runs) c=10`, result: await load({ url: fg.url, connections: 10, duration: d, requests: each('status') }), rssMb: fg.peakRssMb() });
+    print({ scenario: `read output (${SEED / 1000}k runs) c=10`, result: await load({ url: fg.url, connections: 10, duration: d, requests: each('output') }), rssMb: fg.peakRssMb() });
+    const list = `${fg.url}/v1/openapi/workflow/${wf.canvasId}/executions`;
+    print({ scenario: 'history list limit=20 c=10', result: await load({ url: `${list}?limit=20`, connections: 10, duration: d, headers: auth }), rssMb: fg.peakRssMb() });
+    print({ scenario: 'history filter status=failed c=10', result: await load({ url: `${list}?status=failed&limit=20`, connections: 10, duration: d, headers: auth }), rssMb: fg.peakRssMb() });
+    print({ scenario: 'history filter trigger+since c=10', result: await load({ url: `${list}?trigger=webhook&since=2026-01-01T00:00:00Z&limit=20`, connections: 10, duration: d, headers: auth }), rssMb: fg.peakRssMb() });
+  } finally {
+    await fg.stop();
+  }
+}
+
+const find = (name: string) => rows.find((r) => r.scenario === name)?.result;
+function ratios(kind: 'sqlite' | 'postgres'): void {
+  for (const c of [1, 50]) {
+    const fgR = find(`ingest ${kind} webhook c=${c}`);
+    const flR = find(`floor ${kind} node:http+INSERT c=${c}`);
+    if (fgR && flR) process.stdout.write(`  ratio ingest ÷ floor (${kind}, c=${c}): ${(fgR.rps / flR.rps).toFixed(2)}×  (p99 ${fmt(fgR.p99, 1)} vs ${fmt(flR.p99, 1)} ms)\n`);
+  }
+}
+
+async function main(): Promise<void> {
+  process.stdout.write(
+    `Flowgate benchmarks${quick ? ' (quick)' : ''}: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${DURATION} s per load\n\n`,
+  );
+  await floor('sqlite');
+  await ingest('sqlite');
+  ratios('sqlite');
+  await endToEnd('sqlite');
+  await reads();
+  if (PG_URL) {
+    await floor('postgres');
+    await ingest('postgres');
+    ratios('postgres');
+    await endToEnd('postgres');
+  } else {
+    process.stdout.write('\n(PostgreSQL variants skipped: set DATABASE_URL to run them)\n');
+  }
+  const peak = Math.max(...rows.filter((r) => !r.scenario.startsWith('floor')).map((r) => r.rssMb).filter(Number.isFinite));
+  process.stdout.write(`\npeak RSS of Flowgate under any load: ${fmt(peak)} MB (SPEC §6 target ≤ 150 MB)\n`);
+  if (problems.length) {
+    process.stdout.write(`\nFAILED:\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
+    process.exit(1);
+  }
+}
+
+await main();
