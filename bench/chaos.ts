@@ -24,7 +24,8 @@ await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
 const rxUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
 
 const dataDir = freshDataDir();
-const env = { FLOWGATE_DATA_DIR: dataDir, FLOWGATE_LEASE_MS: '2000' };
+// SQLite on purpose (the counts below read its file), even when DATABASE_URL is set in the shell.
+const env = { FLOWGATE_DATA_DIR: dataDir, FLOWGATE_LEASE_MS: '2000', DATABASE_URL: '' };
 const port = await freePort();
 let fg: Running = await startFlowgate(env, port);
 const wf = await api(fg.url, 'POST', '/v1/workflows', {
@@ -70,7 +71,7 @@ running = false;
 await load;
 
 // Wait (bounded) until every accepted execution is terminal.
-const db = () => new Database(path.join(dataDir, 'flowgate.db'), { readonly: true });
+const db = () => new Database(path.join(dataDir, 'flowgate.db'), { fileMustExist: true });
 const deadline = Date.now() + 120_000;
 let notTerminal = accepted.size;
 while (Date.now() < deadline) {

@@ -37,7 +37,8 @@ const ONE_TASK = { title: 'Ingest', variables: [{ name: 'n', variableType: 'json
 
 function storeEnv(kind: 'sqlite' | 'postgres'): { env: Record<string, string>; db: Db } {
   const dataDir = freshDataDir();
-  if (kind === 'sqlite') return { env: { FLOWGATE_DATA_DIR: dataDir }, db: { kind, dataDir } };
+  // DATABASE_URL may be set for the PostgreSQL variants; the SQLite runs must not inherit it.
+  if (kind === 'sqlite') return { env: { FLOWGATE_DATA_DIR: dataDir, DATABASE_URL: '' }, db: { kind, dataDir } };
   const schema = `bench_${randomBytes(4).toString('hex')}`;
   return { env: { FLOWGATE_DATA_DIR: dataDir, DATABASE_URL: PG_URL!, FLOWGATE_DATABASE_SCHEMA: schema }, db: { kind, dataDir, url: PG_URL, schema } };
 }

@@ -13,7 +13,8 @@ export interface Db {
 
 async function query<T>(db: Db, sql: string): Promise<T[]> {
   if (db.kind === 'sqlite') {
-    const d = new Database(path.join(db.dataDir, 'flowgate.db'), { readonly: true });
+    // Not readonly: a read-only handle cannot open a WAL database whose -shm was removed at shutdown.
+    const d = new Database(path.join(db.dataDir, 'flowgate.db'), { fileMustExist: true });
     try {
       return d.prepare(sql).all() as T[];
     } finally {
