@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import path from 'node:path';
 import { exited, freePort } from '../test/helpers/process.ts';
 import { api, freshDataDir, startFlowgate, type Running } from './lib/servers.ts';
+import { threeTasks } from './lib/workflows.ts';
 
 /**
  * `npm run chaos`: a steady webhook load while the server is `kill -9`ed five times at random
@@ -28,15 +29,7 @@ const dataDir = freshDataDir();
 const env = { FLOWGATE_DATA_DIR: dataDir, FLOWGATE_LEASE_MS: '2000', DATABASE_URL: '' };
 const port = await freePort();
 let fg: Running = await startFlowgate(env, port);
-const wf = await api(fg.url, 'POST', '/v1/workflows', {
-  title: 'Chaos',
-  variables: [{ name: 'n', variableType: 'json' }],
-  tasks: [
-    { id: 'prep', kind: 'transform', expression: '{"n": variables.n}' },
-    { id: 'call', kind: 'http', dependentTasks: ['prep'], request: { method: 'POST', url: rxUrl, body: '{{ tasks.prep.output }}' } },
-    { id: 'out', kind: 'output', dependentTasks: ['call'], value: '{{ tasks.call.output.status }}' },
-  ],
-});
+const wf = await api(fg.url, 'POST', '/v1/workflows', threeTasks('Chaos', rxUrl));
 const wh = await api(fg.url, 'POST', '/v1/webhook/enable', { canvasId: wf.canvasId });
 const hookUrl = `${fg.url}/v1/openapi/webhook/${wh.webhookId}/run`;
 

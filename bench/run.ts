@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { countAccepted, executionTimings, seedExecutions, type Db } from './lib/db.ts';
 import { load, uniquePost, type LoadResult } from './lib/load.ts';
+import { ONE_TASK, threeTasks } from './lib/workflows.ts';
 import { api, BENCH_KEY, freshDataDir, startFloor, startFlowgate, type Running } from './lib/servers.ts';
 
 /**
@@ -33,7 +34,6 @@ function print(r: Row): void {
   rows.push(r);
 }
 
-const ONE_TASK = { title: 'Ingest', variables: [{ name: 'n', variableType: 'json' }], tasks: [{ id: 'out', kind: 'output', value: '{{ variables.n }}' }] };
 
 function storeEnv(kind: 'sqlite' | 'postgres'): { env: Record<string, string>; db: Db } {
   const dataDir = freshDataDir();
@@ -92,15 +92,7 @@ async function endToEnd(kind: 'sqlite' | 'postgres'): Promise<void> {
   const { env, db } = storeEnv(kind);
   const fg = await startFlowgate(env);
   try {
-    const wf = await api(fg.url, 'POST', '/v1/workflows', {
-      title: 'E2E',
-      variables: [{ name: 'n', variableType: 'json' }],
-      tasks: [
-        { id: 'prep', kind: 'transform', expression: '{"n": variables.n}' },
-        { id: 'call', kind: 'http', dependentTasks: ['prep'], request: { method: 'POST', url: rxUrl, body: '{{ tasks.prep.output }}' } },
-        { id: 'out', kind: 'output', dependentTasks: ['call'], value: '{{ tasks.call.output.status }}' },
-      ],
-    });
+    const wf = await api(fg.url, 'POST', '/v1/workflows', threeTasks('E2E', rxUrl));
     const r = await load({
       url: `${fg.url}/v1/openapi/workflow/${wf.canvasId}/run`,
       connections: 50,

@@ -1,0 +1,19 @@
+/** The workflows the scenarios run, as data. */
+
+/** One `output` task: the cheapest run, so ingest measures accepting, not running. */
+export const ONE_TASK = {
+  title: 'Ingest',
+  variables: [{ name: 'n', variableType: 'json' }],
+  tasks: [{ id: 'out', kind: 'output', value: '{{ variables.n }}' }],
+};
+
+/** transform → http to a loopback receiver → output: every kind of step a real run has. */
+export const threeTasks = (title: string, receiverUrl: string) => ({
+  title,
+  variables: [{ name: 'n', variableType: 'json' }],
+  tasks: [
+    { id: 'prep', kind: 'transform', expression: '{"n": variables.n}' },
+    { id: 'call', kind: 'http', dependentTasks: ['prep'], request: { method: 'POST', url: receiverUrl, body: '{{ tasks.prep.output }}' } },
+    { id: 'out', kind: 'output', dependentTasks: ['call'], value: '{{ tasks.call.output.status }}' },
+  ],
+});
