@@ -34,6 +34,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly contractDrift = new client.Counter({
+    name: 'flowgate_contract_drift_total',
+    help: 'http task responses whose shape lost a field or changed a type since the previous response',
+    registers: [this.registry],
+  });
+
   constructor(store: Store, now: () => number) {
     new client.Gauge({
       name: 'flowgate_backlog_executions',

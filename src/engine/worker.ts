@@ -4,10 +4,11 @@ import { coerceError, type ErrorCode } from '../errors.ts';
 import { newWorkerId } from '../ids.ts';
 import type { Metrics } from '../metrics.ts';
 import { nodeKey, type ClaimedNode, type NodeResult, type Store } from '../store/store.ts';
-import type { TaskDef, WorkflowDefinition } from '../workflows/definition.ts';
+import type { RetryPolicy, WorkflowDefinition } from '../workflows/definition.ts';
 import type { Bus } from './bus.ts';
 import { evalContext } from './context.ts';
 import { nextRetryDelay } from './retry.ts';
+import { describeDrift, driftBetween, shapeOf, type Drift, type Shape } from './shape.ts';
 import { runTask } from './tasks/index.ts';
 import type { TaskInput, TaskOutcome } from './tasks/types.ts';
 
@@ -190,10 +191,13 @@ export class Worker {
         clearTimeout(timer);
       }
     }
+    if (outcome.type === 'finished' && task?.kind === 'http' && !task.expect && execution) {
+      outcome = { ...outcome, drift: await this.checkDrift(execution.canvasId, task.id, (outcome.output as { body?: unknown }).body) };
+    }
     const finished = this.now();
     if ((controller.signal.reason as { code?: string } | undefined)?.code === 'WORKER_LOST') return;
     metrics?.nodeDuration.observe({ kind: task?.kind ?? 'unknown', outcome: outcome.type }, (finished - started) / 1000);
-    const result = this.toResult(task, claim.attempt, outcome, finished);
+    const result = this.toResult({ ...workflow?.retry, ...task?.retry }, claim.attempt, outcome, finished);
     const done = await store.completeNode({ ...claim, workerId: this.id, result, now: finished });
     if (!done.applied) {
       logger.info({ executionId: claim.executionId, nodeId: claim.nodeId }, 'node result dropped: lease lost (aborted, timed out or reclaimed)');
@@ -206,12 +210,12 @@ export class Worker {
     }
   }
 
-  private toResult(task: TaskDef | undefined, attempt: number, outcome: TaskOutcome, now: number): NodeResult {
+  private toResult(policy: RetryPolicy, attempt: number, outcome: TaskOutcome, now: number): NodeResult {
     switch (outcome.type) {
       case 'finished':
-        return { type: 'finished', output: outcome.output, messages: outcome.messages, usage: outcome.usage, httpStatus: outcome.httpStatus };
+        return { type: 'finished', output: outcome.output, messages: outcome.messages, usage: outcome.usage, httpStatus: outcome.httpStatus, drift: outcome.drift };
       case 'failed': {
-        const delay = outcome.retryable ? nextRetryDelay(task?.retry, attempt, outcome.retryAfterMs, this.random) : undefined;
+        const delay = outcome.retryable ? nextRetryDelay(policy, attempt, outcome.retryAfterMs, this.random) : undefined;
         if (delay !== undefined) {
           return { type: 'retry', runAt: now + delay, errCode: outcome.errCode, errMsg: outcome.message, httpStatus: outcome.httpStatus };
         }
@@ -229,6 +233,18 @@ export class Worker {
         throw new Error(`unhandled outcome ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  /** Records the response's shape for its task and reports what changed since the last one. */
+  private async checkDrift(canvasId: string, nodeId: string, body: unknown): Promise<Drift | undefined> {
+    const shape = shapeOf(body);
+    const prev = await this.deps.store.swapResponseShape(canvasId, nodeId, JSON.stringify(shape), this.now());
+    const drift = prev === undefined ? undefined : driftBetween(JSON.parse(prev) as Shape, shape);
+    if (drift) {
+      this.deps.metrics?.contractDrift.inc();
+      this.deps.logger.warn({ canvasId, nodeId, drift: describeDrift(drift) }, 'contract drift: a response changed shape');
+    }
+    return drift;
   }
 
   private async heartbeat(): Promise<void> {

@@ -15,6 +15,8 @@ export function attemptView(a: AttemptRecord) {
     httpStatus: a.httpStatus,
     errCode: a.errCode,
     errorMessage: a.errMsg,
+    nextAttemptAt: iso(a.nextAttemptAt),
+    retryDelayMs: a.nextAttemptAt !== undefined && a.finishedAt !== undefined ? a.nextAttemptAt - a.finishedAt : undefined,
   };
 }
 
@@ -33,6 +35,7 @@ export function statusView(e: ExecutionRecord, nodes: NodeRecord[], attempts: At
       errCode: n.errCode,
       errorMessage: n.errMsg,
       attempts: attempts.filter((a) => a.nodeId === n.nodeId).map(attemptView),
+      drift: n.drift,
       startTime: iso(n.startedAt),
       endTime: iso(n.finishedAt),
     })),

@@ -82,6 +82,8 @@ export interface NodeRecord {
   errMsg?: string;
   startedAt?: number;
   finishedAt?: number;
+  /** Set when the response's shape differs from the last one seen for this task (fields gone, types changed). */
+  drift?: unknown;
 }
 
 export interface AttemptRecord {
@@ -95,6 +97,8 @@ export interface AttemptRecord {
   errMsg?: string;
   startedAt: number;
   finishedAt?: number;
+  /** When the attempt failed and another is scheduled: when it is due. */
+  nextAttemptAt?: number;
 }
 
 export interface NewNode {
@@ -138,7 +142,7 @@ export interface ClaimedNode {
 
 /** What the worker reports when an attempt ends. */
 export type NodeResult =
-  | { type: 'finished'; output: unknown; messages?: unknown[]; usage?: unknown; httpStatus?: number }
+  | { type: 'finished'; output: unknown; messages?: unknown[]; usage?: unknown; httpStatus?: number; drift?: unknown }
   | { type: 'failed'; errCode: ErrorCode; errMsg: string; messages?: unknown[]; usage?: unknown; httpStatus?: number }
   /** Failed this attempt; run again at `runAt` (the wait lives in the store, not in memory). */
   | { type: 'retry'; runAt: number; errCode: ErrorCode; errMsg: string; httpStatus?: number };
@@ -258,6 +262,8 @@ export interface Store {
   listAttempts(executionId: string): Promise<AttemptRecord[]>;
   /** Ends a live execution as failed with `code` (abort, timeout). False if it was already terminal. */
   terminateExecution(executionId: string, code: ErrorCode, message: string, now: number): Promise<boolean>;
+  /** Resumes a failed execution from its failed nodes (SPEC §4.6); false if it is not failed. */
+  retryExecution(executionId: string, now: number, deadlineAt: number): Promise<boolean>;
   /** Ends every live execution whose deadline passed; returns their ids. */
   timeOutExecutions(now: number): Promise<string[]>;
   knownFileKeys(workspaceId: string, fileKeys: string[]): Promise<Set<string>>;
@@ -271,6 +277,8 @@ export interface Store {
   /** Revokes `webhookId` and creates `newId` with the same settings, in one transaction. */
   resetWebhook(workspaceId: string, webhookId: string, newId: string, now: number): Promise<WebhookRecord | undefined>;
   recordWebhookCall(call: WebhookCallRecord): Promise<void>;
+  /** Stores the latest response shape of a workflow task and returns the one it replaced. */
+  swapResponseShape(canvasId: string, nodeId: string, shape: string, now: number): Promise<string | undefined>;
   listWebhookCalls(webhookId: string, offset: number, limit: number): Promise<{ records: WebhookCallRecord[]; total: number }>;
 
   /** Leases up to `limit` runnable nodes to `workerId` and records the attempt's start. */

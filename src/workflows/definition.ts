@@ -50,6 +50,8 @@ export interface AgentTask extends TaskBase {
 export interface HttpTask extends TaskBase {
   kind: 'http';
   request: HttpRequestDef;
+  /** JSON Schema of the response body (SPEC §4.4); a violation fails the node, not retried. */
+  expect?: Record<string, unknown>;
 }
 export interface TransformTask extends TaskBase {
   kind: 'transform';
@@ -86,6 +88,8 @@ export interface WorkflowDefinition {
   variables?: VariableDef[];
   tasks: TaskDef[];
   tools?: ToolDef[];
+  /** Default retry policy of every task; a task's own `retry` overrides it field by field. */
+  retry?: RetryPolicy;
   /** Execution deadline; SPEC §4.5 default 1 h. */
   timeoutMs?: number;
   /** When false, API runs answer WORKFLOW_API_DISABLED. */

@@ -49,7 +49,10 @@ export const AgentTaskSchema = task('agent', {
   model: Type.Optional(Text(200)),
   maxSteps: Type.Optional(Type.Integer({ minimum: 1, maximum: 50 })),
 });
-export const HttpTaskSchema = task('http', { request: HttpRequest });
+export const HttpTaskSchema = task('http', {
+  request: HttpRequest,
+  expect: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'JSON Schema the response body must match; a violation fails the node with RESPONSE_CONTRACT_VIOLATION' })),
+});
 export const TransformTaskSchema = task('transform', { expression: Text() });
 export const ConditionTaskSchema = task('condition', { expression: Text() });
 export const OutputTaskSchema = task('output', { value: Type.Optional(AnyJson) });
@@ -86,6 +89,7 @@ export const WorkflowDefinitionSchema = Type.Object(
     variables: Type.Optional(Type.Array(VariableSchema, { maxItems: 100 })),
     tasks: Type.Array(TaskSchema, { minItems: 1, maxItems: 200 }),
     tools: Type.Optional(Type.Array(ToolSchema, { maxItems: 50 })),
+    retry: Type.Optional(Retry),
     timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 * 86_400_000 })),
     apiEnabled: Type.Optional(Type.Boolean()),
   },

@@ -6,6 +6,7 @@ import { renderText, renderValue } from '../expressions.ts';
 import { MAX_RETRY_AFTER_MS } from '../retry.ts';
 import { dispatcherFor, isSsrfError, literalHostBlocked } from '../ssrf.ts';
 import { abortCode, abortMessage, isRetryableAbort } from './abort.ts';
+import { contractViolation } from './contract.ts';
 import type { TaskInput, TaskOutcome } from './types.ts';
 
 export interface HttpResponse {
@@ -138,5 +139,10 @@ export async function runHttp(input: TaskInput<HttpTask>): Promise<TaskOutcome> 
   });
   if (!r.ok) return r.failure;
   const { status, headers, body } = r.response;
+  if (input.task.expect) {
+    const violation = contractViolation(input.task.expect, body);
+    // The third party changed its API: another attempt gets the same answer, so it is not retried.
+    if (violation) return { type: 'failed', errCode: 'RESPONSE_CONTRACT_VIOLATION', message: `response does not match expect: ${violation}`, retryable: false, httpStatus: status };
+  }
   return { type: 'finished', output: { status, headers, body }, httpStatus: status };
 }

@@ -45,6 +45,8 @@ export type TaskOutcome =
       usage?: TokenUsage;
       /** HTTP status of the call, when the task made one. */
       httpStatus?: number;
+      /** The response's shape changed against the last one seen for this task (see tasks/contract.ts). */
+      drift?: unknown;
     }
   | {
       type: 'failed';

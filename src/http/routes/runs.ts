@@ -1,6 +1,7 @@
 import { Type } from 'typebox';
 import { failure, FlowgateError } from '../../errors.ts';
 import { outputView, statusView } from '../../runs/views.ts';
+import { replayExecution } from '../../runs/replay.ts';
 import { waitForTerminal } from '../../runs/wait.ts';
 import type { App, AppDeps } from '../app.ts';
 import { sendOk } from '../envelope.ts';
@@ -97,6 +98,25 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
       }
       const after = await findExecution(req.apiKey.workspaceId, e.executionId);
       return sendOk(req, reply, { executionId: after.executionId, status: after.status, errCode: after.errCode, errMsg: after.errMsg, aborted });
+    },
+  );
+
+  app.post(
+    '/v1/openapi/workflow/:id/retry',
+    {
+      config: { scope: 'run' },
+      schema: {
+        tags,
+        summary: 'Resume a failed or aborted execution from its failed nodes (idempotent)',
+        description: 'Finished nodes keep their results and are not run again. Replaying an execution that is not failed changes nothing and answers `retried: false`.',
+        params: IdParams,
+        response: { 200: Envelope(AnyObject), ...errorResponses(401, 403, 404) },
+      },
+    },
+    async (req, reply) => {
+      const r = await replayExecution(deps, req.apiKey.workspaceId, req.params.id);
+      if (!r.ok) throw new FlowgateError(r.error);
+      return sendOk(req, reply, r.value);
     },
   );
 

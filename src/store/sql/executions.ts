@@ -233,3 +233,21 @@ export async function deleteExpiredIdempotencyKeys(db: Db, now: number): Promise
   return Number(r.numDeletedRows);
 }
 
+
+export async function swapResponseShape(db: Db, canvasId: string, nodeId: string, shape: string, now: number): Promise<string | undefined> {
+  return transaction(db, async (trx) => {
+    const prev = await trx
+      .selectFrom('response_shapes')
+      .select('shape')
+      .where('workflow_id', '=', canvasId)
+      .where('node_id', '=', nodeId)
+      .executeTakeFirst();
+    if (prev?.shape === shape) return prev.shape;
+    await trx
+      .insertInto('response_shapes')
+      .values({ workflow_id: canvasId, node_id: nodeId, shape, updated_at: now })
+      .onConflict((oc) => oc.columns(['workflow_id', 'node_id']).doUpdateSet({ shape, updated_at: now }))
+      .execute();
+    return prev?.shape;
+  });
+}

@@ -44,6 +44,7 @@ export function toNode(r: NodeExecutionsTable): NodeRecord {
     errMsg: opt(r.err_msg),
     startedAt: r.started_at === null ? undefined : Number(r.started_at),
     finishedAt: r.finished_at === null ? undefined : Number(r.finished_at),
+    drift: fromJson(r.drift ?? null),
   };
 }
 
@@ -59,5 +60,6 @@ export function toAttempt(r: NodeAttemptsTable): AttemptRecord {
     errMsg: opt(r.err_msg),
     startedAt: Number(r.started_at),
     finishedAt: r.finished_at === null ? undefined : Number(r.finished_at),
+    nextAttemptAt: r.next_attempt_at === null ? undefined : Number(r.next_attempt_at),
   };
 }

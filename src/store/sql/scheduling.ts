@@ -78,6 +78,7 @@ async function finishAttempt(trx: Trx, input: CompleteNodeInput, status: 'finish
       http_status: r.httpStatus ?? null,
       err_code: r.type === 'finished' ? null : r.errCode,
       err_msg: r.type === 'finished' ? null : r.errMsg,
+      next_attempt_at: r.type === 'retry' ? r.runAt : null,
     })
     .where('execution_id', '=', input.executionId)
     .where('node_id', '=', input.nodeId)
@@ -96,6 +97,7 @@ async function writeNode(trx: Trx, input: CompleteNodeInput): Promise<boolean> {
           status: r.type === 'finished' ? 'finish' : 'failed',
           finished_at: input.now,
           output: r.type === 'finished' ? toJson(r.output) : null,
+          drift: r.type === 'finished' ? toJson(r.drift) : null,
           messages: toJson(r.messages),
           usage: toJson(r.usage),
           err_code: r.type === 'failed' ? r.errCode : null,
@@ -114,6 +116,12 @@ async function writeNode(trx: Trx, input: CompleteNodeInput): Promise<boolean> {
 }
 
 async function release(trx: Trx, input: CompleteNodeInput): Promise<CompleteNodeOutcome> {
+  return applyAdvance(trx, input.executionId, input.now);
+}
+
+/** Releases or skips what became ready, and ends the execution when nothing is left. */
+async function applyAdvance(trx: Trx, executionId: string, now: number): Promise<CompleteNodeOutcome> {
+  const input = { executionId, now };
   const rows = await trx
     .selectFrom('node_executions')
     .select(['node_id', 'kind', 'deps', 'status', 'runnable_at', 'output', 'err_code', 'err_msg'])
@@ -217,4 +225,28 @@ export async function backlog(db: Db, now: number): Promise<Backlog> {
       .executeTakeFirstOrThrow(),
   ]);
   return { pendingExecutions: Number(pending.n), runnableNodes: Number(runnable.n) };
+}
+
+/**
+ * Resumes a failed (or aborted) execution: its failed nodes go back to `init` and are released as
+ * their dependencies allow; finished nodes keep their results and never run again. False when the
+ * execution is not failed — which makes a second replay request a no-op while the first runs.
+ */
+export function retryExecution(db: Db, profile: BackendProfile, executionId: string, now: number, deadlineAt: number): Promise<boolean> {
+  return transaction(db, async (trx) => {
+    if ((await lockExecution(trx, profile, executionId)) !== 'failed') return false;
+    await trx
+      .updateTable('node_executions')
+      .set({ status: 'init', err_code: null, err_msg: null, finished_at: null, runnable_at: null, lease_owner: null, lease_expires_at: null })
+      .where('execution_id', '=', executionId)
+      .where('status', '=', 'failed')
+      .execute();
+    await trx
+      .updateTable('executions')
+      .set({ status: 'executing', err_code: null, err_msg: null, finished_at: null, deadline_at: deadlineAt })
+      .where('id', '=', executionId)
+      .execute();
+    await applyAdvance(trx, executionId, now);
+    return true;
+  });
 }

@@ -79,8 +79,10 @@ export class SqlStore implements Store {
   updateWebhook = (ws: string, id: string, patch: WebhookPatch, now: number) => webhooks.updateWebhook(this.db, ws, id, patch, now);
   resetWebhook = (ws: string, id: string, newId: string, now: number) => webhooks.resetWebhook(this.db, ws, id, newId, now);
   recordWebhookCall = (c: WebhookCallRecord) => webhooks.recordWebhookCall(this.db, c);
+  swapResponseShape = (canvasId: string, nodeId: string, shape: string, now: number) => executions.swapResponseShape(this.db, canvasId, nodeId, shape, now);
   listWebhookCalls = (id: string, offset: number, limit: number) => webhooks.listWebhookCalls(this.db, id, offset, limit);
 
+  retryExecution = (id: string, now: number, deadlineAt: number) => scheduling.retryExecution(this.db, this.profile, id, now, deadlineAt);
   claimNodes = (w: string, limit: number, now: number, leaseMs: number) => scheduling.claimNodes(this.db, this.profile, w, limit, now, leaseMs);
   heartbeat = (w: string, now: number, leaseMs: number) => scheduling.heartbeat(this.db, w, now, leaseMs);
   completeNode = (input: CompleteNodeInput) => scheduling.completeNode(this.db, this.profile, input);

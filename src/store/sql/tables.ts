@@ -19,11 +19,12 @@ export interface NodeExecutionsTable {
   execution_id: string; node_id: string; position: number; kind: string; title: string | null; deps: string; status: string;
   attempts: number; runnable_at: number | null; lease_owner: string | null; lease_expires_at: number | null;
   output: string | null; messages: string | null; usage: string | null; err_code: string | null; err_msg: string | null;
-  started_at: number | null; finished_at: number | null;
+  started_at: number | null; finished_at: number | null; drift: string | null;
 }
 export interface NodeAttemptsTable {
   execution_id: string; node_id: string; attempt: number; worker_id: string; status: string; http_status: number | null;
   err_code: string | null; err_msg: string | null; started_at: number; finished_at: number | null;
+  next_attempt_at: number | null;
 }
 export interface IdempotencyKeysTable {
   workspace_id: string; scope: string; key: string; request_hash: string; execution_id: string; response: string;
@@ -46,6 +47,7 @@ export interface Tables {
   files: FilesTable;
   webhooks: WebhooksTable;
   webhook_calls: WebhookCallsTable;
+  response_shapes: ResponseShapesTable;
 }
 
 export interface WebhooksTable {
@@ -57,3 +59,4 @@ export interface WebhookCallsTable {
   id: string; webhook_id: string; status: string; http_status: number; err_code: string | null; execution_id: string | null;
   response_ms: number; source_ip: string | null; body_size: number; duplicate: number; created_at: number;
 }
+export interface ResponseShapesTable { workflow_id: string; node_id: string; shape: string; updated_at: number }
