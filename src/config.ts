@@ -44,6 +44,10 @@ export interface Config {
   nodeTimeoutMs: number;
   /** Default per-execution timeout (SPEC §4.5). */
   executionTimeoutMs: number;
+  /** Consecutive failures that open a downstream host's circuit (SPEC §4.4). */
+  breakerThreshold: number;
+  /** How long an open circuit stays open before one probe is let through. */
+  breakerCoolOffMs: number;
   /** SIGTERM grace period for in-flight nodes (SPEC §4.13). */
   shutdownGraceMs: number;
   /** Largest response body an `http` task or a model call reads, in bytes. */
@@ -114,6 +118,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     nodeTimeoutMs: int(env, 'FLOWGATE_NODE_TIMEOUT_MS', 60_000),
     executionTimeoutMs: int(env, 'FLOWGATE_EXECUTION_TIMEOUT_MS', 3_600_000),
     shutdownGraceMs: int(env, 'FLOWGATE_SHUTDOWN_GRACE_MS', 10_000),
+    breakerThreshold: int(env, 'FLOWGATE_BREAKER_THRESHOLD', 5),
+    breakerCoolOffMs: int(env, 'FLOWGATE_BREAKER_COOLOFF_MS', 30_000),
     maxResponseBytes: int(env, 'FLOWGATE_MAX_RESPONSE_BYTES', 10 * 1024 * 1024),
     logLevel: env.LOG_LEVEL ?? 'info',
     ...overrides,

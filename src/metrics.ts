@@ -1,4 +1,5 @@
 import client from 'prom-client';
+import type { CircuitBreakers } from './engine/breaker.ts';
 import type { Store } from './store/store.ts';
 
 /**
@@ -39,6 +40,20 @@ export class Metrics {
     help: 'http task responses whose shape lost a field or changed a type since the previous response',
     registers: [this.registry],
   });
+
+  /** Exposes which downstream hosts have an open circuit (1) in this process. */
+  watchBreakers(breakers: CircuitBreakers): void {
+    new client.Gauge({
+      name: 'flowgate_circuit_open',
+      help: 'Downstream hosts whose circuit breaker is open or probing in this worker (1 per host)',
+      labelNames: ['host'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const host of breakers.openHosts()) this.set({ host }, 1);
+      },
+    });
+  }
 
   constructor(store: Store, now: () => number) {
     new client.Gauge({

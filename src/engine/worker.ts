@@ -7,6 +7,7 @@ import { nodeKey, type ClaimedNode, type NodeResult, type Store } from '../store
 import type { RetryPolicy, WorkflowDefinition } from '../workflows/definition.ts';
 import type { Bus } from './bus.ts';
 import { evalContext } from './context.ts';
+import { CircuitBreakers } from './breaker.ts';
 import { nextRetryDelay } from './retry.ts';
 import { describeDrift, driftBetween, shapeOf, type Drift, type Shape } from './shape.ts';
 import { runTask } from './tasks/index.ts';
@@ -51,10 +52,14 @@ export class Worker {
   private readonly random: () => number;
   private readonly run: (input: TaskInput) => Promise<TaskOutcome>;
 
+  readonly breakers: CircuitBreakers;
+
   constructor(private readonly deps: WorkerDeps) {
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
     this.run = deps.run ?? runTask;
+    this.breakers = new CircuitBreakers(deps.config.breakerThreshold, deps.config.breakerCoolOffMs, this.now);
+    deps.metrics?.watchBreakers(this.breakers);
   }
 
   async start(): Promise<void> {
@@ -186,6 +191,7 @@ export class Worker {
           attempt: claim.attempt,
           signal: controller.signal,
           config,
+          breakers: this.breakers,
         });
       } finally {
         clearTimeout(timer);
@@ -228,6 +234,8 @@ export class Worker {
           httpStatus: outcome.httpStatus,
         };
       }
+      case 'deferred':
+        return { type: 'deferred', runAt: outcome.runAt };
       default: {
         const never: never = outcome;
         throw new Error(`unhandled outcome ${JSON.stringify(never)}`);

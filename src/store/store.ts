@@ -145,7 +145,9 @@ export type NodeResult =
   | { type: 'finished'; output: unknown; messages?: unknown[]; usage?: unknown; httpStatus?: number; drift?: unknown }
   | { type: 'failed'; errCode: ErrorCode; errMsg: string; messages?: unknown[]; usage?: unknown; httpStatus?: number }
   /** Failed this attempt; run again at `runAt` (the wait lives in the store, not in memory). */
-  | { type: 'retry'; runAt: number; errCode: ErrorCode; errMsg: string; httpStatus?: number };
+  | { type: 'retry'; runAt: number; errCode: ErrorCode; errMsg: string; httpStatus?: number }
+  /** Not attempted after all (circuit open): back to the queue at `runAt`, the attempt un-counted. */
+  | { type: 'deferred'; runAt: number };
 
 export interface CompleteNodeInput {
   executionId: string;

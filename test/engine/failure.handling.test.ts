@@ -128,3 +128,37 @@ for (const kind of STORE_KINDS) {
     });
   });
 }
+
+describe('circuit breaker per downstream host', () => {
+  it('stops calling a failing host, keeps nodes waiting without spending their budget, and resumes on recovery', async () => {
+    let healthy = false;
+    let calls = 0;
+    const api = await fakeServer((_req, _b, res) => {
+      calls++;
+      return healthy ? json(res, 200, { ok: true }) : json(res, 503, {});
+    });
+    const t = await startTestServer('sqlite', { allowPrivateNetworks: true, breakerThreshold: 3, breakerCoolOffMs: 300 });
+    try {
+      const wf = await t.api('POST', '/v1/workflows', {
+        body: { title: 'breaker', tasks: [{ id: 'c', kind: 'http', request: { url: `${api.url}/x` }, retry: { maxAttempts: 20, initialDelayMs: 10, factor: 1 } }] },
+      });
+      const run = await t.api('POST', `/v1/openapi/workflow/${wf.body.data.canvasId}/run`, { body: {} });
+      const id = run.body.data.executionId;
+      // Without a breaker, 20 attempts 10 ms apart would be spent in well under a second.
+      await new Promise((r) => setTimeout(r, 1000));
+      const mid = await t.api('GET', `/v1/openapi/workflow/${id}/status`);
+      assert.equal(mid.body.data.status, 'executing');
+      const node = mid.body.data.nodeExecutions[0];
+      assert.ok(node.attempts.length < 10, `attempts while open: ${node.attempts.length}`);
+      assert.equal(calls, node.attempts.length, 'every call is an attempt; deferrals are not');
+      const metrics = await t.api('GET', '/metrics', { key: null });
+      assert.match(metrics.body, /flowgate_circuit_open\{host="127\.0\.0\.1:\d+"\} 1/);
+      healthy = true;
+      const done = await waitDone(t, id);
+      assert.equal(done.status, 'finish');
+    } finally {
+      await t.close();
+      await api.close();
+    }
+  });
+});

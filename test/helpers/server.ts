@@ -33,6 +33,8 @@ export async function startTestServer(kind: StoreKind, overrides: Partial<Config
     // Tests send bursts; the rate-limit tests set their own limits.
     rateLimitPerMinute: 1_000_000,
     rateLimitPerDay: 10_000_000,
+    // Fakes share one host per test file; a short cool-off keeps an opened circuit from stalling the next test.
+    breakerCoolOffMs: 200,
     ...overrides,
   });
   const server = await startServer(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));

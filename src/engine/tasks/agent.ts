@@ -133,6 +133,7 @@ async function runTool(input: TaskInput<AgentTask>, tools: ToolDef[], callId: st
     signal: input.signal,
     idempotencyKey: `${input.executionId}:${input.task.id}:${callId}`,
   });
+  if ('deferred' in r) return `error: ${r.deferred.reason}`;
   if (!r.ok) return `error: ${r.failure.message}`;
   return truncate(r.response.text);
 }

@@ -5,6 +5,7 @@ import type { HttpRequestDef, HttpTask } from '../../workflows/definition.ts';
 import { renderText, renderValue } from '../expressions.ts';
 import { MAX_RETRY_AFTER_MS } from '../retry.ts';
 import { dispatcherFor, isSsrfError, literalHostBlocked } from '../ssrf.ts';
+import type { CircuitBreakers } from '../breaker.ts';
 import { abortCode, abortMessage, isRetryableAbort } from './abort.ts';
 import { contractViolation } from './contract.ts';
 import type { TaskInput, TaskOutcome } from './types.ts';
@@ -59,8 +60,8 @@ async function readCapped(body: AsyncIterable<Buffer> & { destroy(): void }, max
 export async function performHttpRequest(
   def: HttpRequestDef,
   templateInput: unknown,
-  opts: { config: Config; signal: AbortSignal; idempotencyKey?: string },
-): Promise<HttpCallResult> {
+  opts: { config: Config; signal: AbortSignal; idempotencyKey?: string; breakers?: CircuitBreakers },
+): Promise<HttpCallResult | { deferred: Extract<TaskOutcome, { type: 'deferred' }> }> {
   const { config, signal } = opts;
   const env = { env: config.templateEnv };
   let url: URL;
@@ -90,6 +91,24 @@ export async function performHttpRequest(
   const ssrf = literalHostBlocked(url, config.allowPrivateNetworks);
   if (ssrf) return failed('SSRF_BLOCKED', ssrf.message, false);
   if (opts.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
+  const gate = opts.breakers?.check(url.host);
+  if (gate && !gate.pass) return { deferred: { type: 'deferred', runAt: gate.until, reason: `circuit open for ${url.host}` } };
+  const r = await send(url, method, headers, body, where, config, signal);
+  // Only failures that say the host is unwell count: network errors, timeouts, 408/425/429/5xx.
+  if (r.ok) opts.breakers?.success(url.host);
+  else if (r.failure.retryable && r.failure.errCode !== 'EXECUTION_ABORTED') opts.breakers?.failure(url.host);
+  return r;
+}
+
+async function send(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  where: string,
+  config: Config,
+  signal: AbortSignal,
+): Promise<HttpCallResult> {
 
   try {
     const res = await request(url, {
@@ -136,7 +155,9 @@ export async function runHttp(input: TaskInput<HttpTask>): Promise<TaskOutcome> 
     config: input.config,
     signal: input.signal,
     idempotencyKey: `${input.executionId}:${input.task.id}`,
+    breakers: input.breakers,
   });
+  if ('deferred' in r) return r.deferred;
   if (!r.ok) return r.failure;
   const { status, headers, body } = r.response;
   if (input.task.expect) {

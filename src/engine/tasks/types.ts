@@ -1,4 +1,5 @@
 import type { Config } from '../../config.ts';
+import type { CircuitBreakers } from '../breaker.ts';
 import type { ErrorCode } from '../../errors.ts';
 import type { TaskDef, WorkflowDefinition } from '../../workflows/definition.ts';
 
@@ -34,6 +35,8 @@ export interface TaskInput<T extends TaskDef = TaskDef> {
   /** Aborted on execution abort, node timeout or shutdown. `signal.reason` tells which. */
   signal: AbortSignal;
   config: Config;
+  /** Per-host circuit breakers of this worker; `http` tasks consult them. */
+  breakers?: CircuitBreakers;
 }
 
 /** Outcome of one attempt, as a value (STYLE §7). */
@@ -59,6 +62,8 @@ export type TaskOutcome =
       httpStatus?: number;
       messages?: Message[];
       usage?: TokenUsage;
-    };
+    }
+  /** Not attempted: the downstream's breaker is open. Run again at `runAt`, no attempt spent. */
+  | { type: 'deferred'; runAt: number; reason: string };
 
 export type TaskRunner<T extends TaskDef = TaskDef> = (input: TaskInput<T>) => Promise<TaskOutcome>;

@@ -70,6 +70,7 @@ export async function heartbeat(db: Db, workerId: string, now: number, leaseMs: 
 
 async function finishAttempt(trx: Trx, input: CompleteNodeInput, status: 'finish' | 'failed'): Promise<void> {
   const r = input.result;
+  if (r.type === 'deferred') return;
   await trx
     .updateTable('node_attempts')
     .set({
@@ -88,6 +89,7 @@ async function finishAttempt(trx: Trx, input: CompleteNodeInput, status: 'finish
 
 async function writeNode(trx: Trx, input: CompleteNodeInput): Promise<boolean> {
   const r = input.result;
+  if (r.type === 'deferred') return deferNode(trx, input, r.runAt);
   const common = { lease_owner: null, lease_expires_at: null };
   const values =
     r.type === 'retry'
@@ -173,10 +175,32 @@ export async function lockExecution(trx: Trx, profile: BackendProfile, execution
   return (await q.executeTakeFirst())?.status;
 }
 
+/** Puts a claimed node back without counting the claim as an attempt, and drops that attempt's row. */
+async function deferNode(trx: Trx, input: CompleteNodeInput, runAt: number): Promise<boolean> {
+  const res = await trx
+    .updateTable('node_executions')
+    .set((eb) => ({ status: 'waiting', runnable_at: runAt, lease_owner: null, lease_expires_at: null, attempts: eb('attempts', '-', 1) }))
+    .where('execution_id', '=', input.executionId)
+    .where('node_id', '=', input.nodeId)
+    .where('lease_owner', '=', input.workerId)
+    .where('status', '=', 'executing')
+    .where('attempts', '=', input.attempt)
+    .executeTakeFirst();
+  if (Number(res.numUpdatedRows) !== 1) return false;
+  await trx
+    .deleteFrom('node_attempts')
+    .where('execution_id', '=', input.executionId)
+    .where('node_id', '=', input.nodeId)
+    .where('attempt', '=', input.attempt)
+    .execute();
+  return true;
+}
+
 export function completeNode(db: Db, profile: BackendProfile, input: CompleteNodeInput): Promise<CompleteNodeOutcome> {
   return transaction(db, async (trx) => {
     await lockExecution(trx, profile, input.executionId);
     if (!(await writeNode(trx, input))) return { applied: false };
+    if (input.result.type === 'deferred') return { applied: true };
     await finishAttempt(trx, input, input.result.type === 'finished' ? 'finish' : 'failed');
     if (input.result.type === 'retry') return { applied: true };
     return release(trx, input);
