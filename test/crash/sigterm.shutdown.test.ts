@@ -115,3 +115,48 @@ it('a node still running when the grace period ends is handed back without spend
     await target.cleanup(false);
   }
 });
+
+it('kill -9 during a retry wait: after restart the run finishes, and not before the retry was due', async () => {
+  const target = freshTarget('sqlite');
+  let calls = 0;
+  const rx = createServer((req, res) => {
+    calls++;
+    req.resume();
+    if (calls === 1) return res.writeHead(503, { 'retry-after': '2' }).end();
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+  });
+  await new Promise<void>((r) => rx.listen(0, '127.0.0.1', r));
+  const wfFile = path.join(target.config.dataDir, 'wait.json');
+  writeFileSync(
+    wfFile,
+    JSON.stringify({ canvasId: 'c-wait', title: 'Retry wait', tasks: [{ id: 'call', kind: 'http', request: { url: `http://127.0.0.1:${(rx.address() as { port: number }).port}/` } }] }),
+  );
+  const env = { FLOWGATE_DATA_DIR: target.config.dataDir, FLOWGATE_API_KEY: KEY, FLOWGATE_WORKFLOWS: wfFile, FLOWGATE_ALLOW_PRIVATE_NETWORKS: 'true', LOG_LEVEL: 'warn' };
+  const port = await freePort();
+  let proc = await spawnServer(env, port);
+  const auth = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+  try {
+    const run = await fetch(`${proc.url}/v1/openapi/workflow/c-wait/run`, { method: 'POST', headers: auth, body: '{}' });
+    const { data } = (await run.json()) as { data: { executionId: string } };
+    const status = async () => ((await (await fetch(`${proc.url}/v1/openapi/workflow/${data.executionId}/status`, { headers: auth })).json()) as { data: any }).data;
+    for (let i = 0; i < 200 && (await status()).nodeExecutions[0].status !== 'waiting'; i++) await new Promise((r) => setTimeout(r, 10));
+    proc.child.kill('SIGKILL');
+    await exited(proc.child);
+    proc = await spawnServer(env, port);
+    let s = await status();
+    for (let i = 0; i < 200 && s.status !== 'finish'; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      s = await status();
+    }
+    assert.equal(s.status, 'finish', JSON.stringify(s));
+    const [a1, a2] = s.nodeExecutions[0].attempts;
+    assert.equal(a1.httpStatus, 503);
+    assert.ok(Date.parse(a2.startTime) >= Date.parse(a1.nextAttemptAt), 'the restart did not hurry the retry');
+    assert.equal(calls, 2);
+  } finally {
+    proc.child.kill('SIGTERM');
+    await exited(proc.child);
+    rx.close();
+    await target.cleanup(false);
+  }
+});
