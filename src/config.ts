@@ -50,6 +50,15 @@ export interface Config {
   breakerCoolOffMs: number;
   /** SIGTERM grace period for in-flight nodes (SPEC §4.13). */
   shutdownGraceMs: number;
+  /** Upload limits (SPEC §3: ≤ 10 files of ≤ 50 MB each). */
+  uploadMaxFiles: number;
+  uploadMaxFileBytes: number;
+  /** Unreferenced uploads are deleted this long after upload. */
+  uploadTtlMs: number;
+  /** How long a signed download link works. */
+  fileLinkTtlS: number;
+  /** Largest file `$fileText()` reads into a prompt or template. */
+  fileTextMaxBytes: number;
   /** Largest response body an `http` task or a model call reads, in bytes. */
   maxResponseBytes: number;
   logLevel: string;
@@ -121,6 +130,11 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     breakerThreshold: int(env, 'FLOWGATE_BREAKER_THRESHOLD', 5),
     breakerCoolOffMs: int(env, 'FLOWGATE_BREAKER_COOLOFF_MS', 30_000),
     maxResponseBytes: int(env, 'FLOWGATE_MAX_RESPONSE_BYTES', 10 * 1024 * 1024),
+    uploadMaxFiles: int(env, 'FLOWGATE_UPLOAD_MAX_FILES', 10),
+    uploadMaxFileBytes: int(env, 'FLOWGATE_UPLOAD_MAX_FILE_BYTES', 50 * 1024 * 1024),
+    uploadTtlMs: int(env, 'FLOWGATE_UPLOAD_TTL_MS', 24 * 3600 * 1000),
+    fileLinkTtlS: int(env, 'FLOWGATE_FILE_LINK_TTL_S', 3600),
+    fileTextMaxBytes: int(env, 'FLOWGATE_FILE_TEXT_MAX_BYTES', 1024 * 1024),
     logLevel: env.LOG_LEVEL ?? 'info',
     ...overrides,
   };

@@ -45,3 +45,6 @@ export const newWebhookId = (): string => `wh_${randomBase62(32)}`;
 export const isWebhookId = (s: string): boolean => /^wh_[A-Za-z0-9]{32}$/.test(s);
 /** Webhook call records are listed newest first, so their ids sort by time. */
 export const newWebhookCallId = (now = Date.now()): string => `whc-${ulid(now).toLowerCase()}`;
+
+/** fileKeys name a workspace's file; unguessable so a key found in a log is not enough to read it. */
+export const newFileKey = (): string => `fk-${randomBase62(24)}`;

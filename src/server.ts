@@ -1,4 +1,7 @@
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import pino, { type Logger } from 'pino';
+import { LocalDiskStorage } from './files/storage.ts';
 import { ensureBootstrapKey, loadWorkflows, type LoadedWorkflow } from './bootstrap.ts';
 import type { Config } from './config.ts';
 import { Bus } from './engine/bus.ts';
@@ -50,9 +53,11 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const redis = config.redisUrl ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false }) : undefined;
   redis?.on('error', (err) => logger.warn({ err }, 'redis unavailable; rate limits fall back to this process'));
   const rateLimits = new RateLimits({ redis, keyPrefix: config.redisKeyPrefix });
+  const storage = new LocalDiskStorage(path.join(config.dataDir, 'files'));
+  const fileLinkSecret = await store.setting('file_link_secret', randomBytes(32).toString('hex'));
   const closing = new AbortController();
-  const app = await buildApp({ store, config, logger, bus, metrics, trigger, rateLimits, closing: closing.signal });
-  const worker = config.role === 'api' ? undefined : new Worker({ store, config, logger, bus, metrics });
+  const app = await buildApp({ store, config, logger, bus, metrics, trigger, rateLimits, storage, fileLinkSecret, closing: closing.signal });
+  const worker = config.role === 'api' ? undefined : new Worker({ store, config, logger, bus, metrics, storage });
   await worker?.start();
   const url = config.role === 'worker' ? '' : await app.listen({ port: config.port, host: config.host });
 

@@ -33,11 +33,12 @@ export function parseError(expr: string): string | undefined {
 export interface EvalOptions {
   /** Values visible as `$env.NAME` (only the names allowed by FLOWGATE_TEMPLATE_ENV). */
   env?: Readonly<Record<string, string>>;
-  /** Extra bindings, e.g. `args` for tool requests are passed in the input instead. */
+  /** Functions visible as `$name(...)`, e.g. `$fileText`; they may return promises. */
+  functions?: Record<string, (...args: any[]) => unknown>;
 }
 
 export async function evaluate(expr: string, input: unknown, opts: EvalOptions = {}): Promise<unknown> {
-  const result = await compile(expr).evaluate(input, { env: opts.env ?? {} });
+  const result = await compile(expr).evaluate(input, { ...opts.functions, env: opts.env ?? {} });
   return normalise(result);
 }
 

@@ -7,6 +7,9 @@ import { nodeKey, type ClaimedNode, type NodeResult, type Store } from '../store
 import type { RetryPolicy, WorkflowDefinition } from '../workflows/definition.ts';
 import type { Bus } from './bus.ts';
 import { evalContext } from './context.ts';
+import { sweepExpiredFiles } from '../files/sweeper.ts';
+import type { FileStorage } from '../files/storage.ts';
+import { taskFiles } from '../files/taskFiles.ts';
 import { CircuitBreakers } from './breaker.ts';
 import { nextRetryDelay } from './retry.ts';
 import { describeDrift, driftBetween, shapeOf, type Drift, type Shape } from './shape.ts';
@@ -19,6 +22,8 @@ export interface WorkerDeps {
   logger: Logger;
   bus: Bus;
   metrics?: Metrics;
+  /** Where file bytes live; without it, tasks cannot read or produce files. */
+  storage?: FileStorage;
   now?: () => number;
   random?: () => number;
   /** The task runner; tests never replace it, but a benchmark may measure the scheduler alone. */
@@ -192,6 +197,9 @@ export class Worker {
           signal: controller.signal,
           config,
           breakers: this.breakers,
+          files: this.deps.storage
+            ? taskFiles({ store, storage: this.deps.storage, config, workspaceId: execution.workspaceId, executionId: execution.executionId, nodeId: task.id, now: this.now })
+            : undefined,
         });
       } finally {
         clearTimeout(timer);
@@ -287,6 +295,7 @@ export class Worker {
       if (now - this.lastSweep >= 60_000) {
         this.lastSweep = now;
         await store.deleteExpiredIdempotencyKeys(now);
+        if (this.deps.storage) await sweepExpiredFiles(store, this.deps.storage, now);
       }
     } catch (e) {
       logger.warn({ err: coerceError(e) }, 'maintenance pass failed');

@@ -10,6 +10,9 @@ import { failure, FlowgateError, type Failure } from '../errors.ts';
 import { newTraceId } from '../ids.ts';
 import type { Metrics } from '../metrics.ts';
 import type { RunTrigger } from '../runs/trigger.ts';
+import type { FileStorage } from '../files/storage.ts';
+import multipart from '@fastify/multipart';
+import { fileRoutes } from './routes/files.ts';
 import type { RateLimits } from '../ingest/rateLimit.ts';
 import { parseForm } from '../ingest/webhookCall.ts';
 import type { ApiKeyRecord, Scope, Store } from '../store/store.ts';
@@ -33,6 +36,9 @@ export interface AppDeps {
   trigger: RunTrigger;
   now?: () => number;
   rateLimits: RateLimits;
+  storage: FileStorage;
+  /** Signs download links; one value shared by every process (kept in the store's settings). */
+  fileLinkSecret: string;
   /** Aborted when the server starts closing, so long-polls (`?wait`) answer at once instead of holding shutdown. */
   closing: AbortSignal;
 }
@@ -116,6 +122,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(executionRoutes(deps));
   await app.register(apiKeyRoutes(deps));
   await app.register(webhookRoutes(deps));
+  await app.register(multipart, { throwFileSizeLimit: true });
+  await app.register(fileRoutes(deps));
   return app;
 }
 

@@ -6,6 +6,8 @@ import { newExecutionId } from '../ids.ts';
 import type { Bus } from '../engine/bus.ts';
 import type { Metrics } from '../metrics.ts';
 import type { NewExecution, Store, Trigger } from '../store/store.ts';
+import type { WorkflowDefinition } from '../workflows/definition.ts';
+import { fileView } from '../files/views.ts';
 import type { Backpressure } from './backpressure.ts';
 import { resourceFileKeys, validateVariables } from '../workflows/variables.ts';
 
@@ -76,7 +78,7 @@ export class RunTrigger {
     if (!body.ok) return body;
     const variables = validateVariables(wf.definition, body.value);
     if (!variables.ok) return variables;
-    const files = await this.checkFiles(req.workspaceId, resourceFileKeys(wf.definition, variables.value));
+    const files = await this.resolveFiles(req.workspaceId, wf.definition, variables.value);
     if (!files.ok) return files;
 
     const now = this.now();
@@ -87,7 +89,7 @@ export class RunTrigger {
       canvasId: wf.canvasId,
       version: wf.version,
       trigger: req.trigger,
-      variables: variables.value,
+      variables: files.value,
       nodes: wf.definition.tasks.map((t) => ({ nodeId: t.id, kind: t.kind, title: t.title, deps: t.dependentTasks ?? [] })),
       now,
       deadlineAt: now + (wf.definition.timeoutMs ?? config.executionTimeoutMs),
@@ -145,11 +147,27 @@ export class RunTrigger {
     return ok({ executionId, status: 'init', replayed: false });
   }
 
-  private async checkFiles(workspaceId: string, refs: { variable: string; fileKey: string }[]): Promise<Result<void>> {
-    if (refs.length === 0) return ok(undefined);
-    const known = await this.deps.store.knownFileKeys(workspaceId, refs.map((r) => r.fileKey));
-    const missing = refs.filter((r) => !known.has(r.fileKey));
-    if (missing.length === 0) return ok(undefined);
+  /**
+   * Resource variables name uploaded files: each must exist in the workspace and not have expired.
+   * Templates then see `{fileKey, name, type, size, sha256}` in place of the key, and the files are
+   * pinned so the upload sweeper leaves them to the execution.
+   */
+  private async resolveFiles(workspaceId: string, def: WorkflowDefinition, variables: Record<string, unknown>): Promise<Result<Record<string, unknown>>> {
+    const refs = resourceFileKeys(def, variables);
+    if (refs.length === 0) return ok(variables);
+    const found = new Map((await this.deps.store.getFiles(workspaceId, refs.map((r) => r.fileKey), this.now())).map((f) => [f.fileKey, f]));
+    const missing = refs.filter((r) => !found.has(r.fileKey));
+    if (missing.length === 0) {
+      await this.deps.store.pinFiles(workspaceId, [...found.keys()]);
+      const resolved = { ...variables };
+      const describe = (k: unknown) => fileView(found.get(String(k))!);
+      for (const v of def.variables ?? []) {
+        if (v.variableType !== 'resource' || resolved[v.name] === undefined) continue;
+        const value = resolved[v.name];
+        resolved[v.name] = Array.isArray(value) ? value.map(describe) : describe(value);
+      }
+      return ok(resolved);
+    }
     return fail(
       'FILE_NOT_FOUND',
       `Unknown fileKey for ${missing.map((m) => `variables.${m.variable}`).join(', ')}`,

@@ -98,6 +98,5 @@ export function outputView(nodes: NodeRecord[]) {
         value: n.output ?? null,
       };
     }),
-    files: [] as { name: string; type: string; size: number; nodeId: string; url: string }[],
   };
 }

@@ -230,6 +230,22 @@ export interface WebhookCallRecord {
   createdAt: number;
 }
 
+export interface FileRecord {
+  fileKey: string;
+  workspaceId: string;
+  name: string;
+  type: string;
+  size: number;
+  sha256: string;
+  /** Where the storage backend keeps the bytes. */
+  storagePath: string;
+  createdAt: number;
+  /** Unreferenced uploads expire; files an execution uses or produced do not. */
+  expiresAt?: number;
+  executionId?: string;
+  nodeId?: string;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Only one process uses this database (SQLite): leases left at start belong to a dead process. */
@@ -268,7 +284,19 @@ export interface Store {
   retryExecution(executionId: string, now: number, deadlineAt: number): Promise<boolean>;
   /** Ends every live execution whose deadline passed; returns their ids. */
   timeOutExecutions(now: number): Promise<string[]>;
-  knownFileKeys(workspaceId: string, fileKeys: string[]): Promise<Set<string>>;
+  createFile(f: FileRecord): Promise<void>;
+  /** The workspace's files among `fileKeys` that have not expired at `now`. */
+  getFiles(workspaceId: string, fileKeys: string[], now: number): Promise<FileRecord[]>;
+  /** For signed download links: by key alone, the link's signature is the credential. */
+  getFile(fileKey: string): Promise<FileRecord | undefined>;
+  /** Files referenced by an execution live as long as it does: their expiry is cleared. */
+  pinFiles(workspaceId: string, fileKeys: string[]): Promise<void>;
+  listExecutionFiles(executionId: string): Promise<FileRecord[]>;
+  /** Up to `limit` files whose expiry passed, for the sweeper. */
+  expiredFiles(now: number, limit: number): Promise<FileRecord[]>;
+  deleteFile(fileKey: string): Promise<void>;
+  /** Returns the stored value of `key`, storing `value` first if there is none (race-safe). */
+  setting(key: string, value: string): Promise<string>;
 
   /** The live webhook of a workflow is unique; false if the workflow already has one. */
   createWebhook(w: WebhookRecord): Promise<boolean>;

@@ -36,6 +36,10 @@ export interface HttpRequestDef {
   query?: Record<string, string>;
   /** Any JSON; strings inside are templates. */
   body?: unknown;
+  /** Template yielding a file (a resource variable or fileKey): its bytes are the body. */
+  bodyFile?: string;
+  /** Multipart form fields; a value that yields a file is sent as a file part. */
+  multipart?: Record<string, string>;
 }
 
 export interface AgentTask extends TaskBase {
@@ -52,6 +56,8 @@ export interface HttpTask extends TaskBase {
   request: HttpRequestDef;
   /** JSON Schema of the response body (SPEC §4.4); a violation fails the node, not retried. */
   expect?: Record<string, unknown>;
+  /** `file`: store the response body as an output file; the output's body is then `{ file }`. */
+  saveAs?: 'file';
 }
 export interface TransformTask extends TaskBase {
   kind: 'transform';

@@ -27,6 +27,8 @@ const HttpRequest = Type.Object(
     headers: Type.Optional(Type.Record(Type.String(), Text(16_384))),
     query: Type.Optional(Type.Record(Type.String(), Text(16_384))),
     body: Type.Optional(AnyJson),
+    bodyFile: Type.Optional(Text(2_000)),
+    multipart: Type.Optional(Type.Record(Type.String(), Text(16_384))),
   },
   { additionalProperties: false },
 );
@@ -52,6 +54,7 @@ export const AgentTaskSchema = task('agent', {
 export const HttpTaskSchema = task('http', {
   request: HttpRequest,
   expect: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'JSON Schema the response body must match; a violation fails the node with RESPONSE_CONTRACT_VIOLATION' })),
+  saveAs: Type.Optional(Type.Literal('file', { description: 'Store the response body as an output file' })),
 });
 export const TransformTaskSchema = task('transform', { expression: Text() });
 export const ConditionTaskSchema = task('condition', { expression: Text() });

@@ -126,6 +126,8 @@ function expressionsOf(t: TaskDef, i: number): { field: string; exprs: string[] 
         { field: at('request.headers'), exprs: collectTemplateExpressions(t.request.headers ?? {}) },
         { field: at('request.query'), exprs: collectTemplateExpressions(t.request.query ?? {}) },
         { field: at('request.body'), exprs: collectTemplateExpressions(t.request.body ?? null) },
+        { field: at('request.bodyFile'), exprs: collectTemplateExpressions(t.request.bodyFile ?? null) },
+        { field: at('request.multipart'), exprs: collectTemplateExpressions(t.request.multipart ?? {}) },
       ];
     case 'output':
       return [{ field: at('value'), exprs: collectTemplateExpressions(t.value ?? null) }];

@@ -119,6 +119,19 @@ describe('agent task against an OpenAI-compatible provider', () => {
       assert.deepEqual(r.body.data.output[0].messages.map((m: { type: string; content: string }) => [m.type, m.content]), [['ai', 'positive']]);
       const sent = JSON.parse(provider.requests.filter((q) => q.url === '/v1/chat/completions').at(-1)!.body);
       assert.equal(sent.messages[0].content, 'Classify: great product');
+
+      // A text file's content in the prompt: upload, pass the fileKey, read it with $fileText.
+      const form = new FormData();
+      form.append('files', new Blob(['Clause 7: the vendor pays.'], { type: 'text/plain' }), 'contract.txt');
+      const up = (await (await fetch(`${t.url}/v1/openapi/files/upload`, { method: 'POST', headers: { authorization: 'Bearer fg_test_admin_key_0123456789abcdef' }, body: form })).json()) as any;
+      const docWf = await t.api('POST', '/v1/workflows', {
+        body: { title: 'Summarise', variables: [{ name: 'doc', variableType: 'resource', required: true }], tasks: [{ id: 'sum', kind: 'agent', prompt: 'Summarise {{ variables.doc.name }}: {{ $fileText(variables.doc) }}' }] },
+      });
+      script = [completion({ content: 'The vendor pays.' })];
+      const r2 = await t.api('POST', `/v1/openapi/workflow/${docWf.body.data.canvasId}/run?wait=10`, { body: { variables: { doc: up.data.files[0].fileKey } } });
+      assert.equal(r2.body.data.status, 'finish', JSON.stringify(r2.body));
+      const sent2 = JSON.parse(provider.requests.filter((q) => q.url === '/v1/chat/completions').at(-1)!.body);
+      assert.equal(sent2.messages[0].content, 'Summarise contract.txt: Clause 7: the vendor pays.');
     } finally {
       await t.close();
     }

@@ -3,6 +3,7 @@ import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/reso
 import { coerceError } from '../../errors.ts';
 import type { AgentTask, ToolDef } from '../../workflows/definition.ts';
 import { renderText } from '../expressions.ts';
+import { evalOptions } from './evalOptions.ts';
 import { abortCode, abortMessage, isRetryableAbort } from './abort.ts';
 import { isRetryableStatus, parseRetryAfter, performHttpRequest } from './http.ts';
 import type { Message, TaskInput, TaskOutcome, TokenUsage } from './types.ts';
@@ -69,7 +70,7 @@ export async function runAgent(input: TaskInput<AgentTask>): Promise<TaskOutcome
       retryable: false,
     };
   }
-  const env = { env: config.templateEnv };
+  const env = evalOptions(input);
   const chat: ChatCompletionMessageParam[] = [];
   try {
     if (task.systemPrompt) chat.push({ role: 'system', content: await renderText(task.systemPrompt, context, env) });
@@ -130,6 +131,8 @@ async function runTool(input: TaskInput<AgentTask>, tools: ToolDef[], callId: st
   }
   const r = await performHttpRequest(tool.request, { ...input.context, args }, {
     config: input.config,
+    evalOptions: evalOptions(input),
+    files: input.files,
     signal: input.signal,
     idempotencyKey: `${input.executionId}:${input.task.id}:${callId}`,
   });

@@ -1,6 +1,7 @@
 import { coerceError } from '../../errors.ts';
 import type { ConditionTask, OutputTask, TransformTask } from '../../workflows/definition.ts';
 import { evaluate, renderValue } from '../expressions.ts';
+import { evalOptions } from './evalOptions.ts';
 import type { TaskInput, TaskOutcome } from './types.ts';
 
 /** The three tasks that only evaluate JSONata over the context: no I/O, so never retryable. */
@@ -13,7 +14,7 @@ const expressionFailed = (e: unknown, what: string): TaskOutcome => ({
 
 export async function runTransform(input: TaskInput<TransformTask>): Promise<TaskOutcome> {
   try {
-    return { type: 'finished', output: await evaluate(input.task.expression, input.context, { env: input.config.templateEnv }) };
+    return { type: 'finished', output: await evaluate(input.task.expression, input.context, evalOptions(input)) };
   } catch (e) {
     return expressionFailed(e, 'expression failed');
   }
@@ -27,7 +28,7 @@ function truthy(v: unknown): boolean {
 
 export async function runCondition(input: TaskInput<ConditionTask>): Promise<TaskOutcome> {
   try {
-    return { type: 'finished', output: truthy(await evaluate(input.task.expression, input.context, { env: input.config.templateEnv })) };
+    return { type: 'finished', output: truthy(await evaluate(input.task.expression, input.context, evalOptions(input))) };
   } catch (e) {
     return expressionFailed(e, 'condition failed');
   }
@@ -40,7 +41,7 @@ export async function runOutput(input: TaskInput<OutputTask>): Promise<TaskOutco
     return { type: 'finished', output: collected };
   }
   try {
-    return { type: 'finished', output: await renderValue(task.value, context, { env: input.config.templateEnv }) };
+    return { type: 'finished', output: await renderValue(task.value, context, evalOptions(input)) };
   } catch (e) {
     return expressionFailed(e, 'output value failed');
   }

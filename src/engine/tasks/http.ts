@@ -1,14 +1,64 @@
-import { request } from 'undici';
+import { FormData as UndiciFormData, request } from 'undici';
 import type { Config } from '../../config.ts';
 import { coerceError } from '../../errors.ts';
 import type { HttpRequestDef, HttpTask } from '../../workflows/definition.ts';
-import { renderText, renderValue } from '../expressions.ts';
+import { Readable } from 'node:stream';
+import type { TaskFiles } from '../../files/taskFiles.ts';
+import { renderText, renderValue, toText, type EvalOptions } from '../expressions.ts';
+import { evalOptions } from './evalOptions.ts';
 import { MAX_RETRY_AFTER_MS } from '../retry.ts';
 import { dispatcherFor, isSsrfError, literalHostBlocked } from '../ssrf.ts';
 import type { CircuitBreakers } from '../breaker.ts';
 import { abortCode, abortMessage, isRetryableAbort } from './abort.ts';
 import { contractViolation } from './contract.ts';
 import type { TaskInput, TaskOutcome } from './types.ts';
+
+type RequestBody = string | Blob | UndiciFormData | undefined;
+
+/**
+ * The request body: `body` (JSON, or text when it renders to a string), `bodyFile` (the bytes of a
+ * workspace file, sent with its type) or `multipart` (fields; a value that renders to a file is sent
+ * as a file part).
+ */
+async function buildBody(def: HttpRequestDef, input: unknown, env: EvalOptions, headers: Record<string, string>, files?: TaskFiles): Promise<RequestBody> {
+  if (def.bodyFile !== undefined) {
+    if (!files) throw new Error('file bodies need file access');
+    const { blob, file } = await files.blob(await renderValue(def.bodyFile, input, env));
+    headers['content-type'] ??= file.type;
+    return blob;
+  }
+  if (def.multipart !== undefined) {
+    // undici's own FormData: its encoder is the one `request` knows how to stream.
+    const form = new UndiciFormData();
+    for (const [name, value] of Object.entries(def.multipart)) {
+      const rendered = await renderValue(value, input, env);
+      if (rendered && typeof rendered === 'object' && 'fileKey' in rendered) {
+        if (!files) throw new Error('file parts need file access');
+        const { blob, file } = await files.blob(rendered);
+        form.append(name, blob, file.name);
+      } else form.append(name, toText(rendered));
+    }
+    // The multipart boundary is chosen by the encoder, so no content-type of ours.
+    delete headers['content-type'];
+    return form;
+  }
+  if (def.body === undefined) return undefined;
+  const rendered = await renderValue(def.body, input, env);
+  if (typeof rendered === 'string') {
+    headers['content-type'] ??= 'text/plain; charset=utf-8';
+    return rendered;
+  }
+  headers['content-type'] ??= 'application/json';
+  return JSON.stringify(rendered);
+}
+
+/** A produced file's name: the server's Content-Disposition filename, else the URL's last segment. */
+function responseFileName(headers: Record<string, unknown>, url: URL): string {
+  const cd = String(headers['content-disposition'] ?? '');
+  const m = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(cd);
+  const name = m?.[1] ?? decodeURIComponent(url.pathname.split('/').filter(Boolean).pop() ?? '');
+  return name.replace(/[/\\]/g, '_').slice(0, 200) || 'response';
+}
 
 export interface HttpResponse {
   status: number;
@@ -60,29 +110,30 @@ async function readCapped(body: AsyncIterable<Buffer> & { destroy(): void }, max
 export async function performHttpRequest(
   def: HttpRequestDef,
   templateInput: unknown,
-  opts: { config: Config; signal: AbortSignal; idempotencyKey?: string; breakers?: CircuitBreakers },
+  opts: {
+    config: Config;
+    signal: AbortSignal;
+    idempotencyKey?: string;
+    breakers?: CircuitBreakers;
+    evalOptions?: EvalOptions;
+    files?: TaskFiles;
+    /** Store the response body as an output file instead of reading it into the output. */
+    saveAsFile?: boolean;
+  },
 ): Promise<HttpCallResult | { deferred: Extract<TaskOutcome, { type: 'deferred' }> }> {
   const { config, signal } = opts;
-  const env = { env: config.templateEnv };
+  const env = opts.evalOptions ?? { env: config.templateEnv };
   let url: URL;
   let headers: Record<string, string>;
-  let body: string | undefined;
-  const method = (def.method ?? (def.body === undefined ? 'GET' : 'POST')).toUpperCase();
+  let body: RequestBody;
+  const hasBody = def.body !== undefined || def.bodyFile !== undefined || def.multipart !== undefined;
+  const method = (def.method ?? (hasBody ? 'POST' : 'GET')).toUpperCase();
   try {
     url = new URL(await renderText(def.url, templateInput, env));
     for (const [k, v] of Object.entries(def.query ?? {})) url.searchParams.set(k, await renderText(v, templateInput, env));
     headers = {};
     for (const [k, v] of Object.entries(def.headers ?? {})) headers[k.toLowerCase()] = await renderText(v, templateInput, env);
-    if (def.body !== undefined) {
-      const rendered = await renderValue(def.body, templateInput, env);
-      if (typeof rendered === 'string') {
-        body = rendered;
-        headers['content-type'] ??= 'text/plain; charset=utf-8';
-      } else {
-        body = JSON.stringify(rendered);
-        headers['content-type'] ??= 'application/json';
-      }
-    }
+    body = await buildBody(def, templateInput, env, headers, opts.files);
   } catch (e) {
     return failed('EXPRESSION_ERROR', `could not build the request: ${coerceError(e).message}`, false);
   }
@@ -93,7 +144,7 @@ export async function performHttpRequest(
   if (opts.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
   const gate = opts.breakers?.check(url.host);
   if (gate && !gate.pass) return { deferred: { type: 'deferred', runAt: gate.until, reason: `circuit open for ${url.host}` } };
-  const r = await send(url, method, headers, body, where, config, signal);
+  const r = await send(url, method, headers, body, where, config, signal, opts.saveAsFile ? opts.files : undefined);
   // Only failures that say the host is unwell count: network errors, timeouts, 408/425/429/5xx.
   if (r.ok) opts.breakers?.success(url.host);
   else if (r.failure.retryable && r.failure.errCode !== 'EXECUTION_ABORTED') opts.breakers?.failure(url.host);
@@ -104,20 +155,26 @@ async function send(
   url: URL,
   method: string,
   headers: Record<string, string>,
-  body: string | undefined,
+  body: RequestBody,
   where: string,
   config: Config,
   signal: AbortSignal,
+  saveTo?: TaskFiles,
 ): Promise<HttpCallResult> {
-
   try {
     const res = await request(url, {
       method: method as 'GET',
       headers,
-      body,
+      // A file body streams from storage rather than being read into memory first.
+      body: body instanceof Blob ? Readable.fromWeb(body.stream() as never) : (body as string | undefined),
       signal,
       dispatcher: dispatcherFor(config.allowPrivateNetworks),
     });
+    if (saveTo && res.statusCode >= 200 && res.statusCode < 300) {
+      const type = String(res.headers['content-type'] ?? 'application/octet-stream');
+      const file = await saveTo.save(res.body as unknown as Readable, { name: responseFileName(res.headers, url), type });
+      return { ok: true, response: { status: res.statusCode, headers: res.headers as HttpResponse['headers'], body: { file }, text: '' } };
+    }
     const raw = await readCapped(res.body as never, config.maxResponseBytes);
     if (!raw) return failed('UPSTREAM_ERROR', `${where}: response larger than ${config.maxResponseBytes} bytes`, false, { httpStatus: res.statusCode });
     const text = raw.toString('utf8');
@@ -156,6 +213,9 @@ export async function runHttp(input: TaskInput<HttpTask>): Promise<TaskOutcome> 
     signal: input.signal,
     idempotencyKey: `${input.executionId}:${input.task.id}`,
     breakers: input.breakers,
+    evalOptions: evalOptions(input),
+    files: input.files,
+    saveAsFile: input.task.saveAs === 'file',
   });
   if ('deferred' in r) return r.deferred;
   if (!r.ok) return r.failure;

@@ -1,5 +1,6 @@
 import type { Config } from '../../config.ts';
 import type { CircuitBreakers } from '../breaker.ts';
+import type { TaskFiles } from '../../files/taskFiles.ts';
 import type { ErrorCode } from '../../errors.ts';
 import type { TaskDef, WorkflowDefinition } from '../../workflows/definition.ts';
 
@@ -37,6 +38,8 @@ export interface TaskInput<T extends TaskDef = TaskDef> {
   config: Config;
   /** Per-host circuit breakers of this worker; `http` tasks consult them. */
   breakers?: CircuitBreakers;
+  /** Files of this execution's workspace: `$fileText`, file request bodies, `saveAs: "file"`. */
+  files?: TaskFiles;
 }
 
 /** Outcome of one attempt, as a value (STYLE §7). */

@@ -1,6 +1,7 @@
 import { Type } from 'typebox';
 import { failure, FlowgateError } from '../../errors.ts';
-import { outputView, statusView } from '../../runs/views.ts';
+import { statusView } from '../../runs/views.ts';
+import { executionOutput } from '../output.ts';
 import { replayExecution } from '../../runs/replay.ts';
 import { waitForTerminal } from '../../runs/wait.ts';
 import type { App, AppDeps } from '../app.ts';
@@ -61,7 +62,7 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
       const e = await findExecution(ws, executionId);
       const data: Record<string, unknown> = { executionId, status: e.status };
       if (e.errCode) Object.assign(data, { errCode: e.errCode, errMsg: e.errMsg });
-      if (e.status === 'finish' || e.status === 'failed') Object.assign(data, outputView(await deps.store.listNodes(executionId)));
+      if (e.status === 'finish' || e.status === 'failed') Object.assign(data, await executionOutput(deps, req, executionId));
       return sendOk(req, reply, data);
     },
   );
@@ -81,7 +82,7 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
     { config: { scope: 'read' }, schema: { tags, summary: 'Execution output (partial while running)', params: IdParams, response: { 200: Envelope(AnyObject), ...errorResponses(401, 403, 404) } } },
     async (req, reply) => {
       const e = await findExecution(req.apiKey.workspaceId, req.params.id);
-      return sendOk(req, reply, { executionId: e.executionId, status: e.status, ...outputView(await deps.store.listNodes(e.executionId)) });
+      return sendOk(req, reply, { executionId: e.executionId, status: e.status, ...(await executionOutput(deps, req, e.executionId)) });
     },
   );
 

@@ -3,7 +3,7 @@ import { failure, FlowgateError, type Failure } from '../../errors.ts';
 import { newWebhookCallId, newWebhookId } from '../../ids.ts';
 import { acceptWebhookCall } from '../../ingest/webhookCall.ts';
 import { SIGNATURE_SCHEMES } from '../../ingest/verifiers.ts';
-import { outputView } from '../../runs/views.ts';
+import { executionOutput } from '../output.ts';
 import { waitForTerminal } from '../../runs/wait.ts';
 import type { WebhookPatch, WebhookRecord } from '../../store/store.ts';
 import type { App, AppDeps } from '../app.ts';
@@ -266,7 +266,7 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
         const e = await deps.store.getExecution(webhook.workspaceId, executionId);
         data.status = e?.status ?? data.status;
         if (e?.errCode) Object.assign(data, { errCode: e.errCode, errMsg: e.errMsg });
-        if (status) Object.assign(data, outputView(await deps.store.listNodes(executionId)));
+        if (status) Object.assign(data, await executionOutput(deps, req, executionId));
       }
       return sendOk(req, reply, data);
     },

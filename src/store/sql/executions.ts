@@ -222,12 +222,6 @@ export async function timeOutExecutions(db: Db, profile: BackendProfile, now: nu
   return ended;
 }
 
-export async function knownFileKeys(db: Db, workspaceId: string, keys: string[]): Promise<Set<string>> {
-  if (keys.length === 0) return new Set();
-  const rows = await db.selectFrom('files').select('id').where('workspace_id', '=', workspaceId).where('id', 'in', keys).execute();
-  return new Set(rows.map((r) => r.id));
-}
-
 export async function deleteExpiredIdempotencyKeys(db: Db, now: number): Promise<number> {
   const r = await db.deleteFrom('idempotency_keys').where('expires_at', '<=', now).executeTakeFirst();
   return Number(r.numDeletedRows);

@@ -4,6 +4,7 @@ import type { WorkflowDefinition } from '../../workflows/definition.ts';
 import type {
   ApiKeyRecord,
   CompleteNodeInput,
+  FileRecord,
   IdempotencyClaim,
   ListExecutionsQuery,
   ListWorkflowsQuery,
@@ -15,6 +16,7 @@ import type {
 } from '../store.ts';
 import * as catalog from './catalog.ts';
 import * as executions from './executions.ts';
+import * as files from './files.ts';
 import type { BackendProfile } from './profile.ts';
 import * as scheduling from './scheduling.ts';
 import * as webhooks from './webhooks.ts';
@@ -70,7 +72,14 @@ export class SqlStore implements Store {
   listAttempts = (id: string) => executions.listAttempts(this.db, id);
   terminateExecution = (id: string, code: ErrorCode, msg: string, now: number) => executions.terminateExecution(this.db, this.profile, id, code, msg, now);
   timeOutExecutions = (now: number) => executions.timeOutExecutions(this.db, this.profile, now);
-  knownFileKeys = (ws: string, keys: string[]) => executions.knownFileKeys(this.db, ws, keys);
+  createFile = (f: FileRecord) => files.createFile(this.db, f);
+  getFiles = (ws: string, keys: string[], now: number) => files.getFiles(this.db, ws, keys, now);
+  getFile = (key: string) => files.getFile(this.db, key);
+  pinFiles = (ws: string, keys: string[]) => files.pinFiles(this.db, ws, keys);
+  listExecutionFiles = (id: string) => files.listExecutionFiles(this.db, id);
+  expiredFiles = (now: number, limit: number) => files.expiredFiles(this.db, now, limit);
+  deleteFile = (key: string) => files.deleteFile(this.db, key);
+  setting = (key: string, value: string) => files.setting(this.db, key, value);
   deleteExpiredIdempotencyKeys = (now: number) => executions.deleteExpiredIdempotencyKeys(this.db, now);
 
   createWebhook = (w: WebhookRecord) => webhooks.createWebhook(this.db, this.profile, w);

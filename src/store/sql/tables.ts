@@ -32,7 +32,7 @@ export interface IdempotencyKeysTable {
 }
 export interface FilesTable {
   id: string; workspace_id: string; name: string; type: string; size: number; sha256: string; storage_path: string;
-  created_at: number; expires_at: number | null;
+  created_at: number; expires_at: number | null; execution_id: string | null; node_id: string | null;
 }
 
 export interface Tables {
@@ -48,6 +48,7 @@ export interface Tables {
   webhooks: WebhooksTable;
   webhook_calls: WebhookCallsTable;
   response_shapes: ResponseShapesTable;
+  settings: { key: string; value: string };
 }
 
 export interface WebhooksTable {

@@ -1,0 +1,91 @@
+import { Type } from 'typebox';
+import { failure, FlowgateError } from '../../errors.ts';
+import { verifyLink } from '../../files/links.ts';
+import { fileView, type FileView } from '../../files/views.ts';
+import { newFileKey } from '../../ids.ts';
+import type { App, AppDeps } from '../app.ts';
+import { sendOk } from '../envelope.ts';
+import { AnyObject, Envelope, errorResponses } from '../schemas.ts';
+
+/** Uploads (Refly's `files/upload`) and signed downloads of output files. */
+export const fileRoutes = (deps: AppDeps) => async (app: App) => {
+  const now = deps.now ?? Date.now;
+  const { uploadMaxFiles: maxFiles, uploadMaxFileBytes: maxBytes } = deps.config;
+
+  app.post(
+    '/v1/openapi/files/upload',
+    {
+      config: { scope: 'run' },
+      schema: {
+        tags: ['files'],
+        summary: 'Upload files (multipart field `files`), then pass their fileKeys as resource variables',
+        description: `Up to ${maxFiles} files of up to ${maxBytes} bytes each (FLOWGATE_UPLOAD_MAX_FILES, FLOWGATE_UPLOAD_MAX_FILE_BYTES). Streamed to storage; unreferenced uploads are deleted after FLOWGATE_UPLOAD_TTL_MS (24 h).`,
+        response: { 200: Envelope(AnyObject), ...errorResponses(400, 401, 403, 413, 415) },
+      },
+    },
+    async (req, reply) => {
+      if (!req.isMultipart()) throw new FlowgateError(failure('UNSUPPORTED_MEDIA_TYPE', 'Send multipart/form-data with the files in the field "files"'));
+      const stored: { blob: { storagePath: string }; view: FileView }[] = [];
+      const t = now();
+      try {
+        for await (const part of req.parts({ limits: { fileSize: maxBytes, files: maxFiles, fields: 20, parts: maxFiles + 20 } })) {
+          if (part.type !== 'file') continue;
+          if (part.fieldname !== 'files') {
+            part.file.resume();
+            continue;
+          }
+          const blob = await deps.storage.put(part.file);
+          const rec = {
+            fileKey: newFileKey(),
+            workspaceId: req.apiKey.workspaceId,
+            name: part.filename || 'upload',
+            type: part.mimetype || 'application/octet-stream',
+            size: blob.size,
+            sha256: blob.sha256,
+            storagePath: blob.storagePath,
+            createdAt: t,
+            expiresAt: t + deps.config.uploadTtlMs,
+          };
+          stored.push({ blob, view: fileView(rec) });
+        }
+        if (stored.length === 0) throw new FlowgateError(failure('INVALID_REQUEST_BODY', 'No file in the multipart field "files"'));
+        // Records only once every file of the request is stored: a rejected request leaves nothing.
+        for (const s of stored) {
+          await deps.store.createFile({ ...s.view, workspaceId: req.apiKey.workspaceId, storagePath: s.blob.storagePath, createdAt: t, expiresAt: t + deps.config.uploadTtlMs });
+        }
+      } catch (e) {
+        await Promise.all(stored.map((s) => deps.storage.remove(s.blob.storagePath)));
+        const code = (e as { code?: string }).code;
+        if (code === 'FST_REQ_FILE_TOO_LARGE') throw new FlowgateError(failure('PAYLOAD_TOO_LARGE', `A file is larger than the limit of ${maxBytes} bytes`));
+        if (code === 'FST_FILES_LIMIT' || code === 'FST_PARTS_LIMIT') throw new FlowgateError(failure('PAYLOAD_TOO_LARGE', `More than ${maxFiles} files in one request`));
+        throw e;
+      }
+      return sendOk(req, reply, {
+        files: stored.map(({ view: v }) => ({ fileKey: v.fileKey, fileName: v.name, name: v.name, type: v.type, size: v.size, sha256: v.sha256 })),
+      });
+    },
+  );
+
+  app.get(
+    '/v1/files/:fileKey/download',
+    {
+      schema: {
+        tags: ['files'],
+        summary: 'Download an output file by its signed link (no API key; the link expires)',
+        params: Type.Object({ fileKey: Type.String({ maxLength: 64 }) }),
+        querystring: Type.Object({ expires: Type.Integer(), sig: Type.String({ maxLength: 128 }) }),
+      },
+    },
+    async (req, reply) => {
+      const { fileKey } = req.params;
+      const verdict = verifyLink(fileKey, req.query.expires, req.query.sig, deps.fileLinkSecret, now());
+      if (verdict !== 'ok') throw new FlowgateError(failure('INVALID_SIGNATURE', verdict === 'expired' ? 'This download link has expired; fetch the output again for a fresh one' : 'Invalid download link'));
+      const f = await deps.store.getFile(fileKey);
+      if (!f) throw new FlowgateError(failure('NOT_FOUND', 'File not found'));
+      reply.header('content-type', f.type);
+      reply.header('content-length', String(f.size));
+      reply.header('content-disposition', `attachment; filename="${f.name.replace(/["\\\r\n]/g, '_')}"`);
+      return reply.send(deps.storage.open(f.storagePath));
+    },
+  );
+};
