@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import { failure, FlowgateError } from '../../errors.ts';
 import { statusView } from '../../runs/views.ts';
 import { executionOutput } from '../output.ts';
+import { streamExecution } from '../../runs/events.ts';
 import { replayExecution } from '../../runs/replay.ts';
 import { waitForTerminal } from '../../runs/wait.ts';
 import type { App, AppDeps } from '../app.ts';
@@ -99,6 +100,38 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
       }
       const after = await findExecution(req.apiKey.workspaceId, e.executionId);
       return sendOk(req, reply, { executionId: after.executionId, status: after.status, errCode: after.errCode, errMsg: after.errMsg, aborted });
+    },
+  );
+
+  app.get(
+    '/v1/openapi/workflow/:id/events',
+    {
+      config: { scope: 'read' },
+      schema: {
+        tags,
+        summary: 'Server-Sent Events: every status change of the execution and its nodes, then `end`',
+        description: 'Events `execution.status`, `node.status` (with attempts), then `end`, after which the stream closes. A snapshot is sent first, so a late subscriber sees the current state.',
+        params: IdParams,
+      },
+    },
+    async (req, reply) => {
+      const e = await findExecution(req.apiKey.workspaceId, req.params.id);
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-trace-id': req.id });
+      const gone = new AbortController();
+      res.once('close', () => gone.abort());
+      // A comment line now and then keeps proxies from closing an idle stream.
+      const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+      let n = 0;
+      try {
+        await streamExecution(deps, req.apiKey.workspaceId, e.executionId, (ev) => res.write(`id: ${++n}\nevent: ${ev.event}\ndata: ${JSON.stringify(ev.data)}\n\n`), AbortSignal.any([gone.signal, deps.closing]));
+      } catch (err) {
+        req.log.error({ err }, 'event stream failed');
+      } finally {
+        clearInterval(keepAlive);
+        res.end();
+      }
     },
   );
 
