@@ -53,6 +53,7 @@ export class Worker {
   private loopDone?: Promise<void>;
   private timers: NodeJS.Timeout[] = [];
   private lastSweep = 0;
+  private unsubscribe?: () => Promise<void>;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly run: (input: TaskInput) => Promise<TaskOutcome>;
@@ -74,6 +75,10 @@ export class Worker {
       if (released) this.deps.logger.warn({ released }, 'released leases left by a previous process');
     }
     this.running = true;
+    this.unsubscribe = await store.subscribeWork(this.wake).catch((err) => {
+      this.deps.logger.warn({ err }, 'cannot LISTEN for new work; polling only');
+      return async () => {};
+    });
     bus.on('execution.created', this.wake);
     bus.on('execution.abort', this.onAbort);
     // Heartbeats double as the cross-process abort signal: a node whose lease vanished was aborted
@@ -101,6 +106,7 @@ export class Worker {
     await Promise.race([Promise.all([...this.inFlight.values()].map((f) => f.done)), new Promise((r) => setTimeout(r, 1000))]);
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    await this.unsubscribe?.();
     // Whatever did not finish goes back to the queue now rather than after the lease expires, without
     // spending its retry budget: being shut down is not the node's failure.
     await this.deps.store.releaseLeases(this.id, this.now());

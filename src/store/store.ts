@@ -252,6 +252,12 @@ export interface Store {
   readonly singleProcess: boolean;
   migrate(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Calls `wake` whenever another process committed new work (PostgreSQL LISTEN/NOTIFY). Only an
+   * optimisation: workers also poll, so a lost notification delays work and never loses it.
+   * Returns the unsubscribe function; stores with one process return a no-op.
+   */
+  subscribeWork(wake: () => void): Promise<() => Promise<void>>;
   ping(): Promise<boolean>;
 
   ensureWorkspace(workspaceId: string, now: number): Promise<void>;

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { readMigrations } from '../migrations.ts';
 import { POSTGRES_PROFILE } from '../sql/profile.ts';
 import { SqlStore } from '../sql/sqlStore.ts';
+import { WORK_CHANNEL } from '../sql/notify.ts';
 import type { Tables } from '../sql/tables.ts';
 
 // Times are BIGINT epoch milliseconds, well inside Number's exact range; parse them as numbers.
@@ -52,6 +53,18 @@ export function openPostgresStore(opts: PostgresOptions): SqlStore {
     },
     async close() {
       await db.destroy();
+    },
+    // A dedicated connection, outside the pool: LISTEN holds it for the process's lifetime.
+    async subscribeWork(wake) {
+      const client = new pg.Client({ connectionString: opts.connectionString });
+      client.on('notification', () => wake());
+      // A broken listener only costs latency (workers poll); it must not crash the process.
+      client.on('error', () => undefined);
+      await client.connect();
+      await client.query(`LISTEN ${WORK_CHANNEL}`);
+      return async () => {
+        await client.end().catch(() => undefined);
+      };
     },
   });
 }

@@ -12,6 +12,7 @@ import type {
 import type { BackendProfile } from './profile.ts';
 import { toAttempt, toExecution, toJson, toNode } from './rows.ts';
 import { lockExecution } from './scheduling.ts';
+import { notifyWork } from './notify.ts';
 import type { Tables } from './tables.ts';
 import { transaction } from './tx.ts';
 
@@ -101,6 +102,7 @@ export async function createExecution(
         if (seen) return seen;
       }
       await insertExecution(trx, e);
+      await notifyWork(trx, profile);
       if (idem) {
         await trx
           .insertInto('idempotency_keys')

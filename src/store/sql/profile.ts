@@ -16,6 +16,11 @@ export interface BackendProfile {
    * dead process and can be released at once instead of waiting for it to expire.
    */
   singleProcess: boolean;
+  /**
+   * `pg_notify` on new work, delivered at commit, so workers in other processes wake at once instead
+   * of at their next poll. SQLite has one process, whose in-process bus already wakes its worker.
+   */
+  notifyWork: boolean;
   /** Whether a driver error is a unique-constraint violation. */
   isUniqueViolation(e: unknown): boolean;
 }
@@ -24,6 +29,7 @@ export const SQLITE_PROFILE: BackendProfile = {
   kind: 'sqlite',
   skipLocked: false,
   rowLocks: false,
+  notifyWork: false,
   singleProcess: true,
   isUniqueViolation: (e) => (e as { code?: string })?.code?.startsWith('SQLITE_CONSTRAINT') ?? false,
 };
@@ -32,6 +38,7 @@ export const POSTGRES_PROFILE: BackendProfile = {
   kind: 'postgres',
   skipLocked: true,
   rowLocks: true,
+  notifyWork: true,
   singleProcess: false,
   isUniqueViolation: (e) => (e as { code?: string })?.code === '23505',
 };

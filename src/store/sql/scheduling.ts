@@ -2,6 +2,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import { advance, type AdvanceNode } from '../advance.ts';
 import { nodeKey, type Backlog, type ClaimedNode, type CompleteNodeInput, type CompleteNodeOutcome, type NodeStatus } from '../store.ts';
 import type { BackendProfile } from './profile.ts';
+import { notifyWork } from './notify.ts';
 import { fromJson, toJson } from './rows.ts';
 import type { Tables } from './tables.ts';
 import { transaction } from './tx.ts';
@@ -117,12 +118,12 @@ async function writeNode(trx: Trx, input: CompleteNodeInput): Promise<boolean> {
   return Number(res.numUpdatedRows) === 1;
 }
 
-async function release(trx: Trx, input: CompleteNodeInput): Promise<CompleteNodeOutcome> {
-  return applyAdvance(trx, input.executionId, input.now);
+async function release(trx: Trx, profile: BackendProfile, input: CompleteNodeInput): Promise<CompleteNodeOutcome> {
+  return applyAdvance(trx, profile, input.executionId, input.now);
 }
 
 /** Releases or skips what became ready, and ends the execution when nothing is left. */
-async function applyAdvance(trx: Trx, executionId: string, now: number): Promise<CompleteNodeOutcome> {
+async function applyAdvance(trx: Trx, profile: BackendProfile, executionId: string, now: number): Promise<CompleteNodeOutcome> {
   const input = { executionId, now };
   const rows = await trx
     .selectFrom('node_executions')
@@ -142,7 +143,10 @@ async function applyAdvance(trx: Trx, executionId: string, now: number): Promise
   const next = advance(nodes);
   const at = (ids: string[]) =>
     trx.updateTable('node_executions').where('execution_id', '=', input.executionId).where('node_id', 'in', ids).where('status', '=', 'init');
-  if (next.runnable.length) await at(next.runnable).set({ runnable_at: input.now }).where('runnable_at', 'is', null).execute();
+  if (next.runnable.length) {
+    await at(next.runnable).set({ runnable_at: input.now }).where('runnable_at', 'is', null).execute();
+    await notifyWork(trx, profile);
+  }
   if (next.skipped.length) await at(next.skipped).set({ status: 'skipped', finished_at: input.now }).execute();
   if (!next.outcome) return { applied: true };
 
@@ -203,12 +207,12 @@ export function completeNode(db: Db, profile: BackendProfile, input: CompleteNod
     if (input.result.type === 'deferred') return { applied: true };
     await finishAttempt(trx, input, input.result.type === 'finished' ? 'finish' : 'failed');
     if (input.result.type === 'retry') return { applied: true };
-    return release(trx, input);
+    return release(trx, profile, input);
   });
 }
 
 /** Shared by lease expiry and release: the node goes back to the queue, its attempt is closed as lost. */
-async function requeue(trx: Trx, where: 'expired' | 'owner', workerId: string | null, now: number, message: string): Promise<number> {
+async function requeue(trx: Trx, profile: BackendProfile, where: 'expired' | 'owner', workerId: string | null, now: number, message: string): Promise<number> {
   let q = trx
     .updateTable('node_executions')
     .set({ status: 'waiting', runnable_at: now, lease_owner: null, lease_expires_at: null })
@@ -227,15 +231,16 @@ async function requeue(trx: Trx, where: 'expired' | 'owner', workerId: string | 
       .where('status', '=', 'executing')
       .execute();
   }
+  if (rows.length) await notifyWork(trx, profile);
   return rows.length;
 }
 
-export function requeueExpiredLeases(db: Db, now: number): Promise<number> {
-  return transaction(db, (trx) => requeue(trx, 'expired', null, now, 'lease expired: the worker stopped heartbeating'));
+export function requeueExpiredLeases(db: Db, profile: BackendProfile, now: number): Promise<number> {
+  return transaction(db, (trx) => requeue(trx, profile, 'expired', null, now, 'lease expired: the worker stopped heartbeating'));
 }
 
-export function releaseLeases(db: Db, workerId: string | null, now: number): Promise<number> {
-  return transaction(db, (trx) => requeue(trx, 'owner', workerId, now, 'released: the worker shut down or restarted'));
+export function releaseLeases(db: Db, profile: BackendProfile, workerId: string | null, now: number): Promise<number> {
+  return transaction(db, (trx) => requeue(trx, profile, 'owner', workerId, now, 'released: the worker shut down or restarted'));
 }
 
 export async function backlog(db: Db, now: number): Promise<Backlog> {
@@ -270,7 +275,7 @@ export function retryExecution(db: Db, profile: BackendProfile, executionId: str
       .set({ status: 'executing', err_code: null, err_msg: null, finished_at: null, deadline_at: deadlineAt })
       .where('id', '=', executionId)
       .execute();
-    await applyAdvance(trx, executionId, now);
+    await applyAdvance(trx, profile, executionId, now);
     return true;
   });
 }

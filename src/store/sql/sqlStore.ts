@@ -33,13 +33,14 @@ export class SqlStore implements Store {
   constructor(
     private readonly db: Kysely<Tables>,
     private readonly profile: BackendProfile,
-    private readonly hooks: { migrate(): Promise<void>; close(): Promise<void> },
+    private readonly hooks: { migrate(): Promise<void>; close(): Promise<void>; subscribeWork?(wake: () => void): Promise<() => Promise<void>> },
   ) {
     this.kind = profile.kind;
     this.singleProcess = profile.singleProcess;
   }
 
   migrate = () => this.hooks.migrate();
+  subscribeWork = (wake: () => void) => this.hooks.subscribeWork?.(wake) ?? Promise.resolve(async () => {});
   close = () => this.hooks.close();
   async ping(): Promise<boolean> {
     try {
@@ -95,7 +96,7 @@ export class SqlStore implements Store {
   claimNodes = (w: string, limit: number, now: number, leaseMs: number) => scheduling.claimNodes(this.db, this.profile, w, limit, now, leaseMs);
   heartbeat = (w: string, now: number, leaseMs: number) => scheduling.heartbeat(this.db, w, now, leaseMs);
   completeNode = (input: CompleteNodeInput) => scheduling.completeNode(this.db, this.profile, input);
-  requeueExpiredLeases = (now: number) => scheduling.requeueExpiredLeases(this.db, now);
-  releaseLeases = (w: string | null, now: number) => scheduling.releaseLeases(this.db, w, now);
+  requeueExpiredLeases = (now: number) => scheduling.requeueExpiredLeases(this.db, this.profile, now);
+  releaseLeases = (w: string | null, now: number) => scheduling.releaseLeases(this.db, this.profile, w, now);
   backlog = (now: number) => scheduling.backlog(this.db, now);
 }

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { exited, freePort, spawnServer, type ServerProcess } from '../helpers/process.ts';
+import { freshTarget, STORE_KINDS, TEST_DATABASE_URL, type StoreTarget } from '../helpers/stores.ts';
+
+const KEY = 'fg_scaleout_test_key_000000000000000';
+
+/** Several real processes on one PostgreSQL schema (SPEC §5). */
+describe('scale-out on PostgreSQL', { skip: !STORE_KINDS.includes('postgres') }, () => {
+  let target: StoreTarget;
+  let env: Record<string, string>;
+  const procs: ServerProcess[] = [];
+  const extra: ReturnType<typeof spawn>[] = [];
+  before(() => {
+    target = freshTarget('postgres');
+    env = {
+      DATABASE_URL: target.config.databaseUrl!,
+      FLOWGATE_DATABASE_SCHEMA: target.config.databaseSchema!,
+      FLOWGATE_DATA_DIR: target.config.dataDir,
+      FLOWGATE_API_KEY: KEY,
+      FLOWGATE_RATE_LIMIT_PER_MINUTE: '1000000',
+      LOG_LEVEL: 'warn',
+    };
+  });
+  after(async () => {
+    for (const p of procs) p.child.kill('SIGTERM');
+    for (const c of extra) c.kill('SIGTERM');
+    await Promise.all([...procs.map((p) => exited(p.child)), ...extra.map((c) => exited(c))]);
+    await target.cleanup(false);
+  });
+
+  it('four processes cold-starting at once on an empty schema apply the migrations once', async () => {
+    const ports = await Promise.all([1, 2, 3, 4].map(() => freePort()));
+    const started = await Promise.all(ports.map((port) => spawnServer({ ...env, FLOWGATE_ROLE: 'api' }, port)));
+    procs.push(...started);
+    const c = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${target.config.databaseSchema}` });
+    await c.connect();
+    const { rows } = await c.query('SELECT id FROM flowgate_migrations ORDER BY id');
+    await c.end();
+    assert.deepEqual(rows.map((r) => Number(r.id)), [1, 2, 3, 4, 5].slice(0, rows.length));
+    assert.ok(rows.length >= 4);
+  });
+
+  it('API-only processes accept; a separate worker, woken by NOTIFY, runs; one key is one execution across processes', async () => {
+    // The worker polls only every 30 s: a run that finishes within seconds was woken by LISTEN/NOTIFY.
+    const worker = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
+      env: { ...process.env, ...env, FLOWGATE_ROLE: 'worker', FLOWGATE_POLL_MS: '30000' },
+      stdio: 'ignore',
+    });
+    extra.push(worker);
+    const [a, b] = procs;
+    const call = (p: ServerProcess, path: string, body: unknown, headers: Record<string, string> = {}) =>
+      fetch(`${p!.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) }).then(
+        async (r) => ({ status: r.status, body: (await r.json()) as any }),
+      );
+    const wf = await call(a!, '/v1/workflows', { title: 'Split', tasks: [{ id: 'o', kind: 'output', value: 1 }] });
+    const canvasId = wf.body.data.canvasId;
+    // Give the worker a moment to start listening (bounded).
+    let finished = false;
+    for (let i = 0; i < 20 && !finished; i++) {
+      const r = await call(a!, `/v1/openapi/workflow/${canvasId}/run?wait=3`, {});
+      finished = r.body.data.status === 'finish';
+    }
+    assert.ok(finished, 'runs accepted by an API process are run by the worker process');
+    // The worker is now idle in a 30 s poll sleep; only a notification can wake it for this one.
+    const woken = await call(b!, `/v1/openapi/workflow/${canvasId}/run?wait=5`, {});
+    assert.equal(woken.body.data.status, 'finish', 'NOTIFY woke the worker in another process');
+
+    const same = await Promise.all(Array.from({ length: 10 }, (_, i) => call(i % 2 ? b! : a!, `/v1/openapi/workflow/${canvasId}/run`, {}, { 'idempotency-key': 'cross-process-1' })));
+    const ids = new Set(same.filter((r) => r.status === 200).map((r) => r.body.data.executionId));
+    assert.equal(ids.size, 1, JSON.stringify(same.map((r) => r.status)));
+    assert.ok(same.every((r) => r.status === 200 || r.body.errCode === 'IDEMPOTENCY_IN_PROGRESS'));
+
+    const wh = await call(a!, '/v1/webhook/enable', { canvasId });
+    const events = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => call(i % 2 ? b! : a!, `/v1/openapi/webhook/${wh.body.data.webhookId}/run`, { variables: {} }, { 'webhook-id': 'msg_cross' })),
+    );
+    assert.ok(events.every((r) => r.status === 200));
+    assert.equal(new Set(events.map((r) => r.body.data.executionId)).size, 1);
+  });
+});
