@@ -45,7 +45,7 @@ export class Metrics {
   watchBreakers(breakers: CircuitBreakers): void {
     new client.Gauge({
       name: 'flowgate_circuit_open',
-      help: 'Downstream hosts whose circuit breaker is open or probing in this worker (1 per host)',
+      help: 'Downstream hosts whose circuit breaker is not closed (open or half-open) in this worker (1 per host)',
       labelNames: ['host'] as const,
       registers: [this.registry],
       collect() {

@@ -55,9 +55,11 @@ export class CircuitBreakers {
     if (s.failures >= this.threshold) s.openUntil = this.now() + this.coolOffMs;
   }
 
-  /** Hosts currently refusing calls, for /metrics. */
+  /**
+   * Hosts whose circuit is not closed, for /metrics: open, or past the cool-off and waiting for (or
+   * running) its probe. Only a successful call closes a circuit, so time alone never hides one.
+   */
   openHosts(): string[] {
-    const now = this.now();
-    return [...this.hosts].filter(([, s]) => s.failures >= this.threshold && (now < s.openUntil || s.probing)).map(([h]) => h);
+    return [...this.hosts].filter(([, s]) => s.failures >= this.threshold).map(([h]) => h);
   }
 }
