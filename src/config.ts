@@ -27,7 +27,16 @@ export interface Config {
   role: 'api' | 'worker' | 'all';
   /** Environment variables templates may read as `$env.NAME`, with their values. */
   templateEnv: Readonly<Record<string, string>>;
+  /** Seconds before each delivery attempt of an outbound event (SPEC §4.12); the first is usually 0. */
   deliveryRetrySchedule: number[];
+  /** A delivery that has no 2xx answer within this is a failed attempt. */
+  deliveryTimeoutMs: number;
+  /** Outbound deliveries this process makes at once. */
+  deliveryConcurrency: number;
+  /** An endpoint failing continuously for this long is disabled (and `endpoint.disabled` is emitted). */
+  endpointDisableAfterMs: number;
+  /** How often webhooks with `expectedEvery` are checked for silence. */
+  silenceCheckMs: number;
   rateLimitPerMinute: number;
   rateLimitPerDay: number;
   /** Unstarted executions past which new triggers get 503 SERVICE_OVERLOADED (SPEC §4.10). */
@@ -88,6 +97,15 @@ function role(raw: string | undefined): Config['role'] {
   throw new Error(`FLOWGATE_ROLE must be api, worker or all, got ${JSON.stringify(r)}`);
 }
 
+function schedule(raw: string | undefined): number[] {
+  const text = raw || '0,5,300,1800,7200,18000,36000,36000';
+  const steps = text.split(',').map((s) => Number(s.trim()));
+  if (steps.some((n) => !Number.isFinite(n) || n < 0)) {
+    throw new Error(`FLOWGATE_DELIVERY_RETRY_SCHEDULE must be comma-separated seconds ≥ 0, got ${JSON.stringify(text)}`);
+  }
+  return steps;
+}
+
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Readonly<Config> {
   const templateEnvNames = (env.FLOWGATE_TEMPLATE_ENV ?? '')
     .split(',')
@@ -114,9 +132,11 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     allowPrivateNetworks: bool(env, 'FLOWGATE_ALLOW_PRIVATE_NETWORKS', false),
     role: role(env.FLOWGATE_ROLE),
     templateEnv: Object.freeze(templateEnv),
-    deliveryRetrySchedule: (env.FLOWGATE_DELIVERY_RETRY_SCHEDULE ?? '0,5,300,1800,7200,18000,36000,36000')
-      .split(',')
-      .map((s) => Number(s.trim())),
+    deliveryRetrySchedule: schedule(env.FLOWGATE_DELIVERY_RETRY_SCHEDULE),
+    deliveryTimeoutMs: int(env, 'FLOWGATE_DELIVERY_TIMEOUT_MS', 15_000),
+    deliveryConcurrency: int(env, 'FLOWGATE_DELIVERY_CONCURRENCY', 16),
+    endpointDisableAfterMs: int(env, 'FLOWGATE_ENDPOINT_DISABLE_AFTER_MS', 5 * 24 * 3600 * 1000),
+    silenceCheckMs: int(env, 'FLOWGATE_SILENCE_CHECK_MS', 10_000),
     rateLimitPerMinute: int(env, 'FLOWGATE_RATE_LIMIT_PER_MINUTE', 100),
     rateLimitPerDay: int(env, 'FLOWGATE_RATE_LIMIT_PER_DAY', 10_000),
     bodyLimit: int(env, 'FLOWGATE_BODY_LIMIT', 1024 * 1024),

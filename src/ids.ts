@@ -48,3 +48,13 @@ export const newWebhookCallId = (now = Date.now()): string => `whc-${ulid(now).t
 
 /** fileKeys name a workspace's file; unguessable so a key found in a log is not enough to read it. */
 export const newFileKey = (): string => `fk-${randomBase62(24)}`;
+
+/** Event endpoints are referred to by id in URLs; unique is enough. */
+export const newEndpointId = (): string => `ep-${randomBase62(16)}`;
+/**
+ * An endpoint's signing secret in Standard Webhooks form: `whsec_` + base64 of 32 random bytes.
+ * The `standardwebhooks` libraries of every language accept it as is.
+ */
+export const newEndpointSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
+/** Messages are listed newest first and ordered endpoints deliver in id order, so ids sort by time. */
+export const newMessageId = (now = Date.now()): string => `msg_${ulid(now).toLowerCase()}`;

@@ -35,6 +35,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly deliveryAttempts = new client.Histogram({
+    name: 'flowgate_event_delivery_seconds',
+    help: 'Outbound event delivery attempts by outcome (succeeded, retry, failed, disabled), with their latency',
+    labelNames: ['outcome'] as const,
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15],
+    registers: [this.registry],
+  });
+
   readonly contractDrift = new client.Counter({
     name: 'flowgate_contract_drift_total',
     help: 'http task responses whose shape lost a field or changed a type since the previous response',

@@ -6,6 +6,7 @@ import { ensureBootstrapKey, loadWorkflows, type LoadedWorkflow } from './bootst
 import type { Config } from './config.ts';
 import { Bus } from './engine/bus.ts';
 import { Worker } from './engine/worker.ts';
+import { Dispatcher } from './delivery/dispatcher.ts';
 import { buildApp, type App } from './http/app.ts';
 import { Metrics } from './metrics.ts';
 import { Redis } from 'ioredis';
@@ -17,8 +18,11 @@ import type { Store } from './store/store.ts';
 
 export interface Server {
   app: App;
+  config: Config;
   store: Store;
   worker?: Worker;
+  /** Delivers outbound events; runs wherever the worker runs. */
+  dispatcher?: Dispatcher;
   /** Where it listens, e.g. http://127.0.0.1:8080 */
   url: string;
   /** Printed once on the very first start when no FLOWGATE_API_KEY is set. */
@@ -59,6 +63,8 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const app = await buildApp({ store, config, logger, bus, metrics, trigger, rateLimits, storage, fileLinkSecret, closing: closing.signal });
   const worker = config.role === 'api' ? undefined : new Worker({ store, config, logger, bus, metrics, storage });
   await worker?.start();
+  const dispatcher = config.role === 'api' ? undefined : new Dispatcher({ store, config, logger, metrics });
+  await dispatcher?.start();
   const url = config.role === 'worker' ? '' : await app.listen({ port: config.port, host: config.host });
 
   let closed: Promise<void> | undefined;
@@ -66,9 +72,9 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     (closed ??= (async () => {
       closing.abort();
       await app.close();
-      await worker?.stop(config.shutdownGraceMs);
+      await Promise.all([worker?.stop(config.shutdownGraceMs), dispatcher?.stop(config.shutdownGraceMs)]);
       redis?.disconnect();
       await store.close();
     })());
-  return { app, store, worker, url, firstStartKey, workflows, close };
+  return { app, config, store, worker, dispatcher, url, firstStartKey, workflows, close };
 }

@@ -25,6 +25,7 @@ import { opsRoutes } from './routes/ops.ts';
 import { runRoutes } from './routes/runs.ts';
 import { workflowCatalogRoutes } from './routes/workflowCatalog.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
+import { eventEndpointRoutes } from './routes/eventEndpoints.ts';
 import { workflowRoutes } from './routes/workflows.ts';
 
 export interface AppDeps {
@@ -122,6 +123,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(executionRoutes(deps));
   await app.register(apiKeyRoutes(deps));
   await app.register(webhookRoutes(deps));
+  await app.register(eventEndpointRoutes(deps));
   await app.register(multipart, { throwFileSizeLimit: true });
   await app.register(fileRoutes(deps));
   return app;

@@ -55,6 +55,7 @@ export async function acceptWebhookCall(deps: { trigger: RunTrigger; rateLimits:
     canvasId: webhook.canvasId,
     body,
     trigger: 'webhook',
+    triggeredBy: webhook.webhookId,
     idempotencyKey: explicit ?? bodyKey,
     idempotencyScope: `webhook:${webhook.canvasId}`,
     idempotencyTtlMs: explicit ? undefined : DEBOUNCE_MS,

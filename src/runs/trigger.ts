@@ -26,6 +26,8 @@ export interface TriggerRequest {
   /** The parsed request body (`undefined` for an empty body). */
   body: unknown;
   trigger: Trigger;
+  /** The API key id or webhook id accepting the run (shown in its timeline). */
+  triggeredBy?: string;
   idempotencyKey?: string;
   /** Idempotency keys are scoped per surface (`api`, `webhook:<id>`). */
   idempotencyScope?: string;
@@ -93,6 +95,7 @@ export class RunTrigger {
       nodes: wf.definition.tasks.map((t) => ({ nodeId: t.id, kind: t.kind, title: t.title, deps: t.dependentTasks ?? [] })),
       now,
       deadlineAt: now + (wf.definition.timeoutMs ?? config.executionTimeoutMs),
+      triggeredBy: req.triggeredBy,
     };
 
     if (!req.idempotencyKey) {

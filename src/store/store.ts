@@ -1,4 +1,13 @@
 import type { ErrorCode } from '../errors.ts';
+import type {
+  ClaimedMessage,
+  CompleteMessageInput,
+  EndpointPatch,
+  EndpointRecord,
+  ListMessagesQuery,
+  MessageAttemptRecord,
+  MessageRecord,
+} from './delivery.ts';
 import type { WorkflowDefinition } from '../workflows/definition.ts';
 
 /**
@@ -64,6 +73,9 @@ export interface ExecutionRecord {
   startedAt?: number;
   finishedAt?: number;
   deadlineAt: number;
+  triggeredBy?: string;
+  /** The Idempotency-Key, webhook-id or body hash (`body:…`) the run was accepted under. */
+  triggerKey?: string;
 }
 
 export interface NodeRecord {
@@ -118,6 +130,8 @@ export interface NewExecution {
   nodes: NewNode[];
   now: number;
   deadlineAt: number;
+  /** The API key id or webhook id that accepted the run, for its timeline. */
+  triggeredBy?: string;
 }
 
 export interface IdempotencyClaim {
@@ -328,7 +342,32 @@ export interface Store {
   releaseLeases(workerId: string | null, now: number): Promise<number>;
   backlog(now: number): Promise<Backlog>;
   deleteExpiredIdempotencyKeys(now: number): Promise<number>;
+
+  // Outbound events (SPEC §4.12). Events themselves are written by the transitions above.
+  createEndpoint(e: EndpointRecord): Promise<void>;
+  listEndpoints(workspaceId: string): Promise<EndpointRecord[]>;
+  getEndpoint(workspaceId: string, id: string): Promise<EndpointRecord | undefined>;
+  updateEndpoint(workspaceId: string, id: string, patch: EndpointPatch, now: number): Promise<EndpointRecord | undefined>;
+  deleteEndpoint(workspaceId: string, id: string, now: number): Promise<boolean>;
+  rotateEndpointSecret(workspaceId: string, id: string, secret: string, previousExpiresAt: number, now: number): Promise<EndpointRecord | undefined>;
+  /** Leases up to `limit` due messages (ordered endpoints: only their oldest undelivered one). */
+  claimMessages(workerId: string, limit: number, now: number, leaseMs: number): Promise<ClaimedMessage[]>;
+  /** Records an attempt and its consequence; false if the lease was lost. May disable the endpoint. */
+  completeMessage(input: CompleteMessageInput): Promise<boolean>;
+  deferMessage(messageId: string, workerId: string, attempt: number, runAt: number, now: number): Promise<boolean>;
+  /** Re-queues in-flight messages: those `owner` holds, or those whose lease expired before `expiredBefore`. */
+  requeueMessages(which: { owner: string } | { expiredBefore: number }, now: number): Promise<number>;
+  listMessages(q: ListMessagesQuery): Promise<MessageWithAttempts[]>;
+  listExecutionMessages(executionId: string): Promise<MessageWithAttempts[]>;
+  replayMessage(workspaceId: string, messageId: string, now: number): Promise<ReplayOutcome>;
+  /** How many failed or skipped messages since `since` were re-queued, or why none could be. */
+  recoverMessages(workspaceId: string, endpointId: string, since: number, now: number): Promise<number | Exclude<ReplayOutcome, 'replayed' | 'in_flight'>>;
+  /** Emits `webhook.silent` for webhooks that heard nothing for their `expectedEvery`; returns how many. */
+  flagSilentWebhooks(now: number): Promise<number>;
 }
+
+export type MessageWithAttempts = MessageRecord & { attemptLog: MessageAttemptRecord[] };
+export type ReplayOutcome = 'replayed' | 'in_flight' | 'not_found' | 'endpoint_disabled';
 
 export const TERMINAL_EXECUTION: ReadonlySet<ExecutionStatus> = new Set(['finish', 'failed']);
 export const TERMINAL_NODE: ReadonlySet<NodeStatus> = new Set(['finish', 'failed', 'skipped']);

@@ -21,8 +21,9 @@ export interface ApiResponse {
 }
 
 /** A real Flowgate on 127.0.0.1:<random port> over a fresh database of `kind`. */
-export async function startTestServer(kind: StoreKind, overrides: Partial<Config> = {}): Promise<TestServer> {
-  const target = freshTarget(kind);
+export async function startTestServer(kind: StoreKind, overrides: Partial<Config> = {}, existing?: StoreTarget): Promise<TestServer> {
+  // An existing target restarts on the same database (crash and restart tests).
+  const target = existing ?? freshTarget(kind);
   const config = loadConfig({}, {
     ...target.config,
     port: 0,

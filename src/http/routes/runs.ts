@@ -1,3 +1,4 @@
+import { timelineView } from '../../runs/timeline.ts';
 import { Type } from 'typebox';
 import { failure, FlowgateError } from '../../errors.ts';
 import { statusView } from '../../runs/views.ts';
@@ -49,6 +50,7 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
         canvasId: req.params.id,
         body: req.body,
         trigger: 'api',
+        triggeredBy: req.apiKey.id,
         idempotencyKey: req.headers['idempotency-key'],
       });
       if (!r.ok) throw new FlowgateError(r.error);
@@ -75,6 +77,24 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
       const e = await findExecution(req.apiKey.workspaceId, req.params.id);
       const [nodes, attempts] = await Promise.all([deps.store.listNodes(e.executionId), deps.store.listAttempts(e.executionId)]);
       return sendOk(req, reply, statusView(e, nodes, attempts));
+    },
+  );
+
+  app.get(
+    '/v1/openapi/workflow/:id/timeline',
+    {
+      config: { scope: 'read' },
+      schema: {
+        tags,
+        summary: 'The execution in time order: trigger, node attempts, end, and every outbound event with its delivery attempts',
+        params: IdParams,
+        response: { 200: Envelope(AnyObject), ...errorResponses(401, 403, 404) },
+      },
+    },
+    async (req, reply) => {
+      const e = await findExecution(req.apiKey.workspaceId, req.params.id);
+      const [attempts, messages] = await Promise.all([deps.store.listAttempts(e.executionId), deps.store.listExecutionMessages(e.executionId)]);
+      return sendOk(req, reply, timelineView(e, attempts, messages));
     },
   );
 

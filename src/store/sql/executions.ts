@@ -13,6 +13,7 @@ import type { BackendProfile } from './profile.ts';
 import { toAttempt, toExecution, toJson, toNode } from './rows.ts';
 import { lockExecution } from './scheduling.ts';
 import { notifyWork } from './notify.ts';
+import { emitEvent, executionEvent, nodeEvent } from './events.ts';
 import type { Tables } from './tables.ts';
 import { transaction } from './tx.ts';
 
@@ -42,7 +43,7 @@ async function checkIdempotency(trx: Trx, workspaceId: string, idem: Idempotency
   return { type: 'replayed', executionId: row.execution_id, response: JSON.parse(row.response) };
 }
 
-async function insertExecution(trx: Trx, e: NewExecution): Promise<void> {
+async function insertExecution(trx: Trx, e: NewExecution, idem?: IdempotencyClaim): Promise<void> {
   await trx
     .insertInto('executions')
     .values({
@@ -59,6 +60,8 @@ async function insertExecution(trx: Trx, e: NewExecution): Promise<void> {
       started_at: null,
       finished_at: null,
       deadline_at: e.deadlineAt,
+      triggered_by: e.triggeredBy ?? null,
+      trigger_key: idem?.key ?? null,
     })
     .execute();
   await trx
@@ -101,7 +104,7 @@ export async function createExecution(
         const seen = await checkIdempotency(trx, e.workspaceId, idem, e.now);
         if (seen) return seen;
       }
-      await insertExecution(trx, e);
+      await insertExecution(trx, e, idem);
       await notifyWork(trx, profile);
       if (idem) {
         await trx
@@ -175,13 +178,14 @@ export async function listAttempts(db: Db, executionId: string): Promise<Attempt
  * The execution row is locked first, as in every transition of one execution.
  */
 async function terminateIn(trx: Trx, profile: BackendProfile, executionId: string, code: ErrorCode, message: string, now: number): Promise<boolean> {
-  const status = await lockExecution(trx, profile, executionId);
-  if (status !== 'init' && status !== 'executing') return false;
-  await trx
+  const execution = await lockExecution(trx, profile, executionId);
+  if (execution?.status !== 'init' && execution?.status !== 'executing') return false;
+  const cut = await trx
     .updateTable('node_executions')
     .set({ status: 'failed', err_code: code, err_msg: message, finished_at: now, lease_owner: null, lease_expires_at: null })
     .where('execution_id', '=', executionId)
     .where('status', '=', 'executing')
+    .returning(['node_id', 'attempts'])
     .execute();
   await trx
     .updateTable('node_executions')
@@ -195,13 +199,19 @@ async function terminateIn(trx: Trx, profile: BackendProfile, executionId: strin
     .where('execution_id', '=', executionId)
     .where('status', '=', 'executing')
     .execute();
-  const r = await trx
+  const ended = await trx
     .updateTable('executions')
     .set({ status: 'failed', err_code: code, err_msg: message, finished_at: now })
     .where('id', '=', executionId)
     .where('status', 'in', ['init', 'executing'])
+    .returning(['id', 'workspace_id', 'workflow_id', 'trigger', 'created_at', 'started_at', 'finished_at', 'err_code', 'err_msg'])
     .executeTakeFirst();
-  return Number(r.numUpdatedRows) === 1;
+  if (!ended) return false;
+  for (const n of cut) {
+    await emitEvent(trx, profile, nodeEvent({ execution, nodeId: n.node_id, attempt: Number(n.attempts), errCode: code, errMsg: message }, 'node.failed', now));
+  }
+  await emitEvent(trx, profile, executionEvent(ended, 'execution.failed', now));
+  return true;
 }
 
 export function terminateExecution(db: Db, profile: BackendProfile, executionId: string, code: ErrorCode, message: string, now: number): Promise<boolean> {

@@ -24,6 +24,8 @@ export function toExecution(r: ExecutionsTable): ExecutionRecord {
     startedAt: r.started_at === null ? undefined : Number(r.started_at),
     finishedAt: r.finished_at === null ? undefined : Number(r.finished_at),
     deadlineAt: Number(r.deadline_at),
+    triggeredBy: opt(r.triggered_by),
+    triggerKey: opt(r.trigger_key),
   };
 }
 

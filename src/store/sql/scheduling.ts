@@ -3,6 +3,7 @@ import { advance, type AdvanceNode } from '../advance.ts';
 import { nodeKey, type Backlog, type ClaimedNode, type CompleteNodeInput, type CompleteNodeOutcome, type NodeStatus } from '../store.ts';
 import type { BackendProfile } from './profile.ts';
 import { notifyWork } from './notify.ts';
+import { emitEvent, executionEvent, nodeEvent } from './events.ts';
 import { fromJson, toJson } from './rows.ts';
 import type { Tables } from './tables.ts';
 import { transaction } from './tx.ts';
@@ -48,12 +49,14 @@ export async function claimNodes(db: Db, profile: BackendProfile, workerId: stri
       )
       .execute();
     const executionIds = [...new Set(rows.map((r) => r.execution_id))];
-    await trx
+    const started = await trx
       .updateTable('executions')
       .set({ status: 'executing', started_at: now })
       .where('id', 'in', executionIds)
       .where('status', '=', 'init')
+      .returning(['id', 'workspace_id', 'workflow_id', 'trigger', 'created_at', 'started_at'])
       .execute();
+    for (const e of started) await emitEvent(trx, profile, executionEvent(e, 'execution.started', now));
     return rows.map((r) => ({ executionId: r.execution_id, nodeId: r.node_id, attempt: Number(r.attempts) }));
   });
 }
@@ -151,7 +154,7 @@ async function applyAdvance(trx: Trx, profile: BackendProfile, executionId: stri
   if (!next.outcome) return { applied: true };
 
   const o = next.outcome;
-  const r = await trx
+  const ended = await trx
     .updateTable('executions')
     .set({
       status: o.status,
@@ -161,22 +164,24 @@ async function applyAdvance(trx: Trx, profile: BackendProfile, executionId: stri
     })
     .where('id', '=', input.executionId)
     .where('status', 'in', ['init', 'executing'])
+    .returning(['id', 'workspace_id', 'workflow_id', 'trigger', 'created_at', 'started_at', 'finished_at', 'err_code', 'err_msg'])
     .executeTakeFirst();
   if (o.status === 'failed') {
     // Nodes not yet started never start once the run has failed; siblings in flight may still finish.
     await trx.updateTable('node_executions').set({ runnable_at: null }).where('execution_id', '=', input.executionId).where('runnable_at', 'is not', null).execute();
   }
-  return { applied: true, executionStatus: Number(r.numUpdatedRows) === 1 ? o.status : undefined };
+  if (ended) await emitEvent(trx, profile, executionEvent(ended, o.status === 'finish' ? 'execution.finished' : 'execution.failed', input.now));
+  return { applied: true, executionStatus: ended ? o.status : undefined };
 }
 
 /**
  * Takes the execution's row lock first: every transition of one execution (completion, abort,
  * timeout) then runs one at a time and sees the others' committed results.
  */
-export async function lockExecution(trx: Trx, profile: BackendProfile, executionId: string): Promise<string | undefined> {
-  let q = trx.selectFrom('executions').select('status').where('id', '=', executionId);
+export async function lockExecution(trx: Trx, profile: BackendProfile, executionId: string) {
+  let q = trx.selectFrom('executions').select(['id', 'status', 'workspace_id', 'workflow_id']).where('id', '=', executionId);
   if (profile.rowLocks) q = q.forUpdate();
-  return (await q.executeTakeFirst())?.status;
+  return q.executeTakeFirst();
 }
 
 /** Puts a claimed node back without counting the claim as an attempt, and drops that attempt's row. */
@@ -202,11 +207,27 @@ async function deferNode(trx: Trx, input: CompleteNodeInput, runAt: number): Pro
 
 export function completeNode(db: Db, profile: BackendProfile, input: CompleteNodeInput): Promise<CompleteNodeOutcome> {
   return transaction(db, async (trx) => {
-    await lockExecution(trx, profile, input.executionId);
-    if (!(await writeNode(trx, input))) return { applied: false };
-    if (input.result.type === 'deferred') return { applied: true };
-    await finishAttempt(trx, input, input.result.type === 'finished' ? 'finish' : 'failed');
-    if (input.result.type === 'retry') return { applied: true };
+    const execution = await lockExecution(trx, profile, input.executionId);
+    if (!execution || !(await writeNode(trx, input))) return { applied: false };
+    const r = input.result;
+    if (r.type === 'deferred') return { applied: true };
+    await finishAttempt(trx, input, r.type === 'finished' ? 'finish' : 'failed');
+    if (r.type === 'retry') return { applied: true };
+    const node = { execution, nodeId: input.nodeId, attempt: input.attempt, httpStatus: r.httpStatus };
+    if (r.type === 'finished') {
+      await emitEvent(trx, profile, nodeEvent(node, 'node.finished', input.now));
+      if (r.drift !== undefined) {
+        await emitEvent(trx, profile, {
+          workspaceId: execution.workspace_id,
+          type: 'node.contract_drift',
+          executionId: execution.id,
+          now: input.now,
+          data: { executionId: execution.id, canvasId: execution.workflow_id, nodeId: input.nodeId, drift: r.drift },
+        });
+      }
+    } else {
+      await emitEvent(trx, profile, nodeEvent({ ...node, errCode: r.errCode, errMsg: r.errMsg }, 'node.failed', input.now));
+    }
     return release(trx, profile, input);
   });
 }
@@ -263,7 +284,7 @@ export async function backlog(db: Db, now: number): Promise<Backlog> {
  */
 export function retryExecution(db: Db, profile: BackendProfile, executionId: string, now: number, deadlineAt: number): Promise<boolean> {
   return transaction(db, async (trx) => {
-    if ((await lockExecution(trx, profile, executionId)) !== 'failed') return false;
+    if ((await lockExecution(trx, profile, executionId))?.status !== 'failed') return false;
     await trx
       .updateTable('node_executions')
       .set({ status: 'init', err_code: null, err_msg: null, finished_at: null, runnable_at: null, lease_owner: null, lease_expires_at: null })

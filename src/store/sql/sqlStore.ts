@@ -15,12 +15,15 @@ import type {
   WebhookRecord,
 } from '../store.ts';
 import * as catalog from './catalog.ts';
+import * as deliveries from './deliveries.ts';
+import * as endpoints from './endpoints.ts';
 import * as executions from './executions.ts';
 import * as files from './files.ts';
 import type { BackendProfile } from './profile.ts';
 import * as scheduling from './scheduling.ts';
 import * as webhooks from './webhooks.ts';
 import type { Tables } from './tables.ts';
+import type { CompleteMessageInput, EndpointPatch, EndpointRecord, ListMessagesQuery } from '../delivery.ts';
 
 /**
  * The Store over Kysely, shared by both dialects. Dialect differences come in through the
@@ -88,7 +91,7 @@ export class SqlStore implements Store {
   getWebhookForWorkflow = (ws: string, canvasId: string) => webhooks.getWebhookForWorkflow(this.db, ws, canvasId);
   updateWebhook = (ws: string, id: string, patch: WebhookPatch, now: number) => webhooks.updateWebhook(this.db, ws, id, patch, now);
   resetWebhook = (ws: string, id: string, newId: string, now: number) => webhooks.resetWebhook(this.db, ws, id, newId, now);
-  recordWebhookCall = (c: WebhookCallRecord) => webhooks.recordWebhookCall(this.db, c);
+  recordWebhookCall = (c: WebhookCallRecord) => webhooks.recordWebhookCall(this.db, this.profile, c);
   swapResponseShape = (canvasId: string, nodeId: string, shape: string, now: number) => executions.swapResponseShape(this.db, canvasId, nodeId, shape, now);
   listWebhookCalls = (id: string, offset: number, limit: number) => webhooks.listWebhookCalls(this.db, id, offset, limit);
 
@@ -99,4 +102,20 @@ export class SqlStore implements Store {
   requeueExpiredLeases = (now: number) => scheduling.requeueExpiredLeases(this.db, this.profile, now);
   releaseLeases = (w: string | null, now: number) => scheduling.releaseLeases(this.db, this.profile, w, now);
   backlog = (now: number) => scheduling.backlog(this.db, now);
+
+  createEndpoint = (e: EndpointRecord) => endpoints.createEndpoint(this.db, e);
+  listEndpoints = (ws: string) => endpoints.listEndpoints(this.db, ws);
+  getEndpoint = (ws: string, id: string) => endpoints.getEndpoint(this.db, ws, id);
+  updateEndpoint = (ws: string, id: string, p: EndpointPatch, now: number) => endpoints.updateEndpoint(this.db, ws, id, p, now);
+  deleteEndpoint = (ws: string, id: string, now: number) => endpoints.deleteEndpoint(this.db, ws, id, now);
+  rotateEndpointSecret = (ws: string, id: string, secret: string, until: number, now: number) => endpoints.rotateEndpointSecret(this.db, ws, id, secret, until, now);
+  claimMessages = (w: string, limit: number, now: number, leaseMs: number) => deliveries.claimMessages(this.db, this.profile, w, limit, now, leaseMs);
+  completeMessage = (input: CompleteMessageInput) => deliveries.completeMessage(this.db, this.profile, input);
+  deferMessage = (id: string, w: string, attempt: number, runAt: number, now: number) => deliveries.deferMessage(this.db, id, w, attempt, runAt, now);
+  requeueMessages = (which: { owner: string } | { expiredBefore: number }, now: number) => deliveries.requeueMessages(this.db, which, now);
+  listMessages = (q: ListMessagesQuery) => deliveries.listMessages(this.db, q);
+  listExecutionMessages = (executionId: string) => deliveries.listExecutionMessages(this.db, executionId);
+  replayMessage = (ws: string, id: string, now: number) => deliveries.replayMessage(this.db, ws, id, now);
+  recoverMessages = (ws: string, endpointId: string, since: number, now: number) => deliveries.recoverMessages(this.db, ws, endpointId, since, now);
+  flagSilentWebhooks = (now: number) => deliveries.flagSilentWebhooks(this.db, this.profile, now);
 }

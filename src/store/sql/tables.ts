@@ -13,7 +13,8 @@ export interface WorkflowVersionsTable { workflow_id: string; version: number; d
 export interface ExecutionsTable {
   id: string; workspace_id: string; workflow_id: string; workflow_version: number; status: string; trigger: string;
   variables: string; err_code: string | null; err_msg: string | null; created_at: number; started_at: number | null;
-  finished_at: number | null; deadline_at: number;
+  finished_at: number | null; deadline_at: number; triggered_by: string | null;
+  trigger_key: string | null;
 }
 export interface NodeExecutionsTable {
   execution_id: string; node_id: string; position: number; kind: string; title: string | null; deps: string; status: string;
@@ -49,12 +50,32 @@ export interface Tables {
   webhook_calls: WebhookCallsTable;
   response_shapes: ResponseShapesTable;
   settings: { key: string; value: string };
+  event_endpoints: EventEndpointsTable;
+  event_messages: EventMessagesTable;
+  event_attempts: EventAttemptsTable;
+}
+
+export interface EventEndpointsTable {
+  id: string; workspace_id: string; url: string; description: string | null; event_types: string | null; enabled: number;
+  ordered: number; headers: string | null; rate_limit: number | null; secret: string; previous_secret: string | null;
+  previous_secret_expires_at: number | null; execution_id: string | null; disabled_reason: string | null;
+  failing_since: number | null; created_at: number; updated_at: number; deleted_at: number | null;
+}
+export interface EventMessagesTable {
+  id: string; endpoint_id: string; workspace_id: string; event_type: string; execution_id: string | null; payload: string;
+  status: string; ordered: number; attempts: number; schedule_from: number; next_attempt_at: number | null; lease_owner: string | null;
+  lease_expires_at: number | null; last_http_status: number | null; last_error: string | null; created_at: number;
+  updated_at: number;
+}
+export interface EventAttemptsTable {
+  message_id: string; attempt: number; worker_id: string; started_at: number; finished_at: number; http_status: number | null;
+  latency_ms: number; response_excerpt: string | null; error: string | null; outcome: string;
 }
 
 export interface WebhooksTable {
   id: string; workspace_id: string; workflow_id: string; enabled: number; timeout_s: number; body_mode: string;
   raw_variable: string | null; signature: string | null; rate_limit: string | null; expected_every_s: number | null;
-  created_at: number; updated_at: number; revoked_at: number | null;
+  created_at: number; updated_at: number; revoked_at: number | null; silent_at: number | null;
 }
 export interface WebhookCallsTable {
   id: string; webhook_id: string; status: string; http_status: number; err_code: string | null; execution_id: string | null;

@@ -5,6 +5,7 @@ import type { BackendProfile } from './profile.ts';
 import { fromJson, toJson } from './rows.ts';
 import type { Tables, WebhooksTable } from './tables.ts';
 import { transaction } from './tx.ts';
+import { emitEvent } from './events.ts';
 
 /** Webhook triggers and their call history. */
 type Db = Kysely<Tables>;
@@ -38,6 +39,7 @@ const toRow = (w: WebhookRecord): WebhooksTable => ({
   created_at: w.createdAt,
   updated_at: w.updatedAt,
   revoked_at: null,
+  silent_at: null,
 });
 
 export async function createWebhook(db: Db, profile: BackendProfile, w: WebhookRecord): Promise<boolean> {
@@ -103,23 +105,35 @@ export function resetWebhook(db: Db, workspaceId: string, id: string, newId: str
   });
 }
 
-export async function recordWebhookCall(db: Db, c: WebhookCallRecord): Promise<void> {
-  await db
-    .insertInto('webhook_calls')
-    .values({
-      id: c.recordId,
-      webhook_id: c.webhookId,
-      status: c.status,
-      http_status: c.httpStatus,
-      err_code: c.errCode ?? null,
-      execution_id: c.executionId ?? null,
-      response_ms: Math.round(c.responseTime),
-      source_ip: c.sourceIp ?? null,
-      body_size: c.bodySize,
-      duplicate: c.duplicate ? 1 : 0,
-      created_at: c.createdAt,
-    })
-    .execute();
+export async function recordWebhookCall(db: Db, profile: BackendProfile, c: WebhookCallRecord): Promise<void> {
+  await transaction(db, async (trx) => {
+    await trx
+      .insertInto('webhook_calls')
+      .values({
+        id: c.recordId,
+        webhook_id: c.webhookId,
+        status: c.status,
+        http_status: c.httpStatus,
+        err_code: c.errCode ?? null,
+        execution_id: c.executionId ?? null,
+        response_ms: Math.round(c.responseTime),
+        source_ip: c.sourceIp ?? null,
+        body_size: c.bodySize,
+        duplicate: c.duplicate ? 1 : 0,
+        created_at: c.createdAt,
+      })
+      .execute();
+    if (c.status !== 'accepted' || c.duplicate) return;
+    const w = await trx.selectFrom('webhooks').select(['workspace_id', 'workflow_id']).where('id', '=', c.webhookId).executeTakeFirst();
+    if (!w) return;
+    await emitEvent(trx, profile, {
+      workspaceId: w.workspace_id,
+      type: 'webhook.received',
+      executionId: c.executionId,
+      now: c.createdAt,
+      data: { webhookId: c.webhookId, canvasId: w.workflow_id, executionId: c.executionId, recordId: c.recordId, sourceIp: c.sourceIp, bodySize: c.bodySize },
+    });
+  });
 }
 
 export async function listWebhookCalls(db: Db, webhookId: string, offset: number, limit: number): Promise<{ records: WebhookCallRecord[]; total: number }> {

@@ -1,0 +1,77 @@
+import { request } from 'undici';
+import { dispatcherFor, isSsrfError, literalHostBlocked } from '../engine/ssrf.ts';
+import { parseRetryAfter } from '../engine/tasks/http.ts';
+
+/** What one delivery attempt observed. */
+export interface SendResult {
+  httpStatus?: number;
+  latencyMs: number;
+  /** At most `EXCERPT_BYTES` of the response body. */
+  responseExcerpt?: string;
+  error?: string;
+  retryAfterMs?: number;
+}
+
+/** SPEC §4.12: responses are kept up to 20 KB per attempt. */
+export const EXCERPT_BYTES = 20 * 1024;
+
+const RESERVED = new Set(['webhook-id', 'webhook-timestamp', 'webhook-signature', 'content-type', 'content-length', 'host']);
+
+/** POSTs one signed event; never throws. A 2xx within `timeoutMs` is a success, anything else is not. */
+export async function sendEvent(opts: {
+  url: string;
+  payload: string;
+  signed: Record<string, string>;
+  headers?: Record<string, string>;
+  timeoutMs: number;
+  allowPrivateNetworks: boolean;
+  now: () => number;
+}): Promise<SendResult> {
+  const started = performance.now();
+  const elapsed = () => performance.now() - started;
+  let url: URL;
+  try {
+    url = new URL(opts.url);
+  } catch {
+    return { latencyMs: 0, error: 'invalid URL' };
+  }
+  const blocked = literalHostBlocked(url, opts.allowPrivateNetworks);
+  if (blocked) return { latencyMs: 0, error: blocked.message };
+  // Custom headers never replace the signature or the body's framing.
+  const custom = Object.fromEntries(Object.entries(opts.headers ?? {}).filter(([k]) => !RESERVED.has(k.toLowerCase())));
+  try {
+    const res = await request(url, {
+      method: 'POST',
+      headers: { 'user-agent': 'Flowgate-Webhooks/1', ...custom, 'content-type': 'application/json', ...opts.signed },
+      body: opts.payload,
+      dispatcher: dispatcherFor(opts.allowPrivateNetworks),
+      signal: AbortSignal.timeout(opts.timeoutMs),
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+    });
+    let excerpt = '';
+    let size = 0;
+    for await (const chunk of res.body) {
+      if (size < EXCERPT_BYTES) excerpt += (chunk as Buffer).subarray(0, EXCERPT_BYTES - size).toString('utf8');
+      size += (chunk as Buffer).length;
+      if (size >= EXCERPT_BYTES) {
+        res.body.destroy();
+        break;
+      }
+    }
+    return {
+      httpStatus: res.statusCode,
+      latencyMs: elapsed(),
+      responseExcerpt: excerpt || undefined,
+      retryAfterMs: parseRetryAfter(res.headers['retry-after'], opts.now()),
+    };
+  } catch (e) {
+    const err = e as Error & { name?: string; code?: string };
+    const message = isSsrfError(e)
+      ? 'refused: the endpoint resolves to a private or loopback address'
+      : err.name === 'TimeoutError' || err.name === 'AbortError' || err.code === 'UND_ERR_HEADERS_TIMEOUT'
+        ? `no response within ${opts.timeoutMs} ms`
+        : `${err.code ?? err.name}: ${err.message}`;
+    return { latencyMs: elapsed(), error: message };
+  }
+}

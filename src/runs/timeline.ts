@@ -1,0 +1,73 @@
+import type { AttemptRecord, ExecutionRecord, MessageWithAttempts } from '../store/store.ts';
+
+const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
+
+/** How the run came in: the surface, the key or webhook that accepted it, and its dedupe key. */
+function triggerView(e: ExecutionRecord) {
+  const key = e.triggerKey;
+  const body = key?.startsWith('body:');
+  return {
+    type: e.trigger,
+    apiKeyId: e.triggeredBy?.startsWith('ak-') ? e.triggeredBy : undefined,
+    webhookId: e.triggeredBy?.startsWith('wh_') ? e.triggeredBy : undefined,
+    // Webhook keys are the sender's Idempotency-Key or webhook-id; without one, Refly's 1 s debounce
+    // keyed the body's hash.
+    idempotencyKey: key && !body ? key : undefined,
+    bodySha256: body ? key!.slice(5) : undefined,
+  };
+}
+
+/**
+ * One execution's story in time order (issue 7): how it was triggered, every node attempt, the end,
+ * and every outbound event about it with each delivery attempt.
+ */
+export function timelineView(e: ExecutionRecord, attempts: AttemptRecord[], messages: MessageWithAttempts[]) {
+  type Entry = { at: number; [k: string]: unknown };
+  const entries: Entry[] = [{ at: e.createdAt, type: 'execution.accepted' }];
+  if (e.startedAt !== undefined) entries.push({ at: e.startedAt, type: 'execution.started' });
+  for (const a of attempts) {
+    entries.push({
+      at: a.startedAt,
+      type: 'node.attempt',
+      nodeId: a.nodeId,
+      attempt: a.attempt,
+      status: a.status,
+      endTime: iso(a.finishedAt),
+      httpStatus: a.httpStatus,
+      errCode: a.errCode,
+      errorMessage: a.errMsg,
+      nextAttemptAt: iso(a.nextAttemptAt),
+    });
+  }
+  if (e.finishedAt !== undefined && (e.status === 'finish' || e.status === 'failed')) {
+    entries.push({ at: e.finishedAt, type: e.status === 'finish' ? 'execution.finished' : 'execution.failed', errCode: e.errCode, errMsg: e.errMsg });
+  }
+  for (const m of messages) {
+    entries.push({
+      at: m.createdAt,
+      type: 'event.message',
+      messageId: m.id,
+      eventType: m.eventType,
+      endpointId: m.endpointId,
+      status: m.status,
+      nextAttemptAt: m.status === 'pending' ? iso(m.nextAttemptAt) : undefined,
+      deliveries: m.attemptLog.map((d) => ({
+        attempt: d.attempt,
+        outcome: d.outcome,
+        httpStatus: d.httpStatus,
+        latencyMs: d.latencyMs,
+        error: d.error,
+        startTime: iso(d.startedAt),
+      })),
+    });
+  }
+  // Stable sort keeps same-millisecond entries in causal order (accepted, started, attempts, end).
+  entries.sort((a, b) => a.at - b.at);
+  return {
+    executionId: e.executionId,
+    canvasId: e.canvasId,
+    status: e.status,
+    trigger: triggerView(e),
+    timeline: entries.map(({ at, ...rest }) => ({ time: iso(at), ...rest })),
+  };
+}

@@ -1,0 +1,339 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type {
+  ClaimedMessage,
+  CompleteMessageInput,
+  ListMessagesQuery,
+  MessageAttemptRecord,
+  MessageRecord,
+  MessageStatus,
+} from '../delivery.ts';
+import type { MessageWithAttempts, ReplayOutcome } from '../store.ts';
+import { toEndpoint } from './endpoints.ts';
+import { emitEvent } from './events.ts';
+import type { BackendProfile } from './profile.ts';
+import type { EventAttemptsTable, EventMessagesTable, Tables } from './tables.ts';
+import { transaction } from './tx.ts';
+
+/**
+ * The delivery queue for outbound events: the same lease discipline as the node queue. A message is
+ * `pending` until due, `delivering` under one dispatcher's lease, then `succeeded`, back to `pending`
+ * for a retry, or `failed` (given up). Ordered endpoints release one message at a time.
+ */
+type Db = Kysely<Tables>;
+type Trx = Transaction<Tables>;
+const optNum = (v: number | null): number | undefined => (v === null ? undefined : Number(v));
+
+export const toMessage = (r: EventMessagesTable): MessageRecord => ({
+  id: r.id,
+  endpointId: r.endpoint_id,
+  workspaceId: r.workspace_id,
+  eventType: r.event_type,
+  executionId: r.execution_id ?? undefined,
+  payload: r.payload,
+  status: r.status as MessageStatus,
+  attempts: Number(r.attempts),
+  nextAttemptAt: optNum(r.next_attempt_at),
+  lastHttpStatus: optNum(r.last_http_status),
+  lastError: r.last_error ?? undefined,
+  createdAt: Number(r.created_at),
+  updatedAt: Number(r.updated_at),
+});
+
+const toAttempt = (r: EventAttemptsTable): MessageAttemptRecord => ({
+  attempt: Number(r.attempt),
+  startedAt: Number(r.started_at),
+  finishedAt: Number(r.finished_at),
+  httpStatus: optNum(r.http_status),
+  latencyMs: Number(r.latency_ms),
+  responseExcerpt: r.response_excerpt ?? undefined,
+  error: r.error ?? undefined,
+  outcome: r.outcome as MessageAttemptRecord['outcome'],
+});
+
+export async function claimMessages(db: Db, profile: BackendProfile, workerId: string, limit: number, now: number, leaseMs: number): Promise<ClaimedMessage[]> {
+  const lock = profile.skipLocked ? sql`FOR UPDATE SKIP LOCKED` : sql``;
+  return transaction(db, async (trx) => {
+    // An ordered endpoint's message waits while an older one is pending or in flight; the older one
+    // is never skipped-locked past, because it is still `pending`/`delivering` in every snapshot.
+    const { rows } = await sql<EventMessagesTable>`
+      UPDATE event_messages
+         SET status = 'delivering', lease_owner = ${workerId}, lease_expires_at = ${now + leaseMs},
+             attempts = attempts + 1, updated_at = ${now}
+       WHERE id IN (
+             SELECT m.id FROM event_messages m
+              WHERE m.status = 'pending' AND m.next_attempt_at <= ${now}
+                AND (m.ordered = 0 OR NOT EXISTS (
+                     SELECT 1 FROM event_messages p
+                      WHERE p.endpoint_id = m.endpoint_id AND p.id < m.id AND p.status IN ('pending', 'delivering')))
+              ORDER BY m.next_attempt_at
+              LIMIT ${limit} ${lock})
+      RETURNING *`.execute(trx);
+    if (rows.length === 0) return [];
+    const endpoints = await trx
+      .selectFrom('event_endpoints')
+      .selectAll()
+      .where('id', 'in', [...new Set(rows.map((r) => r.endpoint_id))])
+      .execute();
+    const byId = new Map(endpoints.map((e) => [e.id, toEndpoint(e)]));
+    // Written while its endpoint was being disabled or deleted: kept for recover, not sent.
+    const unusable = rows.filter((r) => !byId.get(r.endpoint_id)?.enabled).map((r) => r.id);
+    if (unusable.length) {
+      await trx
+        .updateTable('event_messages')
+        .set((eb) => ({ status: 'skipped', next_attempt_at: null, lease_owner: null, lease_expires_at: null, attempts: eb('attempts', '-', 1), last_error: 'endpoint disabled' }))
+        .where('id', 'in', unusable)
+        .execute();
+    }
+    return rows
+      .filter((r) => byId.get(r.endpoint_id)?.enabled)
+      .sort((a, b) => (a.id < b.id ? -1 : 1))
+      .map((r) => ({ message: toMessage(r), endpoint: byId.get(r.endpoint_id)!, attempt: Number(r.attempts), round: Number(r.attempts) - Number(r.schedule_from) }));
+  });
+}
+
+/** Records the attempt and moves the message on; false when the lease was lost (nothing written). */
+export function completeMessage(db: Db, profile: BackendProfile, input: CompleteMessageInput): Promise<boolean> {
+  return transaction(db, async (trx) => {
+    const { next, now } = input;
+    const status = next.type === 'succeeded' ? 'succeeded' : next.type === 'retry' ? 'pending' : 'failed';
+    const a = input.attempt;
+    const moved = await trx
+      .updateTable('event_messages')
+      .set({
+        status,
+        next_attempt_at: next.type === 'retry' ? next.at : null,
+        lease_owner: null,
+        lease_expires_at: null,
+        last_http_status: a.httpStatus ?? null,
+        last_error: next.type === 'disable_endpoint' ? next.reason : (a.error ?? null),
+        updated_at: now,
+      })
+      .where('id', '=', input.messageId)
+      .where('lease_owner', '=', input.workerId)
+      .where('status', '=', 'delivering')
+      .where('attempts', '=', a.attempt)
+      .returning(['endpoint_id'])
+      .executeTakeFirst();
+    if (!moved) return false;
+    await trx
+      .insertInto('event_attempts')
+      .values({
+        message_id: input.messageId,
+        attempt: a.attempt,
+        worker_id: input.workerId,
+        started_at: a.startedAt,
+        finished_at: a.finishedAt,
+        http_status: a.httpStatus ?? null,
+        latency_ms: Math.round(a.latencyMs),
+        response_excerpt: a.responseExcerpt ?? null,
+        error: a.error ?? null,
+        outcome: a.outcome,
+      })
+      .execute();
+    const endpointId = moved.endpoint_id;
+    if (a.outcome === 'succeeded') {
+      await trx.updateTable('event_endpoints').set({ failing_since: null }).where('id', '=', endpointId).where('failing_since', 'is not', null).execute();
+      return true;
+    }
+    const ep = await trx
+      .updateTable('event_endpoints')
+      .set((eb) => ({ failing_since: eb.fn.coalesce('failing_since', sql<number>`${now}`) }))
+      .where('id', '=', endpointId)
+      .returning(['failing_since', 'enabled'])
+      .executeTakeFirst();
+    if (next.type === 'retry' && Number(ep?.enabled) !== 1) {
+      // Disabled while this attempt was in flight: the retry waits for a recover instead.
+      await trx.updateTable('event_messages').set({ status: 'skipped', next_attempt_at: null }).where('id', '=', input.messageId).execute();
+      return true;
+    }
+    const failingFor = now - Number(ep?.failing_since ?? now);
+    if (next.type === 'disable_endpoint') await disableEndpoint(trx, profile, endpointId, next.reason, now);
+    else if (failingFor >= input.disableAfterMs) {
+      const since = new Date(Number(ep!.failing_since)).toISOString();
+      await disableEndpoint(trx, profile, endpointId, `failing for ${Math.round(failingFor / 60_000)} min (since ${since})`, now);
+    }
+    return true;
+  });
+}
+
+/**
+ * Stops deliveries to an endpoint: what was waiting becomes `skipped` (recover brings it back after
+ * re-enabling), and the workspace hears `endpoint.disabled` — on its other endpoints.
+ */
+async function disableEndpoint(trx: Trx, profile: BackendProfile, endpointId: string, reason: string, now: number): Promise<void> {
+  const ep = await trx
+    .updateTable('event_endpoints')
+    .set({ enabled: 0, disabled_reason: reason, updated_at: now })
+    .where('id', '=', endpointId)
+    .where('enabled', '=', 1)
+    .returning(['id', 'workspace_id', 'url', 'failing_since'])
+    .executeTakeFirst();
+  if (!ep) return;
+  await trx
+    .updateTable('event_messages')
+    .set({ status: 'skipped', next_attempt_at: null, last_error: `endpoint disabled: ${reason}`, updated_at: now })
+    .where('endpoint_id', '=', endpointId)
+    .where('status', '=', 'pending')
+    .execute();
+  await emitEvent(trx, profile, {
+    workspaceId: ep.workspace_id,
+    type: 'endpoint.disabled',
+    now,
+    data: {
+      endpointId: ep.id,
+      url: ep.url,
+      reason,
+      failingSince: ep.failing_since === null ? undefined : new Date(Number(ep.failing_since)).toISOString(),
+    },
+  });
+}
+
+/** Puts a claimed message back without counting an attempt (the endpoint's rate limit said wait). */
+export async function deferMessage(db: Db, messageId: string, workerId: string, attempt: number, runAt: number, now: number): Promise<boolean> {
+  const r = await db
+    .updateTable('event_messages')
+    .set((eb) => ({ status: 'pending', next_attempt_at: runAt, lease_owner: null, lease_expires_at: null, attempts: eb('attempts', '-', 1), updated_at: now }))
+    .where('id', '=', messageId)
+    .where('lease_owner', '=', workerId)
+    .where('status', '=', 'delivering')
+    .where('attempts', '=', attempt)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+/**
+ * Messages whose dispatcher died (lease expired) or shut down go back to the queue, the lost try
+ * un-counted. The receiver may have got it: that is at-least-once, and `webhook-id` lets it tell.
+ */
+export async function requeueMessages(db: Db, which: { owner: string } | { expiredBefore: number }, now: number): Promise<number> {
+  let q = db
+    .updateTable('event_messages')
+    .set((eb) => ({ status: 'pending', next_attempt_at: now, lease_owner: null, lease_expires_at: null, attempts: eb('attempts', '-', 1), updated_at: now }))
+    .where('status', '=', 'delivering');
+  q = 'owner' in which ? q.where('lease_owner', '=', which.owner) : q.where('lease_expires_at', '<', which.expiredBefore);
+  const r = await q.executeTakeFirst();
+  return Number(r.numUpdatedRows);
+}
+
+async function attemptsOf(db: Db, ids: string[]): Promise<Map<string, MessageAttemptRecord[]>> {
+  const out = new Map<string, MessageAttemptRecord[]>();
+  if (ids.length === 0) return out;
+  const rows = await db.selectFrom('event_attempts').selectAll().where('message_id', 'in', ids).orderBy('message_id').orderBy('attempt').execute();
+  for (const r of rows) {
+    const list = out.get(r.message_id) ?? [];
+    list.push(toAttempt(r));
+    out.set(r.message_id, list);
+  }
+  return out;
+}
+
+export async function listMessages(db: Db, q: ListMessagesQuery): Promise<MessageWithAttempts[]> {
+  let query = db.selectFrom('event_messages').selectAll().where('workspace_id', '=', q.workspaceId).where('endpoint_id', '=', q.endpointId);
+  if (q.status) query = query.where('status', '=', q.status);
+  if (q.cursor) query = query.where('id', '<', q.cursor);
+  const rows = await query.orderBy('id', 'desc').limit(q.limit).execute();
+  const attempts = await attemptsOf(db, rows.map((r) => r.id));
+  return rows.map((r) => ({ ...toMessage(r), attemptLog: attempts.get(r.id) ?? [] }));
+}
+
+export async function listExecutionMessages(db: Db, executionId: string): Promise<MessageWithAttempts[]> {
+  const rows = await db.selectFrom('event_messages').selectAll().where('execution_id', '=', executionId).orderBy('id').execute();
+  const attempts = await attemptsOf(db, rows.map((r) => r.id));
+  return rows.map((r) => ({ ...toMessage(r), attemptLog: attempts.get(r.id) ?? [] }));
+}
+
+/** Sends a message again (same `webhook-id`), with a fresh retry schedule. Pending ones are left alone. */
+export function replayMessage(db: Db, workspaceId: string, messageId: string, now: number): Promise<ReplayOutcome> {
+  return transaction(db, async (trx) => {
+    const m = await trx
+      .selectFrom('event_messages')
+      .innerJoin('event_endpoints', 'event_endpoints.id', 'event_messages.endpoint_id')
+      .select(['event_messages.status', 'event_endpoints.enabled', 'event_endpoints.deleted_at'])
+      .where('event_messages.id', '=', messageId)
+      .where('event_messages.workspace_id', '=', workspaceId)
+      .executeTakeFirst();
+    if (!m || m.deleted_at !== null) return 'not_found';
+    if (Number(m.enabled) !== 1) return 'endpoint_disabled';
+    const r = await trx
+      .updateTable('event_messages')
+      .set((eb) => ({ status: 'pending', next_attempt_at: now, schedule_from: eb.ref('attempts'), last_error: null, updated_at: now }))
+      .where('id', '=', messageId)
+      .where('status', 'in', ['succeeded', 'failed', 'skipped'])
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1 ? 'replayed' : 'in_flight';
+  });
+}
+
+/** Re-queues every failed or skipped message of an endpoint created at or after `since`. */
+export function recoverMessages(db: Db, workspaceId: string, endpointId: string, since: number, now: number): Promise<number | 'not_found' | 'endpoint_disabled'> {
+  return transaction(db, async (trx) => {
+    const ep = await trx
+      .selectFrom('event_endpoints')
+      .select(['enabled'])
+      .where('id', '=', endpointId)
+      .where('workspace_id', '=', workspaceId)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+    if (!ep) return 'not_found';
+    if (Number(ep.enabled) !== 1) return 'endpoint_disabled';
+    const r = await trx
+      .updateTable('event_messages')
+      .set((eb) => ({ status: 'pending', next_attempt_at: now, schedule_from: eb.ref('attempts'), last_error: null, updated_at: now }))
+      .where('endpoint_id', '=', endpointId)
+      .where('status', 'in', ['failed', 'skipped'])
+      .where('created_at', '>=', since)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  });
+}
+
+/**
+ * `webhook.silent` (SPEC §4.12): a webhook with `expectedEvery` that heard nothing for that long.
+ * One silence makes one event: `silent_at` is set with a compare-and-set, so concurrent sweepers in
+ * several processes emit it once, and a new call re-arms it.
+ */
+export async function flagSilentWebhooks(db: Db, profile: BackendProfile, now: number): Promise<number> {
+  const hooks = await db
+    .selectFrom('webhooks')
+    .select(['id', 'workspace_id', 'workflow_id', 'expected_every_s', 'updated_at', 'silent_at'])
+    .where('expected_every_s', 'is not', null)
+    .where('revoked_at', 'is', null)
+    .where('enabled', '=', 1)
+    .execute();
+  let flagged = 0;
+  for (const w of hooks) {
+    const last = await db
+      .selectFrom('webhook_calls')
+      .select('created_at')
+      .where('webhook_id', '=', w.id)
+      .where('status', '=', 'accepted')
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    const lastCall = last ? Number(last.created_at) : undefined;
+    const quietSince = Math.max(lastCall ?? 0, Number(w.updated_at));
+    const silentAt = w.silent_at === null ? undefined : Number(w.silent_at);
+    if (now - quietSince < Number(w.expected_every_s) * 1000) continue;
+    if (silentAt !== undefined && silentAt >= quietSince) continue;
+    const emitted = await transaction(db, async (trx) => {
+      let q = trx.updateTable('webhooks').set({ silent_at: now }).where('id', '=', w.id);
+      q = silentAt === undefined ? q.where('silent_at', 'is', null) : q.where('silent_at', '=', silentAt);
+      if (Number((await q.executeTakeFirst()).numUpdatedRows) !== 1) return false;
+      await emitEvent(trx, profile, {
+        workspaceId: w.workspace_id,
+        type: 'webhook.silent',
+        now,
+        data: {
+          webhookId: w.id,
+          canvasId: w.workflow_id,
+          expectedEvery: Number(w.expected_every_s),
+          lastCallAt: lastCall === undefined ? undefined : new Date(lastCall).toISOString(),
+          silentForSeconds: Math.floor((now - quietSince) / 1000),
+        },
+      });
+      return true;
+    });
+    if (emitted) flagged++;
+  }
+  return flagged;
+}
