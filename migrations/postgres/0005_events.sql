@@ -21,7 +21,7 @@ CREATE TABLE event_endpoints (
   updated_at BIGINT NOT NULL,
   deleted_at BIGINT
 );
-CREATE INDEX event_endpoints_workspace ON event_endpoints(workspace_id) WHERE deleted_at IS NULL;
+CREATE INDEX event_endpoints_workspace ON event_endpoints(workspace_id, execution_id) WHERE deleted_at IS NULL;
 
 CREATE TABLE event_messages (
   id TEXT PRIMARY KEY,

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import stringify from 'safe-stable-stringify';
 import type { Config } from '../config.ts';
 import { fail, failure, ok, type Result } from '../errors.ts';
-import { newExecutionId } from '../ids.ts';
+import { newEndpointId, newEndpointSecret, newExecutionId } from '../ids.ts';
+import { checkEndpointUrl } from '../delivery/endpointUrl.ts';
 import type { Bus } from '../engine/bus.ts';
 import type { Metrics } from '../metrics.ts';
 import type { NewExecution, Store, Trigger } from '../store/store.ts';
@@ -40,11 +41,15 @@ export interface TriggerRequest {
   whileInProgress?: 'reject' | 'wait';
   /** Workflows with `apiEnabled: false` still run from their webhook. */
   ignoreApiDisabled?: boolean;
+  /** Whether the body may carry `callbackUrl` (API runs; a webhook's body belongs to its sender). */
+  allowCallback?: boolean;
 }
 
 export interface Accepted {
   executionId: string;
   status: 'init';
+  /** The run's `callbackUrl` endpoint: its id and the secret its deliveries are signed with. */
+  callback?: { endpointId: string; secret: string };
   /** True when this answers a repeated Idempotency-Key with the original execution. */
   replayed: boolean;
 }
@@ -76,9 +81,11 @@ export class RunTrigger {
       return { ok: false, error: { ...failure('SERVICE_OVERLOADED', 'Too many runs are waiting to start; retry later'), headers: { 'retry-after': '1' } } };
     }
 
-    const body = checkBody(req.body);
+    const body = checkBody(req.body, req.allowCallback ?? false);
     if (!body.ok) return body;
-    const variables = validateVariables(wf.definition, body.value);
+    const callback = body.value.callbackUrl === undefined ? undefined : await checkEndpointUrl(body.value.callbackUrl, config.allowPrivateNetworks);
+    if (callback && !callback.ok) return callback;
+    const variables = validateVariables(wf.definition, body.value.variables);
     if (!variables.ok) return variables;
     const files = await this.resolveFiles(req.workspaceId, wf.definition, variables.value);
     if (!files.ok) return files;
@@ -96,11 +103,12 @@ export class RunTrigger {
       now,
       deadlineAt: now + (wf.definition.timeoutMs ?? config.executionTimeoutMs),
       triggeredBy: req.triggeredBy,
+      callback: callback?.ok ? { endpointId: newEndpointId(), url: callback.value, secret: newEndpointSecret(), eventTypes: [...CALLBACK_EVENTS] } : undefined,
     };
 
     if (!req.idempotencyKey) {
       await store.createExecution(execution);
-      return this.accepted(executionId, req.trigger);
+      return this.accepted(execution, req.trigger);
     }
     const scope = req.idempotencyScope ?? 'api';
     const pendingKey = `${req.workspaceId}\u0000${scope}\u0000${req.idempotencyKey}`;
@@ -121,7 +129,7 @@ export class RunTrigger {
 
   private async commitOnce(execution: NewExecution, req: TriggerRequest, scope: string): Promise<Result<Accepted>> {
     const requestHash = createHash('sha256').update(stringify({ canvasId: req.canvasId, body: req.body ?? null }) ?? '').digest('hex');
-    const response = { executionId: execution.executionId, status: 'init' };
+    const response = { executionId: execution.executionId, status: 'init', callback: callbackView(execution) };
     const r = await this.deps.store.createExecution(execution, {
       scope,
       key: req.idempotencyKey!,
@@ -131,9 +139,11 @@ export class RunTrigger {
     });
     switch (r.type) {
       case 'created':
-        return this.accepted(execution.executionId, req.trigger);
-      case 'replayed':
-        return ok({ executionId: r.executionId, status: 'init', replayed: true });
+        return this.accepted(execution, req.trigger);
+      case 'replayed': {
+        const original = r.response as { callback?: Accepted['callback'] };
+        return ok({ executionId: r.executionId, status: 'init', replayed: true, callback: original?.callback });
+      }
       case 'key_reused':
         return fail('IDEMPOTENCY_KEY_REUSED');
       default: {
@@ -143,11 +153,11 @@ export class RunTrigger {
     }
   }
 
-  private accepted(executionId: string, trigger: Trigger): Result<Accepted> {
+  private accepted(execution: NewExecution, trigger: Trigger): Result<Accepted> {
     this.deps.backpressure?.accepted();
     this.deps.metrics?.executionsAccepted.inc({ trigger });
-    this.deps.bus.emit('execution.created', executionId);
-    return ok({ executionId, status: 'init', replayed: false });
+    this.deps.bus.emit('execution.created', execution.executionId);
+    return ok({ executionId: execution.executionId, status: 'init', replayed: false, callback: callbackView(execution) });
   }
 
   /**
@@ -179,14 +189,22 @@ export class RunTrigger {
   }
 }
 
-/** Refly's body rule: `{ "variables": {…} }` or empty; anything else is answered with the right shape. */
-function checkBody(body: unknown): Result<unknown> {
-  if (body === undefined || body === null) return ok({});
+/** What a run's `callbackUrl` hears: how the run ended. Other events need an event endpoint. */
+export const CALLBACK_EVENTS = ['execution.finished', 'execution.failed'] as const;
+
+const callbackView = (e: NewExecution): Accepted['callback'] => (e.callback ? { endpointId: e.callback.endpointId, secret: e.callback.secret } : undefined);
+
+/**
+ * Refly's body rule: `{ "variables": {…} }` or empty; anything else is answered with the right
+ * shape. API runs may add `callbackUrl`.
+ */
+function checkBody(body: unknown, allowCallback: boolean): Result<{ variables: unknown; callbackUrl?: string }> {
+  if (body === undefined || body === null) return ok({ variables: {} });
   if (typeof body !== 'object' || Array.isArray(body)) {
     return fail('INVALID_REQUEST_BODY', 'The body must be a JSON object like {"variables": {...}}', { example: BODY_EXAMPLE });
   }
   const keys = Object.keys(body);
-  const extra = keys.filter((k) => k !== 'variables');
+  const extra = keys.filter((k) => k !== 'variables' && !(allowCallback && k === 'callbackUrl'));
   if (extra.length > 0) {
     return fail(
       'INVALID_REQUEST_BODY',
@@ -194,5 +212,7 @@ function checkBody(body: unknown): Result<unknown> {
       { example: BODY_EXAMPLE, unexpected: extra },
     );
   }
-  return ok((body as { variables?: unknown }).variables ?? {});
+  const { variables, callbackUrl } = body as { variables?: unknown; callbackUrl?: unknown };
+  if (callbackUrl !== undefined && typeof callbackUrl !== 'string') return fail('INVALID_REQUEST_BODY', '"callbackUrl" must be a URL string');
+  return ok({ variables: variables ?? {}, callbackUrl });
 }

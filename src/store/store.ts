@@ -132,6 +132,8 @@ export interface NewExecution {
   deadlineAt: number;
   /** The API key id or webhook id that accepted the run, for its timeline. */
   triggeredBy?: string;
+  /** A `callbackUrl`: an event endpoint for this execution only, created with it. */
+  callback?: { endpointId: string; url: string; secret: string; eventTypes: string[] };
 }
 
 export interface IdempotencyClaim {

@@ -46,6 +46,8 @@ for (const kind of STORE_KINDS) {
       assert.equal(one.body.data.secret, undefined);
       const bad = await t.api('POST', '/v1/event-endpoints', { body: { url: 'http://x.invalid/', eventTypes: ['execution.exploded'] } });
       assert.equal(bad.status, 400);
+      const notHttp = await t.api('POST', '/v1/event-endpoints', { body: { url: 'ftp://example.com/' } });
+      assert.equal(notHttp.body.errCode, 'ENDPOINT_URL_REFUSED');
       const patched = await t.api('PATCH', `/v1/event-endpoints/${ep.id}`, { body: { description: null, ordered: true } });
       assert.equal(patched.body.data.ordered, true);
       assert.equal(patched.body.data.description, undefined);
@@ -98,6 +100,28 @@ for (const kind of STORE_KINDS) {
       assert.equal(delivered.length, 3);
       assert.ok(delivered.every((m: any) => m.status === 'succeeded' && m.deliveries[0].httpStatus === 200));
       await t.api('DELETE', `/v1/event-endpoints/${ep.id}`);
+    });
+
+    it('a run\'s callbackUrl hears how that run ended, signed with the secret in the answer; private URLs are refused', async () => {
+      const cb = await receiver();
+      try {
+        const r = await t.api('POST', `/v1/openapi/workflow/${canvasId}/run`, { body: { variables: {}, callbackUrl: `${cb.url}/done` }, headers: { 'idempotency-key': 'cb-1' } });
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        assert.match(r.body.data.callback.secret, /^whsec_/);
+        cb.secrets.push(r.body.data.callback.secret);
+        const again = await t.api('POST', `/v1/openapi/workflow/${canvasId}/run`, { body: { variables: {}, callbackUrl: `${cb.url}/done` }, headers: { 'idempotency-key': 'cb-1' } });
+        assert.deepEqual(again.body.data.callback, r.body.data.callback, 'a replayed request answers with the same callback');
+        const other = await run();
+        await until(() => cb.deliveries.length >= 1, 10_000, 'callback');
+        await new Promise((res) => setTimeout(res, 200));
+        assert.deepEqual(cb.deliveries.map((d) => [d.type, d.data.executionId]), [['execution.finished', r.body.data.executionId]]);
+        assert.ok(!cb.deliveries.some((d) => d.data.executionId === other), 'only its own run');
+        assert.deepEqual(cb.badSignatures, []);
+        const list = await t.api('GET', '/v1/event-endpoints');
+        assert.ok(!list.body.data.endpoints.some((e: any) => e.id === r.body.data.callback.endpointId), 'callbacks are not workspace endpoints');
+      } finally {
+        await cb.close();
+      }
     });
 
     it('an ordered endpoint that fails event 3 twice gets 4 and 5 only after 3, in order', async () => {
@@ -156,7 +180,7 @@ for (const kind of STORE_KINDS) {
         alive = true;
         await t.api('PATCH', `/v1/event-endpoints/${ep.id}`, { body: { enabled: true } });
         const rec = await t.api('POST', `/v1/event-endpoints/${ep.id}/recover`, { body: { since: new Date(Date.now() - 60_000).toISOString() } });
-        assert.equal(rec.body.data.recovered, 2);
+        assert.equal(rec.body.data.recovered, 2, JSON.stringify((await messages(ep.id)).map((m) => [m.status, m.lastError, m.attempts.length])));
         await until(() => [first, missed].every((x) => gone.deliveries.some((d) => d.data.executionId === x && d.verifiedWith.length)), 10_000, 'recovered');
         const ok = await messages(ep.id, '?status=succeeded');
         assert.equal(ok.length, 2);
@@ -251,3 +275,23 @@ for (const kind of STORE_KINDS) {
     });
   });
 }
+
+describe('outbound events refuse private networks by default', () => {
+  it('endpoint URLs and callbackUrls resolving to loopback or private addresses are refused', async () => {
+    const t = await startTestServer('sqlite');
+    try {
+      for (const url of ['http://127.0.0.1:9/x', 'http://localhost:9/x', 'http://10.1.2.3/x', 'http://[::1]:9/x']) {
+        const r = await t.api('POST', '/v1/event-endpoints', { body: { url } });
+        assert.equal(r.status, 400, url);
+        assert.equal(r.body.errCode, 'ENDPOINT_URL_REFUSED', url);
+      }
+      const wf = await t.api('POST', '/v1/workflows', { body: { title: 'x', tasks: [{ id: 'o', kind: 'output', value: 1 }] } });
+      const run = await t.api('POST', `/v1/openapi/workflow/${wf.body.data.canvasId}/run`, { body: { callbackUrl: 'http://127.0.0.1:9/cb' } });
+      assert.equal(run.body.errCode, 'ENDPOINT_URL_REFUSED');
+      const extra = await t.api('POST', `/v1/openapi/workflow/${wf.body.data.canvasId}/run`, { body: { callbackUrl: 5 } });
+      assert.equal(extra.body.errCode, 'INVALID_REQUEST_BODY');
+    } finally {
+      await t.close();
+    }
+  });
+});

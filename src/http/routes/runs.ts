@@ -33,7 +33,7 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
         tags,
         summary: 'Run a workflow',
         description:
-          'Body `{"variables": {...}}` or empty. The execution is committed before the answer. `Idempotency-Key` within 24 h returns the original execution with `Idempotent-Replayed: true`. `?wait=N` (≤ 60 s) answers when the run ends or after N s, with its output if it finished.',
+          'Body `{"variables": {...}}` or empty, plus an optional `callbackUrl` that receives the signed `execution.finished`/`execution.failed` event (the answer\'s `callback.secret` verifies it). The execution is committed before the answer. `Idempotency-Key` within 24 h returns the original execution with `Idempotent-Replayed: true`. `?wait=N` (≤ 60 s) answers when the run ends or after N s, with its output if it finished.',
         params: IdParams,
         headers: IdempotencyHeader,
         querystring: Type.Object({ wait: Type.Optional(Type.Number({ minimum: 0, maximum: 60, description: 'Seconds to wait for the run to finish' })) }),
@@ -51,19 +51,20 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
         body: req.body,
         trigger: 'api',
         triggeredBy: req.apiKey.id,
+        allowCallback: true,
         idempotencyKey: req.headers['idempotency-key'],
       });
       if (!r.ok) throw new FlowgateError(r.error);
       const { executionId, replayed } = r.value;
       if (replayed) reply.header('idempotent-replayed', 'true');
       const waitS = req.query.wait ?? 0;
-      if (waitS <= 0) return sendOk(req, reply, { executionId, status: r.value.status });
+      if (waitS <= 0) return sendOk(req, reply, { executionId, status: r.value.status, callback: r.value.callback });
       // Stop waiting when the caller hangs up or the server is shutting down; answer with what we have.
       const abandon = new AbortController();
       reply.raw.once('close', () => abandon.abort());
       await waitForTerminal(deps.store, deps.bus, ws, executionId, waitS * 1000, AbortSignal.any([abandon.signal, deps.closing]));
       const e = await findExecution(ws, executionId);
-      const data: Record<string, unknown> = { executionId, status: e.status };
+      const data: Record<string, unknown> = { executionId, status: e.status, callback: r.value.callback };
       if (e.errCode) Object.assign(data, { errCode: e.errCode, errMsg: e.errMsg });
       if (e.status === 'finish' || e.status === 'failed') Object.assign(data, await executionOutput(deps, req, executionId));
       return sendOk(req, reply, data);

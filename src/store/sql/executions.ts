@@ -92,6 +92,34 @@ async function insertExecution(trx: Trx, e: NewExecution, idem?: IdempotencyClai
     .execute();
 }
 
+/** The run's callbackUrl exists before the run can emit anything: same transaction. */
+async function insertCallbackEndpoint(trx: Trx, e: NewExecution): Promise<void> {
+  const cb = e.callback!;
+  await trx
+    .insertInto('event_endpoints')
+    .values({
+      id: cb.endpointId,
+      workspace_id: e.workspaceId,
+      url: cb.url,
+      description: `callbackUrl of ${e.executionId}`,
+      event_types: JSON.stringify(cb.eventTypes),
+      enabled: 1,
+      ordered: 1,
+      headers: null,
+      rate_limit: null,
+      secret: cb.secret,
+      previous_secret: null,
+      previous_secret_expires_at: null,
+      execution_id: e.executionId,
+      disabled_reason: null,
+      failing_since: null,
+      created_at: e.now,
+      updated_at: e.now,
+      deleted_at: null,
+    })
+    .execute();
+}
+
 export async function createExecution(
   db: Db,
   profile: BackendProfile,
@@ -105,6 +133,7 @@ export async function createExecution(
         if (seen) return seen;
       }
       await insertExecution(trx, e, idem);
+      if (e.callback) await insertCallbackEndpoint(trx, e);
       await notifyWork(trx, profile);
       if (idem) {
         await trx
