@@ -25,6 +25,12 @@ export interface Config {
   /** Let `http` tasks reach loopback/private addresses (SSRF guard off). */
   allowPrivateNetworks: boolean;
   role: 'api' | 'worker' | 'all';
+  /**
+   * PostgreSQL connections in this process's store pool. By role: an API process needs about one per
+   * concurrent request in a transaction, a worker one per claim/complete in flight (10 each), `all`
+   * both (20). Each process also holds up to 2 LISTEN connections and 4 for shared rate limits.
+   */
+  dbPoolSize: number;
   /** Environment variables templates may read as `$env.NAME`, with their values. */
   templateEnv: Readonly<Record<string, string>>;
   /** Seconds before each delivery attempt of an outbound event (SPEC §4.12); the first is usually 0. */
@@ -131,6 +137,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     },
     allowPrivateNetworks: bool(env, 'FLOWGATE_ALLOW_PRIVATE_NETWORKS', false),
     role: role(env.FLOWGATE_ROLE),
+    dbPoolSize: int(env, 'FLOWGATE_DB_POOL_SIZE', role(env.FLOWGATE_ROLE) === 'all' ? 20 : 10),
     templateEnv: Object.freeze(templateEnv),
     deliveryRetrySchedule: schedule(env.FLOWGATE_DELIVERY_RETRY_SCHEDULE),
     deliveryTimeoutMs: int(env, 'FLOWGATE_DELIVERY_TIMEOUT_MS', 15_000),

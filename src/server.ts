@@ -10,6 +10,7 @@ import { Dispatcher } from './delivery/dispatcher.ts';
 import { buildApp, type App } from './http/app.ts';
 import { Metrics } from './metrics.ts';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { RateLimits } from './ingest/rateLimit.ts';
 import { Backpressure } from './runs/backpressure.ts';
 import { RunTrigger } from './runs/trigger.ts';
@@ -56,7 +57,13 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   // from stalling requests (the in-memory limiter stands in).
   const redis = config.redisUrl ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false }) : undefined;
   redis?.on('error', (err) => logger.warn({ err }, 'redis unavailable; rate limits fall back to this process'));
-  const rateLimits = new RateLimits({ redis, keyPrefix: config.redisKeyPrefix });
+  // Without Redis, processes sharing PostgreSQL count in it; a small pool keeps it off the store's.
+  const rateLimitPool =
+    !redis && config.databaseUrl
+      ? new pg.Pool({ connectionString: config.databaseUrl, max: 4, ...(config.databaseSchema ? { options: `-c search_path=${config.databaseSchema}` } : {}) })
+      : undefined;
+  rateLimitPool?.on('error', (err) => logger.warn({ err }, 'rate-limit pool error'));
+  const rateLimits = new RateLimits({ redis, postgres: rateLimitPool && { pool: rateLimitPool, schema: config.databaseSchema }, keyPrefix: config.redisKeyPrefix });
   const storage = new LocalDiskStorage(path.join(config.dataDir, 'files'));
   const fileLinkSecret = await store.setting('file_link_secret', randomBytes(32).toString('hex'));
   const closing = new AbortController();
@@ -74,6 +81,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
       await app.close();
       await Promise.all([worker?.stop(config.shutdownGraceMs), dispatcher?.stop(config.shutdownGraceMs)]);
       redis?.disconnect();
+      await rateLimitPool?.end();
       await store.close();
     })());
   return { app, config, store, worker, dispatcher, url, firstStartKey, workflows, close };

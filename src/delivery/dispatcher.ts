@@ -18,8 +18,11 @@ export interface DispatcherDeps {
   random?: () => number;
 }
 
-/** A claimed message stays ours this long; a delivery never takes longer than its timeout. */
-const leaseFor = (timeoutMs: number) => timeoutMs * 2 + 5_000;
+/**
+ * A claimed message stays ours this long: a delivery never takes longer than its timeout, so no
+ * heartbeat is needed. A dispatcher that dies mid-delivery delays that message by at most this.
+ */
+const leaseFor = (timeoutMs: number) => timeoutMs + 5_000;
 
 /**
  * Delivers outbound events (SPEC §4.12). Runs in every worker process; they share the queue in the

@@ -1,11 +1,13 @@
 import type { Redis } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type pg from 'pg';
+import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
 /**
  * Trigger rate limits (SPEC §4.9): a per-minute and a per-day window per key (workspace and surface,
- * or one webhook with its own limits). Counters live in this process, or in Redis when REDIS_URL is
- * set so every instance shares them; if Redis is unreachable the in-memory limiter stands in rather
- * than refusing all traffic.
+ * or one webhook with its own limits). Counters are shared by every process (SPEC §5): in Redis when
+ * REDIS_URL is set, else in PostgreSQL's `rate_limits` table; with SQLite (one process) they live in
+ * memory. If the shared store is unreachable the in-memory limiter stands in rather than refusing
+ * all traffic.
  */
 export interface Limits {
   perMinute: number;
@@ -27,7 +29,7 @@ const WINDOWS = [
 export class RateLimits {
   private readonly limiters = new Map<string, RateLimiterAbstract>();
 
-  constructor(private readonly opts: { redis?: Redis; keyPrefix?: string } = {}) {}
+  constructor(private readonly opts: { redis?: Redis; postgres?: { pool: pg.Pool; schema?: string }; keyPrefix?: string } = {}) {}
 
   private limiter(points: number, duration: number): RateLimiterAbstract {
     const id = `${points}/${duration}`;
@@ -35,7 +37,22 @@ export class RateLimits {
     if (!l) {
       const keyPrefix = `${this.opts.keyPrefix ?? 'flowgate'}:rl:${duration}:${points}`;
       const memory = new RateLimiterMemory({ points, duration, keyPrefix });
-      l = this.opts.redis ? new RateLimiterRedis({ storeClient: this.opts.redis, points, duration, keyPrefix, insuranceLimiter: memory }) : memory;
+      const { redis, postgres } = this.opts;
+      if (redis) l = new RateLimiterRedis({ storeClient: redis, points, duration, keyPrefix, insuranceLimiter: memory });
+      else if (postgres) {
+        l = new RateLimiterPostgres({
+          storeClient: postgres.pool,
+          schemaName: postgres.schema,
+          tableName: 'rate_limits',
+          // Migration 0006 created it; letting each process CREATE it would race on a cold start.
+          tableCreated: true,
+          clearExpiredByTimeout: true,
+          points,
+          duration,
+          keyPrefix,
+          insuranceLimiter: memory,
+        });
+      } else l = memory;
       this.limiters.set(id, l);
     }
     return l;

@@ -5,9 +5,9 @@ import { openSqliteStore } from './sqlite/open.ts';
 import type { Store } from './store.ts';
 
 /** SQLite under the data dir by default; `DATABASE_URL=postgres://…` switches to PostgreSQL. */
-export function openStore(config: Pick<Config, 'databaseUrl' | 'databaseSchema' | 'dataDir'>): Store {
+export function openStore(config: Pick<Config, 'databaseUrl' | 'databaseSchema' | 'dataDir'> & Partial<Pick<Config, 'dbPoolSize'>>): Store {
   if (config.databaseUrl) {
-    return openPostgresStore({ connectionString: config.databaseUrl, schema: config.databaseSchema });
+    return openPostgresStore({ connectionString: config.databaseUrl, schema: config.databaseSchema, poolSize: config.dbPoolSize });
   }
   return openSqliteStore({ file: path.join(config.dataDir, 'flowgate.db') });
 }

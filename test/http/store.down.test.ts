@@ -9,6 +9,7 @@ for (const kind of STORE_KINDS) {
     before(async () => {
       t = await startTestServer(kind, { workflowsPath: 'examples/workflows' });
       await t.server.worker?.stop(0);
+      await t.server.dispatcher?.stop(0);
       await t.server.store.close();
     });
     after(async () => {

@@ -181,7 +181,9 @@ for (const kind of STORE_KINDS) {
       assert.equal(dead.body.errCode, 'WEBHOOK_NOT_FOUND');
       assert.equal((await call(fresh, { body: {} })).status, 200);
       assert.equal((await call('wh_doesnotexist00000000000000000000', { body: {} })).body.errCode, 'WEBHOOK_NOT_FOUND');
-      const h = await history(fresh);
+      // Calls are recorded once their answer is sent: give the last one a moment (bounded).
+      let h = await history(fresh);
+      for (let i = 0; i < 50 && h.total < 1; i++) h = await new Promise((r) => setTimeout(r, 20)).then(() => history(fresh));
       assert.equal(h.total, 1);
       const oldHistory = await t.api('GET', `/v1/webhook/history?webhookId=${wh.webhookId}`);
       assert.equal(oldHistory.status, 404, 'a reset webhook is gone');
