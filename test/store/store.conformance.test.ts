@@ -261,5 +261,55 @@ for (const kind of STORE_KINDS) {
       assert.ok(backlog.pendingExecutions >= 5);
       assert.ok(backlog.runnableNodes >= 5);
     });
+
+    t('events: written with the change, fanned out per endpoint, ordered claims, lease-checked completion', async () => {
+      const ep = (id: string, over: Record<string, unknown> = {}) => ({
+        id, workspaceId: 'ws-2', url: 'https://example.com/hook', enabled: true, ordered: true, secret: 'whsec_dGVzdA==', createdAt: 1, updatedAt: 1, ...over,
+      });
+      await store.createEndpoint(ep('ep-ordered'));
+      await store.createEndpoint(ep('ep-off', { enabled: false, ordered: false, eventTypes: ['execution.failed'] }));
+      await store.createEndpoint(ep('ep-other-type', { eventTypes: ['webhook.silent'] }));
+      const ids: string[] = [];
+      for (let i = 0; i < 2; i++) {
+        const e = newExecution(50_000 + i, { workspaceId: 'ws-2' });
+        await store.createExecution(e);
+        assert.equal(await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'stop', 50_100 + i), true);
+        ids.push(e.executionId);
+      }
+      const list = (endpointId: string) => store.listMessages({ workspaceId: 'ws-2', endpointId, limit: 10 });
+      assert.equal((await list('ep-ordered')).length, 2);
+      assert.deepEqual((await list('ep-off')).map((m) => m.status), ['skipped', 'skipped']);
+      assert.equal((await list('ep-other-type')).length, 0, 'filtered by type');
+      assert.equal((await store.listMessages({ workspaceId: 'ws-1', endpointId: 'ep-ordered', limit: 10 })).length, 0, 'tenancy');
+
+      const first = await store.claimMessages('d1', 10, 60_000, 1_000);
+      assert.equal(first.length, 1, 'an ordered endpoint releases one message at a time');
+      const m1 = first[0]!;
+      assert.equal(JSON.parse(m1.message.payload).data.executionId, ids[0]);
+      assert.equal(m1.round, 1);
+      const attempt = { attempt: 1, startedAt: 60_000, finishedAt: 60_010, latencyMs: 10, httpStatus: 503, outcome: 'failed' as const };
+      const done = (workerId: string, next: any, a = attempt) => store.completeMessage({ messageId: m1.message.id, workerId, attempt: a, next, disableAfterMs: 1e12, now: 60_010 });
+      assert.equal(await done('intruder', { type: 'retry', at: 60_500 }), false, 'only the lease holder writes');
+      assert.equal(await done('d1', { type: 'retry', at: 60_500 }), true);
+      assert.deepEqual(await store.claimMessages('d1', 10, 60_100, 1_000), [], 'the retry waits, and the next waits behind it');
+      const again = await store.claimMessages('d2', 10, 60_500, 1_000);
+      assert.equal(again[0]?.message.id, m1.message.id);
+      assert.equal(again[0]?.attempt, 2);
+      assert.equal(
+        await store.completeMessage({ messageId: m1.message.id, workerId: 'd2', attempt: { ...attempt, attempt: 2, httpStatus: 200, outcome: 'succeeded' }, next: { type: 'succeeded' }, disableAfterMs: 1e12, now: 60_600 }),
+        true,
+      );
+      const second = await store.claimMessages('d1', 10, 60_700, 1_000);
+      assert.equal(JSON.parse(second[0]!.message.payload).data.executionId, ids[1]);
+      const messages = await list('ep-ordered');
+      assert.deepEqual(messages.find((m) => m.id === m1.message.id)?.attemptLog.map((a) => a.httpStatus), [503, 200]);
+      assert.equal(await store.requeueMessages({ expiredBefore: 61_701 }, 61_701), 1, 'an expired lease goes back to the queue');
+      assert.equal(await store.recoverMessages('ws-2', 'ep-off', 0, 70_000), 'endpoint_disabled');
+      await store.updateEndpoint('ws-2', 'ep-off', { enabled: true }, 70_000);
+      assert.equal(await store.recoverMessages('ws-2', 'ep-off', 0, 70_000), 2);
+      assert.equal(await store.replayMessage('ws-1', m1.message.id, 70_000), 'not_found', 'tenancy');
+      assert.equal(await store.replayMessage('ws-2', m1.message.id, 70_000), 'replayed');
+      assert.equal(await store.replayMessage('ws-2', m1.message.id, 70_000), 'in_flight', 'a second replay changes nothing');
+    });
   });
 }
