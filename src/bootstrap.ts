@@ -16,15 +16,21 @@ export async function ensureBootstrapKey(store: Store, config: Config, now: numb
   if (config.apiKey) {
     const hash = hashSecret(config.apiKey);
     if (!(await store.findApiKeyByHash(hash))) {
-      await store.createApiKey({
-        id: newApiKeyId(),
-        workspaceId: DEFAULT_WORKSPACE,
-        name: 'FLOWGATE_API_KEY',
-        prefix: config.apiKey.slice(0, 7),
-        secretHash: hash,
-        scopes: ['admin'],
-        createdAt: now,
-      });
+      try {
+        await store.createApiKey({
+          id: newApiKeyId(),
+          workspaceId: DEFAULT_WORKSPACE,
+          name: 'FLOWGATE_API_KEY',
+          prefix: config.apiKey.slice(0, 7),
+          secretHash: hash,
+          scopes: ['admin'],
+          createdAt: now,
+        });
+      } catch (e) {
+        // Processes starting together on one database race to create it; the unique hash lets one
+        // win, and the others find its key.
+        if (!(await store.findApiKeyByHash(hash))) throw e;
+      }
     }
     return undefined;
   }
@@ -62,8 +68,12 @@ export async function loadWorkflows(store: Store, path: string, now: number, log
     const existing = await store.getWorkflow(DEFAULT_WORKSPACE, canvasId);
     let change: LoadedWorkflow['change'] = 'unchanged';
     if (!existing) {
-      if (!(await store.createWorkflow(DEFAULT_WORKSPACE, canvasId, def, now))) throw new Error(`${file}: canvasId ${canvasId} is taken`);
-      change = 'created';
+      if (await store.createWorkflow(DEFAULT_WORKSPACE, canvasId, def, now)) change = 'created';
+      else {
+        // Another process starting at the same moment loaded the same file first.
+        const theirs = await store.getWorkflow(DEFAULT_WORKSPACE, canvasId);
+        if (!theirs || stringify(theirs.definition) !== stringify(def)) throw new Error(`${file}: canvasId ${canvasId} is taken`);
+      }
     } else if (stringify(existing.definition) !== stringify(def)) {
       await store.updateWorkflow(DEFAULT_WORKSPACE, canvasId, def, now);
       change = 'updated';

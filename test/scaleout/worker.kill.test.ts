@@ -30,10 +30,26 @@ describe('scale-out: kill -9 a worker mid-run', { skip: !STORE_KINDS.includes('p
     await target.cleanup(false);
   });
 
+  let env: Record<string, string> = {};
+  let canvasId = '';
+  const post = (p: ServerProcess, path: string, body: unknown) =>
+    fetch(`${p.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(
+      (r) => r.json() as Promise<any>,
+    );
+  const openRuns = async () => {
+    const db = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${target.config.databaseSchema}` });
+    await db.connect();
+    try {
+      return Number((await db.query(`SELECT count(*) AS n FROM executions WHERE status NOT IN ('finish', 'failed')`)).rows[0].n);
+    } finally {
+      await db.end();
+    }
+  };
+
   it(`${RUNS} runs through two API processes all end; finished nodes were called once, in-flight ones at most again with the same key`, async () => {
     await new Promise<void>((r) => rx.listen(0, '127.0.0.1', r));
     const rxUrl = `http://127.0.0.1:${(rx.address() as { port: number }).port}/call`;
-    const env = {
+    env = {
       DATABASE_URL: target.config.databaseUrl!,
       FLOWGATE_DATABASE_SCHEMA: target.config.databaseSchema!,
       FLOWGATE_DATA_DIR: target.config.dataDir,
@@ -50,10 +66,6 @@ describe('scale-out: kill -9 a worker mid-run', { skip: !STORE_KINDS.includes('p
     for (let i = 0; i < 2; i++) {
       workers.push(spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], { env: { ...process.env, ...env, FLOWGATE_ROLE: 'worker' }, stdio: 'ignore' }));
     }
-    const post = (p: ServerProcess, path: string, body: unknown) =>
-      fetch(`${p.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(
-        (r) => r.json() as Promise<any>,
-      );
     const wf = await post(apis[0]!, '/v1/workflows', {
       title: 'kill',
       tasks: [
@@ -61,7 +73,7 @@ describe('scale-out: kill -9 a worker mid-run', { skip: !STORE_KINDS.includes('p
         { id: 'out', kind: 'output', dependentTasks: ['call'], value: '{{ tasks.call.output.status }}' },
       ],
     });
-    const canvasId = wf.data.canvasId;
+    canvasId = wf.data.canvasId;
 
     let submitted = 0;
     let killed = false;
@@ -111,5 +123,29 @@ describe('scale-out: kill -9 a worker mid-run', { skip: !STORE_KINDS.includes('p
     } finally {
       await db.end();
     }
+  });
+
+  it('SIGTERM drains a worker during a rolling restart: it exits 0 and its runs finish elsewhere', async () => {
+    // Worker 2 is still running; a replacement starts, then worker 2 is drained under load.
+    workers.push(spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], { env: { ...process.env, ...env, FLOWGATE_ROLE: 'worker' }, stdio: 'ignore' }));
+    const before = calls.size;
+    const ids: string[] = [];
+    let next = 0;
+    const submit = Promise.all(
+      Array.from({ length: 10 }, async (_, lane) => {
+        while (next++ < 300) ids.push((await post(apis[lane % 2]!, `/v1/openapi/workflow/${canvasId}/run`, {})).data.executionId);
+      }),
+    );
+    for (let i = 0; i < 400 && calls.size < before + 50; i++) await new Promise((r) => setTimeout(r, 25));
+    workers[1]!.kill('SIGTERM');
+    assert.equal(await exited(workers[1]!), 0, 'a drained worker exits cleanly');
+    await submit;
+    let open = 1;
+    for (let i = 0; i < 600 && open > 0; i++) {
+      open = await openRuns();
+      if (open > 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(open, 0, 'nothing is left behind by the drained worker');
+    for (const id of ids) assert.ok((calls.get(`${id}:call`) ?? 0) >= 1, `${id} was called`);
   });
 });
