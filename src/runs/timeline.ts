@@ -1,6 +1,6 @@
 import type { AttemptRecord, ExecutionRecord, MessageWithAttempts } from '../store/store.ts';
+import { iso } from './views.ts';
 
-const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
 
 /** How the run came in: the surface, the key or webhook that accepted it, and its dedupe key. */
 function triggerView(e: ExecutionRecord) {

@@ -4,7 +4,7 @@ import type { AttemptRecord, ExecutionRecord, NodeRecord } from '../store/store.
  * The response shapes of the status and output endpoints (SPEC §3, Refly's field names). Times are
  * ISO 8601 strings; absent values are omitted rather than null.
  */
-const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
+export const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
 
 export function attemptView(a: AttemptRecord) {
   return {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { receiver, until } from '../delivery/receiver.ts';
-import { exited, freePort, spawnServer } from '../helpers/process.ts';
+import { exited, freePort, processEnv, spawnServer } from '../helpers/process.ts';
 import { freshTarget, STORE_KINDS } from '../helpers/stores.ts';
 
 const KEY = 'fg_delivery_restart_key_000000000000';
@@ -13,19 +13,14 @@ for (const kind of STORE_KINDS) {
       const rx = await receiver();
       let up = false;
       rx.answer = (_d, res) => (up ? res.writeHead(200).end() : res.writeHead(503).end());
-      const env: Record<string, string> = {
-        FLOWGATE_DATA_DIR: target.config.dataDir,
-        FLOWGATE_API_KEY: KEY,
+      const env = processEnv(target, KEY, {
         FLOWGATE_ALLOW_PRIVATE_NETWORKS: 'true',
-        FLOWGATE_RATE_LIMIT_PER_MINUTE: '1000000',
         // The second attempt waits 3 s (±20%) in the store: the process dies inside that wait.
         FLOWGATE_DELIVERY_RETRY_SCHEDULE: '0,3,3',
         FLOWGATE_POLL_MS: '50',
         // A delivery in flight at the kill comes back when its lease (timeout + 5 s) expires.
         FLOWGATE_DELIVERY_TIMEOUT_MS: '2000',
-        LOG_LEVEL: 'warn',
-      };
-      if (target.config.databaseUrl) Object.assign(env, { DATABASE_URL: target.config.databaseUrl, FLOWGATE_DATABASE_SCHEMA: target.config.databaseSchema });
+      });
       const port = await freePort();
       let proc = await spawnServer(env, port);
       const call = async (method: string, path: string, body?: unknown) => {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import type { StoreTarget } from './stores.ts';
 
 /** A port that was free a moment ago (bind 0, read, close). */
 export function freePort(): Promise<number> {
@@ -46,4 +47,21 @@ export async function spawnServer(env: Record<string, string>, port: number): Pr
 export function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+/** The environment of a Flowgate process on `target`'s database, with rate limits out of the way. */
+export function processEnv(target: StoreTarget, apiKey: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    ...(target.config.databaseUrl ? { DATABASE_URL: target.config.databaseUrl, FLOWGATE_DATABASE_SCHEMA: target.config.databaseSchema! } : { DATABASE_URL: '' }),
+    FLOWGATE_DATA_DIR: target.config.dataDir,
+    FLOWGATE_API_KEY: apiKey,
+    FLOWGATE_RATE_LIMIT_PER_MINUTE: '1000000',
+    LOG_LEVEL: 'warn',
+    ...extra,
+  };
+}
+
+/** A worker-only process (it does not listen): `FLOWGATE_ROLE=worker` plus `env`. */
+export function spawnWorker(env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], { env: { ...process.env, ...env, FLOWGATE_ROLE: 'worker' }, stdio: 'ignore' });
 }

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { readMigrations } from '../../src/store/migrations.ts';
-import { exited, freePort, spawnServer, type ServerProcess } from '../helpers/process.ts';
+import { exited, freePort, processEnv, spawnServer, spawnWorker, type ServerProcess } from '../helpers/process.ts';
 import { freshTarget, STORE_KINDS, TEST_DATABASE_URL, type StoreTarget } from '../helpers/stores.ts';
 
 const KEY = 'fg_scaleout_test_key_000000000000000';
@@ -13,17 +13,10 @@ describe('scale-out on PostgreSQL', { skip: !STORE_KINDS.includes('postgres') },
   let target: StoreTarget;
   let env: Record<string, string>;
   const procs: ServerProcess[] = [];
-  const extra: ReturnType<typeof spawn>[] = [];
+  const extra: ChildProcess[] = [];
   before(() => {
     target = freshTarget('postgres');
-    env = {
-      DATABASE_URL: target.config.databaseUrl!,
-      FLOWGATE_DATABASE_SCHEMA: target.config.databaseSchema!,
-      FLOWGATE_DATA_DIR: target.config.dataDir,
-      FLOWGATE_API_KEY: KEY,
-      FLOWGATE_RATE_LIMIT_PER_MINUTE: '1000000',
-      LOG_LEVEL: 'warn',
-    };
+    env = processEnv(target, KEY);
   });
   after(async () => {
     for (const p of procs) p.child.kill('SIGTERM');
@@ -46,10 +39,7 @@ describe('scale-out on PostgreSQL', { skip: !STORE_KINDS.includes('postgres') },
 
   it('API-only processes accept; a separate worker, woken by NOTIFY, runs; one key is one execution across processes', async () => {
     // The worker polls only every 30 s: a run that finishes within seconds was woken by LISTEN/NOTIFY.
-    const worker = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
-      env: { ...process.env, ...env, FLOWGATE_ROLE: 'worker', FLOWGATE_POLL_MS: '30000' },
-      stdio: 'ignore',
-    });
+    const worker = spawnWorker({ ...env, FLOWGATE_POLL_MS: '30000' });
     extra.push(worker);
     const [a, b] = procs;
     const call = (p: ServerProcess, path: string, body: unknown, headers: Record<string, string> = {}) =>

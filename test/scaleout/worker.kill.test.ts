@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
-import { exited, freePort, spawnServer, type ServerProcess } from '../helpers/process.ts';
+import { exited, freePort, processEnv, spawnServer, spawnWorker, type ServerProcess } from '../helpers/process.ts';
 import { freshTarget, STORE_KINDS, TEST_DATABASE_URL } from '../helpers/stores.ts';
 
 const KEY = 'fg_worker_kill_test_key_00000000000';
@@ -49,22 +49,16 @@ describe('scale-out: kill -9 a worker mid-run', { skip: !STORE_KINDS.includes('p
   it(`${RUNS} runs through two API processes all end; finished nodes were called once, in-flight ones at most again with the same key`, async () => {
     await new Promise<void>((r) => rx.listen(0, '127.0.0.1', r));
     const rxUrl = `http://127.0.0.1:${(rx.address() as { port: number }).port}/call`;
-    env = {
-      DATABASE_URL: target.config.databaseUrl!,
-      FLOWGATE_DATABASE_SCHEMA: target.config.databaseSchema!,
-      FLOWGATE_DATA_DIR: target.config.dataDir,
-      FLOWGATE_API_KEY: KEY,
-      FLOWGATE_RATE_LIMIT_PER_MINUTE: '1000000',
+    env = processEnv(target, KEY, {
       FLOWGATE_MAX_BACKLOG: '1000000',
       FLOWGATE_ALLOW_PRIVATE_NETWORKS: 'true',
       // A dead worker's leases expire in 3 s instead of 30 s.
       FLOWGATE_LEASE_MS: '3000',
-      LOG_LEVEL: 'warn',
-    };
+    });
     const ports = await Promise.all([1, 2].map(() => freePort()));
     apis.push(...(await Promise.all(ports.map((port) => spawnServer({ ...env, FLOWGATE_ROLE: 'api' }, port)))));
     for (let i = 0; i < 2; i++) {
-      workers.push(spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], { env: { ...process.env, ...env, FLOWGATE_ROLE: 'worker' }, stdio: 'ignore' }));
+      workers.push(spawnWorker(env));
     }
     const wf = await post(apis[0]!, '/v1/workflows', {
       title: 'kill',
@@ -127,7 +121,7 @@ describe('scale-out: kill -9 a worker mid-run', { skip: !STORE_KINDS.includes('p
 
   it('SIGTERM drains a worker during a rolling restart: it exits 0 and its runs finish elsewhere', async () => {
     // Worker 2 is still running; a replacement starts, then worker 2 is drained under load.
-    workers.push(spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], { env: { ...process.env, ...env, FLOWGATE_ROLE: 'worker' }, stdio: 'ignore' }));
+    workers.push(spawnWorker(env));
     const before = calls.size;
     const ids: string[] = [];
     let next = 0;

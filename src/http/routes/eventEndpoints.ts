@@ -5,11 +5,11 @@ import { failure, FlowgateError } from '../../errors.ts';
 import { newEndpointId, newEndpointSecret } from '../../ids.ts';
 import type { EndpointPatch, EndpointRecord, MessageStatus } from '../../store/delivery.ts';
 import type { MessageWithAttempts } from '../../store/store.ts';
+import { iso } from '../../runs/views.ts';
 import type { App, AppDeps } from '../app.ts';
 import { sendOk } from '../envelope.ts';
 import { AnyObject, Envelope, errorResponses } from '../schemas.ts';
 
-const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
 
 /** Never includes a secret: secrets are shown on create and on rotate only. */
 export const endpointView = (e: EndpointRecord) => ({
