@@ -11,6 +11,7 @@ import type { MessageWithAttempts, ReplayOutcome } from '../store.ts';
 import { toEndpoint } from './endpoints.ts';
 import { emitEvent } from './events.ts';
 import type { BackendProfile } from './profile.ts';
+import { optNum } from './rows.ts';
 import type { EventAttemptsTable, EventMessagesTable, Tables } from './tables.ts';
 import { transaction } from './tx.ts';
 
@@ -21,7 +22,6 @@ import { transaction } from './tx.ts';
  */
 type Db = Kysely<Tables>;
 type Trx = Transaction<Tables>;
-const optNum = (v: number | null): number | undefined => (v === null ? undefined : Number(v));
 
 export const toMessage = (r: EventMessagesTable): MessageRecord => ({
   id: r.id,

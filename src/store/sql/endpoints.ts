@@ -1,12 +1,10 @@
 import type { Kysely } from 'kysely';
 import type { EndpointPatch, EndpointRecord } from '../delivery.ts';
-import { fromJson, toJson } from './rows.ts';
+import { fromJson, opt, optNum, toJson } from './rows.ts';
 import type { EventEndpointsTable, Tables } from './tables.ts';
 
 /** Event endpoints: where outbound events go (SPEC §3 event-endpoint rows). */
 type Db = Kysely<Tables>;
-const opt = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
-const optNum = (v: number | null): number | undefined => (v === null ? undefined : Number(v));
 
 export const toEndpoint = (r: EventEndpointsTable): EndpointRecord => ({
   id: r.id,

@@ -7,7 +7,8 @@ export const toJson = (v: unknown): string | null => (v === undefined ? null : J
 export const fromJson = <T = unknown>(s: string | null): T | undefined => (s === null ? undefined : (JSON.parse(s) as T));
 
 /** pg returns BIGINT as a number thanks to the type parser in postgres/open.ts; SQLite already does. */
-const opt = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
+export const opt = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
+export const optNum = (v: number | null): number | undefined => (v === null ? undefined : Number(v));
 
 export function toExecution(r: ExecutionsTable): ExecutionRecord {
   return {
