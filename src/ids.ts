@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 import { monotonicFactory } from 'ulid';
 
 /**
@@ -13,14 +13,32 @@ export type CanvasId = Branded<string, 'CanvasId'>;
 export type ExecutionId = Branded<string, 'ExecutionId'>;
 export type ApiKeyId = Branded<string, 'ApiKeyId'>;
 
-const ulid = monotonicFactory();
+/**
+ * Random bytes from a pooled CSPRNG buffer: one `randomFillSync` per 4 KB instead of one call per id
+ * (the per-call cost showed up at 4% of ingest CPU). Each byte is handed out once.
+ */
+const POOL = Buffer.alloc(4096);
+let poolAt = POOL.length;
+function pooledBytes(n: number): Buffer {
+  if (n > POOL.length) return randomBytes(n);
+  if (poolAt + n > POOL.length) {
+    randomFillSync(POOL);
+    poolAt = 0;
+  }
+  const out = Buffer.from(POOL.subarray(poolAt, poolAt + n));
+  poolAt += n;
+  return out;
+}
+
+// ulid asks for a fraction in [0, 1) per character; 256 / 32 divides evenly, so this stays uniform.
+const ulid = monotonicFactory(() => pooledBytes(1)[0]! / 0x100);
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
 /** `n` characters drawn uniformly from base62 (rejection sampling keeps it unbiased). */
 export function randomBase62(n: number): string {
   let out = '';
   while (out.length < n) {
-    for (const b of randomBytes(n * 2)) {
+    for (const b of pooledBytes(n * 2)) {
       if (b < 248 && out.length < n) out += BASE62[b % 62];
     }
   }
@@ -34,7 +52,7 @@ export const newExecutionId = (now = Date.now()): ExecutionId => `we-${ulid(now)
 export const newApiKeyId = (): ApiKeyId => `ak-${randomBase62(12)}` as ApiKeyId;
 /** The secret of an API key: 32 base62 chars ≈ 190 bits. Shown once, stored as a SHA-256 hash. */
 export const newApiKeySecret = (): string => `fg_${randomBase62(32)}`;
-export const newTraceId = (): string => randomBytes(8).toString('hex');
+export const newTraceId = (): string => pooledBytes(8).toString('hex');
 export const newWorkerId = (): string => `wk-${randomBase62(10)}`;
 
 export const isCanvasId = (s: string): s is CanvasId => /^c-[A-Za-z0-9_-]{1,64}$/.test(s);
