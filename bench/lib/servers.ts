@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { exited, freePort, spawnServer } from '../../test/helpers/process.ts';
+import { COMPILED, exited, freePort, spawnServer } from '../../test/helpers/process.ts';
 
 export const BENCH_KEY = 'fg_bench_admin_key_00000000000000000';
 
@@ -22,7 +22,10 @@ export function peakRssMb(pid: number): number {
 
 export const freshDataDir = () => mkdtempSync(path.join(tmpdir(), 'flowgate-bench-'));
 
-/** Flowgate as a real process, as a user runs it, with limits raised so they do not shape the numbers. */
+/**
+ * Flowgate as a real process, as `npm start` runs it (compiled by `npm run build`, which every bench
+ * script runs first), with limits raised so they do not shape the numbers.
+ */
 export async function startFlowgate(env: Record<string, string>, fixedPort?: number): Promise<Running> {
   const port = fixedPort ?? (await freePort());
   const proc = await spawnServer(
@@ -36,6 +39,7 @@ export async function startFlowgate(env: Record<string, string>, fixedPort?: num
       ...env,
     },
     port,
+    COMPILED,
   );
   return wrap(proc.child, proc.url);
 }

@@ -20,9 +20,14 @@ export interface ServerProcess {
   output: () => string;
 }
 
+/** Node arguments that start Flowgate: from source through tsx (tests), or compiled as `npm start` runs it (benchmarks). */
+export const FROM_SOURCE = ['--import', 'tsx', 'src/main.ts', 'serve'];
+/** Keep in step with `npm start` in package.json: the flags there are what the benchmarks measure. */
+export const COMPILED = ['--max-semi-space-size=8', 'dist/main.js', 'serve'];
+
 /** Starts `flowgate serve` as a real child process and waits (bounded) until /readyz answers. */
-export async function spawnServer(env: Record<string, string>, port: number): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
+export async function spawnServer(env: Record<string, string>, port: number, argv: string[] = FROM_SOURCE): Promise<ServerProcess> {
+  const child = spawn(process.execPath, argv, {
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
