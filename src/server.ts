@@ -14,8 +14,10 @@ import pg from 'pg';
 import { RateLimits } from './ingest/rateLimit.ts';
 import { Backpressure } from './runs/backpressure.ts';
 import { RunTrigger } from './runs/trigger.ts';
+import { GroupCommitter } from './runs/groupCommit.ts';
+import { ReadCache } from './runs/readCache.ts';
 import { openStore } from './store/index.ts';
-import type { Store } from './store/store.ts';
+import type { Store, WebhookRecord, WorkflowRecord } from './store/store.ts';
 
 export interface Server {
   app: App;
@@ -52,7 +54,10 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const bus = new Bus();
   const metrics = new Metrics(store, Date.now);
   const backpressure = new Backpressure(store, config.maxBacklog);
-  const trigger = new RunTrigger({ store, config, bus, metrics, backpressure });
+  const commits = new GroupCommitter(store);
+  const workflowCache = new ReadCache<WorkflowRecord>();
+  const webhookCache = new ReadCache<WebhookRecord>();
+  const trigger = new RunTrigger({ store, commits, workflows: workflowCache, config, bus, metrics, backpressure });
   // Shared counters across instances when Redis is configured; failing fast keeps a Redis outage
   // from stalling requests (the in-memory limiter stands in).
   const redis = config.redisUrl ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false }) : undefined;
@@ -67,7 +72,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const storage = new LocalDiskStorage(path.join(config.dataDir, 'files'));
   const fileLinkSecret = await store.setting('file_link_secret', randomBytes(32).toString('hex'));
   const closing = new AbortController();
-  const app = await buildApp({ store, config, logger, bus, metrics, trigger, rateLimits, storage, fileLinkSecret, closing: closing.signal });
+  const app = await buildApp({ store, config, logger, bus, metrics, trigger, commits, workflows: workflowCache, webhooks: webhookCache, rateLimits, storage, fileLinkSecret, closing: closing.signal });
   const worker = config.role === 'api' ? undefined : new Worker({ store, config, logger, bus, metrics, storage });
   await worker?.start();
   const dispatcher = config.role === 'api' ? undefined : new Dispatcher({ store, config, logger, metrics });
@@ -79,6 +84,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     (closed ??= (async () => {
       closing.abort();
       await app.close();
+      await commits.drain();
       await Promise.all([worker?.stop(config.shutdownGraceMs), dispatcher?.stop(config.shutdownGraceMs)]);
       redis?.disconnect();
       await rateLimitPool?.end();

@@ -1,4 +1,4 @@
-import { Type, type TSchema } from 'typebox';
+import { Type, type Static, type TSchema } from 'typebox';
 
 /**
  * The event catalog (SPEC §4.12): every type Flowgate emits, with the JSON Schema of its body.
@@ -39,6 +39,34 @@ const NodeData = Type.Object(
   { additionalProperties: true },
 );
 
+const DriftData = Type.Object(
+  {
+    executionId: Id('The execution'),
+    canvasId: Id('The workflow'),
+    nodeId: Id('The task id'),
+    drift: Type.Object({}, { additionalProperties: true, description: 'The fields gone or changed, as on the node record' }),
+  },
+  { additionalProperties: true },
+);
+
+const WebhookReceivedData = Type.Object(
+  {
+    webhookId: Id('The webhook (wh_…)'),
+    canvasId: Id('The workflow'),
+    executionId: Id('The execution it started'),
+    recordId: Id('The call record in the webhook history'),
+    sourceIp: Type.Optional(Type.String()),
+    bodySize: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: true },
+);
+
+/** Payload types derived from the catalog, so a builder in payloads.ts cannot drift from docs/events/. */
+export type ExecutionEventData = Static<typeof ExecutionData>;
+export type NodeEventData = Static<typeof NodeData>;
+export type DriftEventData = Static<typeof DriftData>;
+export type WebhookReceivedEventData = Static<typeof WebhookReceivedData>;
+
 export interface EventType {
   type: string;
   version: number;
@@ -56,31 +84,13 @@ export const EVENT_TYPES: readonly EventType[] = [
     type: 'node.contract_drift',
     version: 1,
     description: 'An http node without `expect` got a response whose shape differs from the previous one (a field gone, a type changed).',
-    data: Type.Object(
-      {
-        executionId: Id('The execution'),
-        canvasId: Id('The workflow'),
-        nodeId: Id('The task id'),
-        drift: Type.Object({}, { additionalProperties: true, description: 'The fields gone or changed, as on the node record' }),
-      },
-      { additionalProperties: true },
-    ),
+    data: DriftData,
   },
   {
     type: 'webhook.received',
     version: 1,
     description: 'A webhook call was accepted and started an execution (duplicates and rejected calls are not reported).',
-    data: Type.Object(
-      {
-        webhookId: Id('The webhook (wh_…)'),
-        canvasId: Id('The workflow'),
-        executionId: Id('The execution it started'),
-        recordId: Id('The call record in the webhook history'),
-        sourceIp: Type.Optional(Type.String()),
-        bodySize: Type.Integer({ minimum: 0 }),
-      },
-      { additionalProperties: true },
-    ),
+    data: WebhookReceivedData,
   },
   {
     type: 'webhook.silent',

@@ -1,8 +1,8 @@
-import type { ExecutionRecord, NodeRecord } from '../store/store.ts';
+import type { ExecutionRecord, NodeContext } from '../store/store.ts';
 import type { EvalContext, Message } from './tasks/types.ts';
 
-/** The JSONata context a task sees: its run's variables and every node's output so far. */
-export function evalContext(execution: ExecutionRecord, nodes: NodeRecord[]): EvalContext {
+/** The JSONata context a task sees: its run's variables and the output of every node that has ended. */
+export function evalContext(execution: ExecutionRecord, nodes: NodeContext[]): EvalContext {
   const tasks: EvalContext['tasks'] = {};
   for (const n of nodes) {
     tasks[n.nodeId] = { output: n.output ?? null, messages: (n.messages as Message[] | undefined) ?? [], status: n.status };

@@ -3,7 +3,7 @@ import type { Config } from '../config.ts';
 import { coerceError, type ErrorCode } from '../errors.ts';
 import { newWorkerId } from '../ids.ts';
 import type { Metrics } from '../metrics.ts';
-import { nodeKey, type ClaimedNode, type NodeResult, type Store } from '../store/store.ts';
+import { nodeKey, type ClaimedWork, type CompleteNodeOutcome, type Completion, type NodeResult, type Store } from '../store/store.ts';
 import type { RetryPolicy, WorkflowDefinition } from '../workflows/definition.ts';
 import type { Bus } from './bus.ts';
 import { evalContext } from './context.ts';
@@ -12,7 +12,8 @@ import type { FileStorage } from '../files/storage.ts';
 import { taskFiles } from '../files/taskFiles.ts';
 import { CircuitBreakers } from './breaker.ts';
 import { nextRetryDelay } from './retry.ts';
-import { describeDrift, driftBetween, shapeOf, type Drift, type Shape } from './shape.ts';
+import { SCHEDULING_RULES } from './rules.ts';
+import { describeDrift, shapeOf, type Drift } from './shape.ts';
 import { runTask } from './tasks/index.ts';
 import type { TaskInput, TaskOutcome } from './tasks/types.ts';
 
@@ -31,24 +32,34 @@ export interface WorkerDeps {
 }
 
 interface InFlight {
-  claim: ClaimedNode;
+  claim: ClaimedWork;
   controller: AbortController;
   done: Promise<void>;
 }
 
 const DEFINITION_CACHE_MAX = 1000;
+/** A result still uncommitted after this many failed turns is given up (its node runs again). */
+const MAX_FAILED_TURNS = 5;
 
 /**
- * The durable DAG scheduler of one process. It claims runnable nodes from the store under a lease,
- * runs them with a bounded concurrency, and reports each attempt back; the store decides in the same
- * transaction what becomes runnable next. Nothing lives only in memory: a crash at any point leaves
- * the store able to hand the same work to the next worker once the lease expires.
+ * The durable DAG scheduler of one process. It works in turns: each turn settles every attempt that
+ * ended since the last one and claims the next runnable nodes, in one transaction of the store
+ * (`settleAndClaim`), so nodes ending together share a commit. Claimed nodes run with a bounded
+ * concurrency; their results wait in memory for the next turn while their leases stay held, so a
+ * crash at any point leaves the store able to hand the same work to the next worker once the lease
+ * expires — a finished node's result is lost only if it was never committed, and then it runs again.
  */
 export class Worker {
   readonly id = newWorkerId();
   private readonly inFlight = new Map<string, InFlight>();
   private readonly definitions = new Map<string, WorkflowDefinition>();
+  /** Attempts that ended and wait for the next turn to be committed. */
+  private readonly ended: Completion[] = [];
+  /** Failed turns each waiting result was part of: a result no turn can commit must not hold the others back. */
+  private readonly failedTurns = new WeakMap<Completion, number>();
   private running = false;
+  /** Set by a wake-up; a wake-up that arrives during a turn makes the loop turn again instead of sleeping. */
+  private dirty = false;
   private wakeUp?: () => void;
   private loopDone?: Promise<void>;
   private timers: NodeJS.Timeout[] = [];
@@ -106,6 +117,10 @@ export class Worker {
     await Promise.race([Promise.all([...this.inFlight.values()].map((f) => f.done)), new Promise((r) => setTimeout(r, 1000))]);
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    // Results that ended during the grace period are committed before their leases are given back.
+    for (let i = 0; i < 3 && this.ended.length > 0; i++) {
+      if ((await this.turn(0)) === 'error') await new Promise((r) => setTimeout(r, 200));
+    }
     await this.unsubscribe?.();
     // Whatever did not finish goes back to the queue now rather than after the lease expires, without
     // spending its retry budget: being shut down is not the node's failure.
@@ -117,6 +132,7 @@ export class Worker {
   }
 
   private readonly wake = (): void => {
+    this.dirty = true;
     const w = this.wakeUp;
     this.wakeUp = undefined;
     w?.();
@@ -131,20 +147,13 @@ export class Worker {
   }
 
   private async loop(): Promise<void> {
-    const { store, config, logger } = this.deps;
+    const { config } = this.deps;
     while (this.running) {
-      const free = config.workerConcurrency - this.inFlight.size;
-      let claimed: ClaimedNode[] = [];
-      if (free > 0) {
-        try {
-          claimed = await store.claimNodes(this.id, free, this.now(), config.leaseMs);
-        } catch (e) {
-          logger.error({ err: coerceError(e) }, 'claiming nodes failed; retrying after the poll interval');
-        }
-        for (const c of claimed) this.start1(c);
-      }
-      // A full batch means there may be more waiting; otherwise sleep until woken or the poll ends.
-      if (claimed.length > 0 && claimed.length === free) continue;
+      // One macrotask per turn: the SQLite driver answers in microtasks, so without this yield a busy
+      // worker would starve the HTTP server and the tasks' own I/O.
+      await new Promise((r) => setImmediate(r));
+      const outcome = await this.turn(config.workerConcurrency - this.inFlight.size);
+      if (outcome === 'more' || (outcome !== 'error' && (this.dirty || this.ended.length > 0))) continue;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, config.pollMs);
         this.wakeUp = () => {
@@ -155,7 +164,55 @@ export class Worker {
     }
   }
 
-  private start1(claim: ClaimedNode): void {
+  /**
+   * Settles every attempt that ended since the last turn and claims up to `free` nodes, in one
+   * transaction. 'more' when the claim came back full (there may be more waiting).
+   */
+  private async turn(free: number): Promise<'more' | 'idle' | 'error'> {
+    const { store, config, logger, metrics, bus } = this.deps;
+    this.dirty = false;
+    const completions = this.ended.splice(0);
+    const claim = this.running ? Math.max(0, free) : 0;
+    if (completions.length === 0 && claim === 0) return 'idle';
+    let out;
+    try {
+      out = await store.settleAndClaim({ workerId: this.id, now: this.now(), completions, claim, leaseMs: config.leaseMs }, SCHEDULING_RULES);
+    } catch (e) {
+      // Nothing of the turn committed: keep the results for the next one (their leases are still held),
+      // except one that was in MAX_FAILED_TURNS failed turns: it is dropped, its lease expires and the
+      // node runs again, as if this worker had died.
+      const kept = completions.filter((c) => {
+        const n = (this.failedTurns.get(c) ?? 0) + 1;
+        this.failedTurns.set(c, n);
+        if (n < MAX_FAILED_TURNS) return true;
+        logger.error({ executionId: c.executionId, nodeId: c.nodeId }, 'node result could not be committed; the lease will expire and it will run again');
+        return false;
+      });
+      this.ended.unshift(...kept);
+      logger.error({ err: coerceError(e) }, 'worker turn failed; retrying after the poll interval');
+      return 'error';
+    }
+    out.settled.forEach((s, i) => this.report(completions[i]!, s));
+    for (const e of out.ended) {
+      metrics?.executionsEnded.inc({ status: e.status });
+      bus.emit('execution.terminal', e.executionId, e.status);
+    }
+    for (const c of out.claimed) this.start1(c);
+    return claim > 0 && out.claimed.length === claim ? 'more' : 'idle';
+  }
+
+  private report(c: Completion, s: CompleteNodeOutcome): void {
+    const { logger, metrics } = this.deps;
+    const where = { executionId: c.executionId, nodeId: c.nodeId };
+    if (!s.applied) return logger.info(where, 'node result dropped: lease lost (aborted, timed out or reclaimed)');
+    if (c.result.type === 'retry') logger.info({ ...where, runAt: c.result.runAt, errCode: c.result.errCode }, 'node will retry');
+    if (s.drift !== undefined) {
+      metrics?.contractDrift.inc();
+      logger.warn({ ...where, drift: describeDrift(s.drift as Drift) }, 'contract drift: a response changed shape');
+    }
+  }
+
+  private start1(claim: ClaimedWork): void {
     const controller = new AbortController();
     const key = nodeKey(claim.executionId, claim.nodeId);
     const entry: InFlight = { claim, controller, done: Promise.resolve() };
@@ -180,24 +237,23 @@ export class Worker {
     return def;
   }
 
-  private async execute(claim: ClaimedNode, controller: AbortController): Promise<void> {
-    const { store, config, logger, metrics, bus } = this.deps;
-    const execution = await store.loadExecution(claim.executionId);
-    const workflow = execution && (await this.definition(execution.canvasId, execution.version));
+  private async execute(claim: ClaimedWork, controller: AbortController): Promise<void> {
+    const { store, config, metrics } = this.deps;
+    const { execution } = claim;
+    const workflow = await this.definition(execution.canvasId, execution.version);
     const task = workflow?.tasks.find((t) => t.id === claim.nodeId);
     let outcome: TaskOutcome;
     const started = this.now();
-    if (!execution || !workflow || !task) {
-      outcome = { type: 'failed', errCode: 'INTERNAL_ERROR', message: 'execution or task definition missing', retryable: false };
+    if (!workflow || !task) {
+      outcome = { type: 'failed', errCode: 'INTERNAL_ERROR', message: 'task definition missing', retryable: false };
     } else {
-      const nodes = await store.listNodes(claim.executionId);
       const timeoutMs = task.timeoutMs ?? config.nodeTimeoutMs;
       const timer = setTimeout(() => controller.abort({ code: 'NODE_TIMEOUT' }), timeoutMs);
       try {
         outcome = await this.run({
           task,
           workflow,
-          context: evalContext(execution, nodes),
+          context: evalContext(execution, claim.ended),
           executionId: claim.executionId,
           attempt: claim.attempt,
           signal: controller.signal,
@@ -211,29 +267,20 @@ export class Worker {
         clearTimeout(timer);
       }
     }
-    if (outcome.type === 'finished' && task?.kind === 'http' && !task.expect && execution) {
-      outcome = { ...outcome, drift: await this.checkDrift(execution.canvasId, task.id, (outcome.output as { body?: unknown }).body) };
-    }
     const finished = this.now();
     if ((controller.signal.reason as { code?: string } | undefined)?.code === 'WORKER_LOST') return;
     metrics?.nodeDuration.observe({ kind: task?.kind ?? 'unknown', outcome: outcome.type }, (finished - started) / 1000);
+    // Without `expect`, an http response's shape is kept and compared with the last one (drift).
+    const responseShape =
+      outcome.type === 'finished' && task?.kind === 'http' && !task.expect ? JSON.stringify(shapeOf((outcome.output as { body?: unknown }).body)) : undefined;
     const result = this.toResult({ ...workflow?.retry, ...task?.retry }, claim.attempt, outcome, finished);
-    const done = await store.completeNode({ ...claim, workerId: this.id, result, now: finished });
-    if (!done.applied) {
-      logger.info({ executionId: claim.executionId, nodeId: claim.nodeId }, 'node result dropped: lease lost (aborted, timed out or reclaimed)');
-      return;
-    }
-    if (result.type === 'retry') logger.info({ executionId: claim.executionId, nodeId: claim.nodeId, runAt: result.runAt, errCode: result.errCode }, 'node will retry');
-    if (done.executionStatus) {
-      metrics?.executionsEnded.inc({ status: done.executionStatus });
-      bus.emit('execution.terminal', claim.executionId, done.executionStatus);
-    }
+    this.ended.push({ executionId: claim.executionId, nodeId: claim.nodeId, attempt: claim.attempt, result, finishedAt: finished, responseShape });
   }
 
   private toResult(policy: RetryPolicy, attempt: number, outcome: TaskOutcome, now: number): NodeResult {
     switch (outcome.type) {
       case 'finished':
-        return { type: 'finished', output: outcome.output, messages: outcome.messages, usage: outcome.usage, httpStatus: outcome.httpStatus, drift: outcome.drift };
+        return { type: 'finished', output: outcome.output, messages: outcome.messages, usage: outcome.usage, httpStatus: outcome.httpStatus };
       case 'failed': {
         const delay = outcome.retryable ? nextRetryDelay(policy, attempt, outcome.retryAfterMs, this.random) : undefined;
         if (delay !== undefined) {
@@ -255,18 +302,6 @@ export class Worker {
         throw new Error(`unhandled outcome ${JSON.stringify(never)}`);
       }
     }
-  }
-
-  /** Records the response's shape for its task and reports what changed since the last one. */
-  private async checkDrift(canvasId: string, nodeId: string, body: unknown): Promise<Drift | undefined> {
-    const shape = shapeOf(body);
-    const prev = await this.deps.store.swapResponseShape(canvasId, nodeId, JSON.stringify(shape), this.now());
-    const drift = prev === undefined ? undefined : driftBetween(JSON.parse(prev) as Shape, shape);
-    if (drift) {
-      this.deps.metrics?.contractDrift.inc();
-      this.deps.logger.warn({ canvasId, nodeId, drift: describeDrift(drift) }, 'contract drift: a response changed shape');
-    }
-    return drift;
   }
 
   private async heartbeat(): Promise<void> {

@@ -10,12 +10,14 @@ import { failure, FlowgateError, type Failure } from '../errors.ts';
 import { newTraceId } from '../ids.ts';
 import type { Metrics } from '../metrics.ts';
 import type { RunTrigger } from '../runs/trigger.ts';
+import type { GroupCommitter } from '../runs/groupCommit.ts';
+import type { ReadCache } from '../runs/readCache.ts';
 import type { FileStorage } from '../files/storage.ts';
 import multipart from '@fastify/multipart';
 import { fileRoutes } from './routes/files.ts';
 import type { RateLimits } from '../ingest/rateLimit.ts';
 import { parseForm } from '../ingest/webhookCall.ts';
-import type { ApiKeyRecord, Scope, Store } from '../store/store.ts';
+import type { ApiKeyRecord, Scope, Store, WebhookRecord, WorkflowRecord } from '../store/store.ts';
 import { isStoreUnavailable } from '../store/unavailable.ts';
 import { authenticate } from './auth.ts';
 import { sendFailure } from './envelope.ts';
@@ -35,6 +37,11 @@ export interface AppDeps {
   bus: Bus;
   metrics: Metrics;
   trigger: RunTrigger;
+  /** The group committer: webhook calls recorded after their answer share its transactions. */
+  commits: GroupCommitter;
+  /** What triggers read on every call; routes that change a workflow or webhook forget it here. */
+  workflows: ReadCache<WorkflowRecord>;
+  webhooks: ReadCache<WebhookRecord>;
   now?: () => number;
   rateLimits: RateLimits;
   storage: FileStorage;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config.ts';
 import { fail, ok, type Result } from '../errors.ts';
-import type { Accepted, RunTrigger } from '../runs/trigger.ts';
+import type { Accepted, RunTrigger, TriggerRequest } from '../runs/trigger.ts';
 import type { WebhookRecord } from '../store/store.ts';
 import type { RateLimits } from './rateLimit.ts';
 import { verifySignature } from './verifiers.ts';
@@ -17,6 +17,8 @@ export interface WebhookCallInput {
   /** Lower-cased header names. */
   headers: Record<string, string | undefined>;
   nowMs: number;
+  /** The call's history record, committed with the run it starts. */
+  call: TriggerRequest['webhookCall'];
 }
 
 export type WebhookCallOutcome = Result<Accepted> & { rateHeaders: Record<string, string> };
@@ -61,6 +63,7 @@ export async function acceptWebhookCall(deps: { trigger: RunTrigger; rateLimits:
     idempotencyTtlMs: explicit ? undefined : DEBOUNCE_MS,
     whileInProgress: 'wait',
     ignoreApiDisabled: true,
+    webhookCall: input.call,
   });
   return { ...(r.ok ? ok(r.value) : r), rateHeaders: rate.headers };
 }

@@ -1,6 +1,7 @@
 import type { Config } from '../config.ts';
 import { fail, ok, type Result } from '../errors.ts';
 import type { Bus } from '../engine/bus.ts';
+import { SCHEDULING_RULES } from '../engine/rules.ts';
 import type { ExecutionStatus, Store } from '../store/store.ts';
 
 export interface ReplayDeps {
@@ -26,7 +27,7 @@ export async function replayExecution(deps: ReplayDeps, workspaceId: string, exe
   const e = await deps.store.getExecution(workspaceId, executionId);
   if (!e) return fail('EXECUTION_NOT_FOUND', `Execution ${executionId} not found`);
   const def = await deps.store.getWorkflowVersion(e.canvasId, e.version);
-  const retried = await deps.store.retryExecution(executionId, now, now + (def?.timeoutMs ?? deps.config.executionTimeoutMs));
+  const retried = await deps.store.retryExecution(executionId, now, now + (def?.timeoutMs ?? deps.config.executionTimeoutMs), SCHEDULING_RULES);
   if (retried) deps.bus.emit('execution.created', executionId);
   const after = await deps.store.getExecution(workspaceId, executionId);
   return ok({ executionId, status: after!.status, retried });

@@ -6,7 +6,10 @@ import { newEndpointId, newEndpointSecret, newExecutionId } from '../ids.ts';
 import { checkEndpointUrl } from '../delivery/endpointUrl.ts';
 import type { Bus } from '../engine/bus.ts';
 import type { Metrics } from '../metrics.ts';
-import type { NewExecution, Store, Trigger } from '../store/store.ts';
+import type { AcceptItem, NewExecution, Store, Trigger, WebhookCallRecord, WorkflowRecord } from '../store/store.ts';
+import type { ReadCache } from './readCache.ts';
+import type { GroupCommitter } from './groupCommit.ts';
+import { webhookReceivedEvent } from '../delivery/payloads.ts';
 import type { WorkflowDefinition } from '../workflows/definition.ts';
 import { fileView } from '../files/views.ts';
 import type { Backpressure } from './backpressure.ts';
@@ -14,6 +17,10 @@ import { resourceFileKeys, validateVariables } from '../workflows/variables.ts';
 
 export interface TriggerDeps {
   store: Store;
+  /** Commits accepts in groups; every trigger of the process goes through the same one. */
+  commits: GroupCommitter;
+  /** Workflows by `workspaceId/canvasId`; the routes that change a workflow forget it. */
+  workflows: ReadCache<WorkflowRecord>;
   config: Config;
   bus: Bus;
   metrics?: Metrics;
@@ -43,6 +50,11 @@ export interface TriggerRequest {
   ignoreApiDisabled?: boolean;
   /** Whether the body may carry `callbackUrl` (API runs; a webhook's body belongs to its sender). */
   allowCallback?: boolean;
+  /**
+   * The webhook call carrying this trigger: its history row and `webhook.received` event commit with
+   * the run (status and execution id are filled in from the outcome).
+   */
+  webhookCall?: Omit<WebhookCallRecord, 'status' | 'executionId' | 'duplicate' | 'httpStatus' | 'errCode'>;
 }
 
 export interface Accepted {
@@ -52,6 +64,8 @@ export interface Accepted {
   callback?: { endpointId: string; secret: string };
   /** True when this answers a repeated Idempotency-Key with the original execution. */
   replayed: boolean;
+  /** True when the request's webhook call was recorded in the same commit (else the caller records it). */
+  callRecorded?: boolean;
 }
 
 /** SPEC §4.8: keys are remembered for 24 h. */
@@ -74,7 +88,7 @@ export class RunTrigger {
 
   async trigger(req: TriggerRequest): Promise<Result<Accepted>> {
     const { store, config } = this.deps;
-    const wf = await store.getWorkflow(req.workspaceId, req.canvasId);
+    const wf = await this.deps.workflows.get(workflowKey(req.workspaceId, req.canvasId), () => store.getWorkflow(req.workspaceId, req.canvasId));
     if (!wf) return fail('CANVAS_NOT_FOUND', `Workflow ${req.canvasId} not found`);
     if (wf.definition.apiEnabled === false && !req.ignoreApiDisabled) return fail('WORKFLOW_API_DISABLED');
     if (this.deps.backpressure && !(await this.deps.backpressure.admit())) {
@@ -107,8 +121,9 @@ export class RunTrigger {
     };
 
     if (!req.idempotencyKey) {
-      await store.createExecution(execution);
-      return this.accepted(execution, req.trigger);
+      const r = await this.commit({ execution, ...this.callOf(req, execution) });
+      if (r.type !== 'created') throw new Error(`unexpected accept outcome ${r.type}`);
+      return this.accepted(execution, req);
     }
     const scope = req.idempotencyScope ?? 'api';
     const pendingKey = `${req.workspaceId}\u0000${scope}\u0000${req.idempotencyKey}`;
@@ -130,22 +145,19 @@ export class RunTrigger {
   private async commitOnce(execution: NewExecution, req: TriggerRequest, scope: string): Promise<Result<Accepted>> {
     const requestHash = createHash('sha256').update(stringify({ canvasId: req.canvasId, body: req.body ?? null }) ?? '').digest('hex');
     const response = { executionId: execution.executionId, status: 'init', callback: callbackView(execution) };
-    const r = await this.deps.store.createExecution(execution, {
-      scope,
-      key: req.idempotencyKey!,
-      requestHash,
-      response,
-      ttlMs: req.idempotencyTtlMs ?? IDEMPOTENCY_TTL_MS,
-    });
+    const idempotency = { scope, key: req.idempotencyKey!, requestHash, response, ttlMs: req.idempotencyTtlMs ?? IDEMPOTENCY_TTL_MS };
+    const r = await this.commit({ execution, idempotency, ...this.callOf(req, execution) });
     switch (r.type) {
       case 'created':
-        return this.accepted(execution, req.trigger);
+        return this.accepted(execution, req);
       case 'replayed': {
         const original = r.response as { callback?: Accepted['callback'] };
-        return ok({ executionId: r.executionId, status: 'init', replayed: true, callback: original?.callback });
+        return ok({ executionId: r.executionId, status: 'init', replayed: true, callback: original?.callback, callRecorded: req.webhookCall !== undefined });
       }
       case 'key_reused':
         return fail('IDEMPOTENCY_KEY_REUSED');
+      case 'recorded':
+        throw new Error('an accept with an execution came back as a bare call record');
       default: {
         const never: never = r;
         throw new Error(`unhandled ${JSON.stringify(never)}`);
@@ -153,11 +165,27 @@ export class RunTrigger {
     }
   }
 
-  private accepted(execution: NewExecution, trigger: Trigger): Result<Accepted> {
+  /** Through the group committer; an item the store could not write rethrows its own error. */
+  private async commit(item: AcceptItem) {
+    const r = await this.deps.commits.submit(item);
+    if (r.type === 'error') throw r.error;
+    return r;
+  }
+
+  /** The webhook call's history row and `webhook.received` event, committed with the run. */
+  private callOf(req: TriggerRequest, execution: NewExecution): Pick<AcceptItem, 'call' | 'events'> {
+    const c = req.webhookCall;
+    if (!c) return {};
+    const call: WebhookCallRecord = { ...c, status: 'accepted', httpStatus: 200, executionId: execution.executionId, duplicate: false };
+    const facts = { ...c, workspaceId: execution.workspaceId, canvasId: execution.canvasId, executionId: execution.executionId };
+    return { call, events: [webhookReceivedEvent(facts, c.createdAt)] };
+  }
+
+  private accepted(execution: NewExecution, req: TriggerRequest): Result<Accepted> {
     this.deps.backpressure?.accepted();
-    this.deps.metrics?.executionsAccepted.inc({ trigger });
+    this.deps.metrics?.executionsAccepted.inc({ trigger: req.trigger });
     this.deps.bus.emit('execution.created', execution.executionId);
-    return ok({ executionId: execution.executionId, status: 'init', replayed: false, callback: callbackView(execution) });
+    return ok({ executionId: execution.executionId, status: 'init', replayed: false, callback: callbackView(execution), callRecorded: req.webhookCall !== undefined });
   }
 
   /**
@@ -188,6 +216,8 @@ export class RunTrigger {
     );
   }
 }
+
+export const workflowKey = (workspaceId: string, canvasId: string): string => `${workspaceId}/${canvasId}`;
 
 /** What a run's `callbackUrl` hears: how the run ended. Other events need an event endpoint. */
 export const CALLBACK_EVENTS = ['execution.finished', 'execution.failed'] as const;

@@ -9,6 +9,7 @@ import type {
   MessageRecord,
 } from './delivery.ts';
 import type { WorkflowDefinition } from '../workflows/definition.ts';
+import type { NewEvent } from './delivery.ts';
 
 /**
  * The one store interface (SPEC §5): domain verbs, not a query runner. The engine and the HTTP layer
@@ -150,35 +151,116 @@ export type CreateExecutionResult =
   | { type: 'replayed'; executionId: string; response: unknown }
   | { type: 'key_reused' };
 
+/**
+ * One trigger for `acceptMany`: a run to create, with the key it is accepted under, the webhook call
+ * that carried it and the events it produces (all committed together) — or, without `execution`, a
+ * webhook call to record on its own (one rejected before a run existed).
+ */
+export interface AcceptItem {
+  execution?: NewExecution;
+  idempotency?: IdempotencyClaim;
+  /** Recorded when the run is created (status `accepted`) or replayed (`duplicate`, the original run's id). */
+  call?: WebhookCallRecord;
+  /** Written only if the run is created (e.g. `webhook.received`). */
+  events?: NewEvent[];
+}
+
+export type AcceptOutcome = CreateExecutionResult | { type: 'recorded' } | { type: 'error'; error: unknown };
+
 export interface ClaimedNode {
   executionId: string;
   nodeId: string;
   attempt: number;
 }
 
+/** What a node's task sees of another node of its run. */
+export interface NodeContext {
+  nodeId: string;
+  status: NodeStatus;
+  output?: unknown;
+  messages?: unknown[];
+}
+
+/** A claimed node with everything its task needs, read in the transaction that claimed it. */
+export interface ClaimedWork extends ClaimedNode {
+  execution: ExecutionRecord;
+  /** The run's nodes that have ended, with their outputs. */
+  ended: NodeContext[];
+}
+
+/** The DAG's state as the advance rule (engine/advance.ts) reads it. */
+export interface AdvanceNode {
+  nodeId: string;
+  kind: string;
+  deps: string[];
+  status: NodeStatus;
+  /** Already released to the queue (runnable_at set) but not started. */
+  runnable: boolean;
+  /** For `condition` nodes: the boolean it produced. */
+  output?: unknown;
+  errCode?: ErrorCode;
+  errMsg?: string;
+}
+
+/** What the advance rule decided: nodes to release, nodes to skip, and whether the run ended. */
+export interface Advance {
+  runnable: string[];
+  skipped: string[];
+  outcome?: { status: 'finish' } | { status: 'failed'; errCode: ErrorCode; errMsg: string };
+}
+
+/** Decisions the store applies but does not make: they live in `engine/`. */
+export interface SchedulingRules {
+  advance(nodes: AdvanceNode[]): Advance;
+  /** The drift between the previous response shape of a task and this one, if any. */
+  drift(previous: string, current: string): unknown;
+}
+
+/** One completion for `settleAndClaim`. */
+export interface Completion {
+  executionId: string;
+  nodeId: string;
+  attempt: number;
+  result: NodeResult;
+  /** When the attempt ended (the turn that commits it comes later); the turn's `now` if absent. */
+  finishedAt?: number;
+  /** For http tasks without `expect`: the response's shape, compared with the last one of the task. */
+  responseShape?: string;
+}
+
+/** One turn of a worker: settle what finished, then claim up to `claim` nodes — one transaction. */
+export interface Turn {
+  workerId: string;
+  now: number;
+  completions: Completion[];
+  claim: number;
+  leaseMs: number;
+}
+
+export interface TurnOutcome {
+  /** One per completion, in order. */
+  settled: CompleteNodeOutcome[];
+  claimed: ClaimedWork[];
+  /** Executions that ended in this turn. */
+  ended: { executionId: string; status: ExecutionStatus }[];
+}
+
 /** What the worker reports when an attempt ends. */
 export type NodeResult =
-  | { type: 'finished'; output: unknown; messages?: unknown[]; usage?: unknown; httpStatus?: number; drift?: unknown }
+  | { type: 'finished'; output: unknown; messages?: unknown[]; usage?: unknown; httpStatus?: number }
   | { type: 'failed'; errCode: ErrorCode; errMsg: string; messages?: unknown[]; usage?: unknown; httpStatus?: number }
   /** Failed this attempt; run again at `runAt` (the wait lives in the store, not in memory). */
   | { type: 'retry'; runAt: number; errCode: ErrorCode; errMsg: string; httpStatus?: number }
   /** Not attempted after all (circuit open): back to the queue at `runAt`, the attempt un-counted. */
   | { type: 'deferred'; runAt: number };
 
-export interface CompleteNodeInput {
-  executionId: string;
-  nodeId: string;
-  workerId: string;
-  attempt: number;
-  result: NodeResult;
-  now: number;
-}
-
 export interface CompleteNodeOutcome {
   /** False when the lease was lost (aborted, timed out or reclaimed): nothing was written. */
   applied: boolean;
   /** Set when this completion ended the execution. */
   executionStatus?: ExecutionStatus;
+  /** For a finished http node: how its response's shape changed since the last one. */
+  drift?: unknown;
 }
 
 export interface ListExecutionsQuery {
@@ -292,8 +374,12 @@ export interface Store {
   listWorkflows(workspaceId: string, q: ListWorkflowsQuery): Promise<{ items: WorkflowSummary[]; total: number }>;
   deleteWorkflow(workspaceId: string, canvasId: string, now: number): Promise<boolean>;
 
-  /** Commits the execution, its nodes and the idempotency key in one transaction (SPEC §4.1, §4.8). */
-  createExecution(e: NewExecution, idempotency?: IdempotencyClaim): Promise<CreateExecutionResult>;
+  /**
+   * Commits a batch of triggers in one transaction (SPEC §4.1, §4.8): each run with its nodes, key,
+   * webhook call and events. One item's conflict or failure never fails its neighbours: outcomes
+   * come back one per item, in order, an item that could not be written as `{type: 'error'}`.
+   */
+  acceptMany(items: readonly AcceptItem[]): Promise<AcceptOutcome[]>;
   getExecution(workspaceId: string, executionId: string): Promise<ExecutionRecord | undefined>;
   /** For the engine only: no tenancy check, the worker already holds a lease on one of its nodes. */
   loadExecution(executionId: string): Promise<ExecutionRecord | undefined>;
@@ -303,7 +389,7 @@ export interface Store {
   /** Ends a live execution as failed with `code` (abort, timeout). False if it was already terminal. */
   terminateExecution(executionId: string, code: ErrorCode, message: string, now: number): Promise<boolean>;
   /** Resumes a failed execution from its failed nodes (SPEC §4.6); false if it is not failed. */
-  retryExecution(executionId: string, now: number, deadlineAt: number): Promise<boolean>;
+  retryExecution(executionId: string, now: number, deadlineAt: number, rules: Pick<SchedulingRules, 'advance'>): Promise<boolean>;
   /** Ends every live execution whose deadline passed; returns their ids. */
   timeOutExecutions(now: number): Promise<string[]>;
   createFile(f: FileRecord): Promise<void>;
@@ -328,16 +414,17 @@ export interface Store {
   updateWebhook(workspaceId: string, webhookId: string, patch: WebhookPatch, now: number): Promise<WebhookRecord | undefined>;
   /** Revokes `webhookId` and creates `newId` with the same settings, in one transaction. */
   resetWebhook(workspaceId: string, webhookId: string, newId: string, now: number): Promise<WebhookRecord | undefined>;
-  recordWebhookCall(call: WebhookCallRecord): Promise<void>;
-  /** Stores the latest response shape of a workflow task and returns the one it replaced. */
-  swapResponseShape(canvasId: string, nodeId: string, shape: string, now: number): Promise<string | undefined>;
   listWebhookCalls(webhookId: string, offset: number, limit: number): Promise<{ records: WebhookCallRecord[]; total: number }>;
 
-  /** Leases up to `limit` runnable nodes to `workerId` and records the attempt's start. */
-  claimNodes(workerId: string, limit: number, now: number, leaseMs: number): Promise<ClaimedNode[]>;
+  /**
+   * One worker turn in one transaction: applies each completion (lease-checked; a lost lease writes
+   * nothing), records response shapes, releases or skips what the rules say, ends finished runs,
+   * writes their events, then leases up to `turn.claim` runnable nodes and returns each with its
+   * execution and the outputs of its run's ended nodes.
+   */
+  settleAndClaim(turn: Turn, rules: SchedulingRules): Promise<TurnOutcome>;
   /** Extends the leases `workerId` still holds; returns the keys (`executionId/nodeId`) it still holds. */
   heartbeat(workerId: string, now: number, leaseMs: number): Promise<Set<string>>;
-  completeNode(input: CompleteNodeInput): Promise<CompleteNodeOutcome>;
   /** Makes nodes whose lease expired runnable again (their worker died); returns how many. */
   requeueExpiredLeases(now: number): Promise<number>;
   /** Gives back every lease `workerId` holds, for shutdown or a single-process restart. */

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { nextRetryDelay } from '../../src/engine/retry.ts';
-import { advance, type AdvanceNode } from '../../src/store/advance.ts';
+import { advance } from '../../src/engine/advance.ts';
+import type { AdvanceNode } from '../../src/store/store.ts';
 import { fakeServer, json, type FakeServer } from '../helpers/fakes.ts';
 import { startTestServer, waitDone, type TestServer } from '../helpers/server.ts';
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { newExecutionId } from '../../src/ids.ts';
-import type { NewExecution, Store } from '../../src/store/store.ts';
+import { SCHEDULING_RULES } from '../../src/engine/rules.ts';
+import type { Completion, IdempotencyClaim, NewExecution, Store } from '../../src/store/store.ts';
 import type { WorkflowDefinition } from '../../src/workflows/definition.ts';
 import { freshTarget, STORE_KINDS, type StoreTarget } from '../helpers/stores.ts';
 
@@ -48,6 +49,16 @@ for (const kind of STORE_KINDS) {
       await store.close();
       await target.cleanup(failed);
     });
+    // Batches of one, as a caller with a single item uses the batch verbs.
+    const createExecution = async (e: NewExecution, idempotency?: IdempotencyClaim) => {
+      const [r] = await store.acceptMany([{ execution: e, idempotency }]);
+      if (r!.type === 'error') throw r!.error;
+      return r!;
+    };
+    const claimNodes = async (workerId: string, limit: number, now: number, leaseMs: number) =>
+      (await store.settleAndClaim({ workerId, now, completions: [], claim: limit, leaseMs }, SCHEDULING_RULES)).claimed;
+    const completeNode = async (c: Completion & { workerId: string; now: number }) =>
+      (await store.settleAndClaim({ workerId: c.workerId, now: c.now, completions: [c], claim: 0, leaseMs: 0 }, SCHEDULING_RULES)).settled[0]!;
     const t = (name: string, fn: () => Promise<void>) =>
       it(name, async () => {
         try {
@@ -91,20 +102,76 @@ for (const kind of STORE_KINDS) {
 
     t('idempotency: replay on same hash, reuse on different hash, new run after expiry', async () => {
       const idem = { scope: 'api', key: 'k-1', requestHash: 'h', response: { executionId: 'x' }, ttlMs: 1000 };
-      const first = await store.createExecution(newExecution(100), idem);
+      const first = await createExecution(newExecution(100), idem);
       assert.equal(first.type, 'created');
-      const again = await store.createExecution(newExecution(200), idem);
+      const again = await createExecution(newExecution(200), idem);
       assert.equal(again.type, 'replayed');
       assert.equal(again.type === 'replayed' && again.executionId, first.type === 'created' && first.executionId);
-      assert.equal((await store.createExecution(newExecution(300), { ...idem, requestHash: 'other' })).type, 'key_reused');
-      assert.equal((await store.createExecution(newExecution(5000), idem)).type, 'created');
+      assert.equal((await createExecution(newExecution(300), { ...idem, requestHash: 'other' })).type, 'key_reused');
+      assert.equal((await createExecution(newExecution(5000), idem)).type, 'created');
     });
 
     t('concurrent creates with one key make one execution', async () => {
       const idem = { scope: 'api', key: 'race', requestHash: 'h', response: {}, ttlMs: 60_000 };
-      const results = await Promise.all(Array.from({ length: 10 }, () => store.createExecution(newExecution(1000), idem)));
+      const results = await Promise.all(Array.from({ length: 10 }, () => createExecution(newExecution(1000), idem)));
       assert.equal(results.filter((r) => r.type === 'created').length, 1);
       assert.equal(results.filter((r) => r.type === 'replayed').length, 9);
+    });
+
+    t('accept batch: in-batch duplicates, a reused key and a live key resolve per item; the rest commit', async () => {
+      await createExecution(newExecution(90_000), { scope: 'api', key: 'live', requestHash: 'h', response: { n: 0 }, ttlMs: 60_000 });
+      const key = (k: string, requestHash = 'h') => ({ scope: 'api', key: k, requestHash, response: { k }, ttlMs: 60_000 });
+      const items = [
+        { execution: newExecution(90_001), idempotency: key('b1') },
+        { execution: newExecution(90_001), idempotency: key('b1') },
+        { execution: newExecution(90_001), idempotency: key('b1', 'other') },
+        { execution: newExecution(90_001) },
+        { execution: newExecution(90_001), idempotency: key('live') },
+        { call: { recordId: 'wc-lone', webhookId: 'wh_x', status: 'rejected' as const, httpStatus: 401, errCode: 'INVALID_SIGNATURE' as const, responseTime: 1, bodySize: 2, duplicate: false, createdAt: 90_001 } },
+      ];
+      const out = await store.acceptMany(items);
+      assert.deepEqual(out.map((o) => o.type), ['created', 'replayed', 'key_reused', 'created', 'replayed', 'recorded']);
+      assert.equal(out[1]!.type === 'replayed' && out[1]!.executionId, items[0]!.execution!.executionId, 'the second of a batch replays the first');
+      for (const [i, exists] of [[0, true], [1, false], [2, false], [3, true], [4, false]] as const) {
+        assert.equal(Boolean(await store.getExecution('ws-1', items[i]!.execution!.executionId)), exists, `item ${i}`);
+      }
+      assert.equal((await store.listWebhookCalls('wh_x', 0, 10)).records[0]?.errCode, 'INVALID_SIGNATURE');
+    });
+
+    t('accept batch: a webhook call and its event commit with the run; a failing item fails alone', async () => {
+      await store.createEndpoint({ id: 'ep-hooks', workspaceId: 'ws-1', url: 'https://example.com/h', enabled: true, ordered: false, eventTypes: ['webhook.received'], secret: 'whsec_dGVzdA==', createdAt: 1, updatedAt: 1 });
+      const taken = newExecution(91_000);
+      await createExecution(taken);
+      const fresh = newExecution(91_001);
+      const call = { recordId: 'wc-1', webhookId: 'wh_y', status: 'accepted' as const, httpStatus: 200, executionId: fresh.executionId, responseTime: 1, bodySize: 3, duplicate: false, createdAt: 91_001 };
+      const event = { workspaceId: 'ws-1', type: 'webhook.received', executionId: fresh.executionId, now: 91_001, data: { recordId: 'wc-1' } };
+      const out = await store.acceptMany([{ execution: { ...newExecution(91_001), executionId: taken.executionId } }, { execution: fresh, call, events: [event] }]);
+      assert.equal(out[0]!.type, 'error', 'an execution id that exists cannot be inserted twice');
+      assert.equal(out[1]!.type, 'created');
+      const [record] = (await store.listWebhookCalls('wh_y', 0, 10)).records;
+      assert.deepEqual([record?.status, record?.executionId], ['accepted', fresh.executionId]);
+      const messages = await store.listMessages({ workspaceId: 'ws-1', endpointId: 'ep-hooks', limit: 10 });
+      assert.deepEqual(messages.map((m) => [m.eventType, m.executionId]), [['webhook.received', fresh.executionId]]);
+      await store.deleteEndpoint('ws-1', 'ep-hooks', 91_002);
+      for (const e of [taken, fresh]) await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'cleanup', 91_003);
+    });
+
+    t('worker turn: completions of several runs settle together and their successors are claimed in the same turn', async () => {
+      await claimNodes('drain', 1000, 1e12, 1); // earlier tests' leftovers out of the way
+      const runs = [newExecution(95_000), newExecution(95_000)];
+      for (const e of runs) await createExecution(e);
+      const roots = await claimNodes('w9', 10, 95_001, 10_000);
+      assert.deepEqual(roots.map((c) => c.nodeId), ['a', 'a']);
+      assert.deepEqual(roots[0]!.execution.variables, { x: 1 }, 'a claim carries its execution');
+      const turn = await store.settleAndClaim(
+        { workerId: 'w9', now: 95_002, leaseMs: 10_000, claim: 10, completions: roots.map((c) => ({ ...c, result: { type: 'finished' as const, output: 7 } })) },
+        SCHEDULING_RULES,
+      );
+      assert.deepEqual(turn.settled.map((s) => s.applied), [true, true]);
+      assert.deepEqual(turn.claimed.map((c) => c.nodeId).sort(), ['b', 'b', 'gate', 'gate']);
+      const next = turn.claimed.find((c) => c.nodeId === 'b')!;
+      assert.deepEqual(next.ended.map((n) => [n.nodeId, n.output]), [['a', 7]], 'and the outputs of the nodes that ended');
+      for (const e of runs) await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'cleanup', 95_003);
     });
 
     t('scheduling: claim, complete, skip a false branch, finish the run', async () => {
@@ -115,14 +182,14 @@ for (const kind of STORE_KINDS) {
         await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'cleanup', 1);
       }
       const e = newExecution(2000);
-      await store.createExecution(e);
+      await createExecution(e);
       const now = 3000;
       const step = async (expected: string[], output: (id: string) => unknown) => {
-        const claimed = await store.claimNodes('w1', 10, now, 10_000);
+        const claimed = await claimNodes('w1', 10, now, 10_000);
         assert.deepEqual(claimed.map((c) => c.nodeId).sort(), expected);
         let status;
         for (const c of claimed) {
-          const r = await store.completeNode({ ...c, workerId: 'w1', now, result: { type: 'finished', output: output(c.nodeId) } });
+          const r = await completeNode({ ...c, workerId: 'w1', now, result: { type: 'finished', output: output(c.nodeId) } });
           assert.equal(r.applied, true);
           status = r.executionStatus ?? status;
         }
@@ -156,46 +223,46 @@ for (const kind of STORE_KINDS) {
             { nodeId: 'j', kind: 'output', deps: ['l', 'r'] },
           ],
         });
-        await store.createExecution(e);
-        const claimed = (await store.claimNodes('w1', 50, now, 10_000)).filter((c) => c.executionId === e.executionId);
+        await createExecution(e);
+        const claimed = (await claimNodes('w1', 50, now, 10_000)).filter((c) => c.executionId === e.executionId);
         assert.equal(claimed.length, 2);
-        await Promise.all(claimed.map((c) => store.completeNode({ ...c, workerId: 'w1', now, result: { type: 'finished', output: 1 } })));
-        const [j] = (await store.claimNodes('w1', 50, now, 10_000)).filter((c) => c.executionId === e.executionId);
+        await Promise.all(claimed.map((c) => completeNode({ ...c, workerId: 'w1', now, result: { type: 'finished', output: 1 } })));
+        const [j] = (await claimNodes('w1', 50, now, 10_000)).filter((c) => c.executionId === e.executionId);
         assert.equal(j?.nodeId, 'j', `round ${round}: the join became runnable`);
-        const done = await store.completeNode({ ...j!, workerId: 'w1', now, result: { type: 'finished', output: 2 } });
+        const done = await completeNode({ ...j!, workerId: 'w1', now, result: { type: 'finished', output: 2 } });
         assert.equal(done.executionStatus, 'finish');
       }
     });
 
     t('a failed node fails the run and nothing else starts', async () => {
       const e = newExecution(4000);
-      await store.createExecution(e);
-      const [a] = await store.claimNodes('w1', 10, 4000, 10_000);
+      await createExecution(e);
+      const [a] = await claimNodes('w1', 10, 4000, 10_000);
       assert.equal(a?.nodeId, 'a');
-      const r = await store.completeNode({ ...a!, workerId: 'w1', now: 4001, result: { type: 'failed', errCode: 'UPSTREAM_ERROR', errMsg: '503 from x' } });
+      const r = await completeNode({ ...a!, workerId: 'w1', now: 4001, result: { type: 'failed', errCode: 'UPSTREAM_ERROR', errMsg: '503 from x' } });
       assert.equal(r.executionStatus, 'failed');
       const ex = await store.getExecution('ws-1', e.executionId);
       assert.equal(ex?.errCode, 'UPSTREAM_ERROR');
       assert.match(ex?.errMsg ?? '', /"a" failed: 503/);
-      assert.deepEqual(await store.claimNodes('w1', 10, 5000, 10_000), []);
+      assert.deepEqual(await claimNodes('w1', 10, 5000, 10_000), []);
     });
 
     t('a lost lease makes the late completion a no-op, and the node runs again', async () => {
       const e = newExecution(6000);
-      await store.createExecution(e);
-      const [a] = await store.claimNodes('dead', 10, 6000, 1000);
+      await createExecution(e);
+      const [a] = await claimNodes('dead', 10, 6000, 1000);
       assert.ok(a);
       assert.equal(await store.requeueExpiredLeases(6500), 0, 'lease still valid');
       assert.equal(await store.requeueExpiredLeases(7001), 1);
-      const [again] = await store.claimNodes('alive', 10, 7002, 1000);
+      const [again] = await claimNodes('alive', 10, 7002, 1000);
       assert.equal(again?.nodeId, 'a');
       assert.equal(again?.attempt, 2);
-      const late = await store.completeNode({ ...a!, workerId: 'dead', now: 7003, result: { type: 'finished', output: 'stale' } });
+      const late = await completeNode({ ...a!, workerId: 'dead', now: 7003, result: { type: 'finished', output: 'stale' } });
       assert.equal(late.applied, false);
       const held = await store.heartbeat('alive', 7004, 1000);
       assert.ok(held.has(`${e.executionId}/a`));
       assert.equal((await store.heartbeat('dead', 7004, 1000)).size, 0);
-      await store.completeNode({ ...again!, workerId: 'alive', now: 7005, result: { type: 'finished', output: 1 } });
+      await completeNode({ ...again!, workerId: 'alive', now: 7005, result: { type: 'finished', output: 1 } });
       const attempts = (await store.listAttempts(e.executionId)).filter((x) => x.nodeId === 'a');
       assert.deepEqual(attempts.map((x) => [x.attempt, x.status, x.errCode ?? null]), [
         [1, 'failed', 'WORKER_LOST'],
@@ -206,24 +273,24 @@ for (const kind of STORE_KINDS) {
 
     t('retry results wait in the store until runAt', async () => {
       const e = newExecution(8000);
-      await store.createExecution(e);
-      const [a] = await store.claimNodes('w1', 10, 8000, 10_000);
-      await store.completeNode({ ...a!, workerId: 'w1', now: 8001, result: { type: 'retry', runAt: 9000, errCode: 'UPSTREAM_ERROR', errMsg: '503' } });
+      await createExecution(e);
+      const [a] = await claimNodes('w1', 10, 8000, 10_000);
+      await completeNode({ ...a!, workerId: 'w1', now: 8001, result: { type: 'retry', runAt: 9000, errCode: 'UPSTREAM_ERROR', errMsg: '503' } });
       const n = (await store.listNodes(e.executionId)).find((x) => x.nodeId === 'a');
       assert.equal(n?.status, 'waiting');
-      assert.deepEqual(await store.claimNodes('w1', 10, 8999, 10_000), []);
-      const [again] = await store.claimNodes('w1', 10, 9000, 10_000);
+      assert.deepEqual(await claimNodes('w1', 10, 8999, 10_000), []);
+      const [again] = await claimNodes('w1', 10, 9000, 10_000);
       assert.equal(again?.attempt, 2);
       await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'cleanup', 9001);
     });
 
     t('abort ends the run, fails the node in flight, and is idempotent', async () => {
       const e = newExecution(10_000);
-      await store.createExecution(e);
-      const [a] = await store.claimNodes('w1', 10, 10_000, 10_000);
+      await createExecution(e);
+      const [a] = await claimNodes('w1', 10, 10_000, 10_000);
       assert.equal(await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'Aborted by user', 10_001), true);
       assert.equal(await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'Aborted by user', 10_002), false);
-      const late = await store.completeNode({ ...a!, workerId: 'w1', now: 10_003, result: { type: 'finished', output: 1 } });
+      const late = await completeNode({ ...a!, workerId: 'w1', now: 10_003, result: { type: 'finished', output: 1 } });
       assert.equal(late.applied, false);
       const ex = await store.getExecution('ws-1', e.executionId);
       assert.equal(ex?.status, 'failed');
@@ -235,7 +302,7 @@ for (const kind of STORE_KINDS) {
 
     t('executions past their deadline time out', async () => {
       const e = newExecution(20_000, { deadlineAt: 20_500 });
-      await store.createExecution(e);
+      await createExecution(e);
       assert.deepEqual(await store.timeOutExecutions(20_400), []);
       assert.deepEqual(await store.timeOutExecutions(20_500), [e.executionId]);
       assert.equal((await store.getExecution('ws-1', e.executionId))?.errCode, 'EXECUTION_TIMEOUT');
@@ -246,7 +313,7 @@ for (const kind of STORE_KINDS) {
       for (let i = 0; i < 5; i++) {
         const e = newExecution(30_000 + i, { canvasId: 'c-hist', trigger: i % 2 ? 'cli' : 'api' });
         ids.push(e.executionId);
-        await store.createExecution(e);
+        await createExecution(e);
       }
       const page1 = await store.listExecutions({ workspaceId: 'ws-1', canvasId: 'c-hist', limit: 2 });
       assert.deepEqual(page1.map((e) => e.executionId), [ids[4], ids[3]]);
@@ -272,7 +339,7 @@ for (const kind of STORE_KINDS) {
       const ids: string[] = [];
       for (let i = 0; i < 2; i++) {
         const e = newExecution(50_000 + i, { workspaceId: 'ws-2' });
-        await store.createExecution(e);
+        await createExecution(e);
         assert.equal(await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'stop', 50_100 + i), true);
         ids.push(e.executionId);
       }

@@ -60,7 +60,7 @@ declare module 'fastify' {
     /** The webhook a trigger call names, looked up before the body is read. */
     webhook?: WebhookRecord;
     /** What the webhook history records about this call, filled in as the call proceeds. */
-    webhookCall?: { webhookId: string; executionId?: string; duplicate: boolean };
+    webhookCall?: { webhookId: string; recordId: string; executionId?: string; duplicate: boolean; recorded?: boolean };
   }
 }
 
@@ -109,6 +109,7 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
       await checkSettings(ws, canvasId, { bodyMode: patch.bodyMode ?? existing?.bodyMode, rawVariable: patch.rawVariable ?? existing?.rawVariable });
       if (existing) {
         const w = await deps.store.updateWebhook(ws, existing.webhookId, patch, now());
+        deps.webhooks.forget(existing.webhookId);
         return sendOk(req, reply, webhookView(w!, baseUrl(req)));
       }
       const t = now();
@@ -137,6 +138,7 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
     if (!current || current.workspaceId !== ws) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND'));
     await checkSettings(ws, current.canvasId, { bodyMode: patch.bodyMode ?? current.bodyMode, rawVariable: patch.rawVariable ?? current.rawVariable });
     const w = await deps.store.updateWebhook(ws, webhookId, patch, now());
+    deps.webhooks.forget(webhookId);
     if (!w) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND'));
     return w;
   };
@@ -164,6 +166,7 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
     { config: { scope: 'admin' }, schema: { tags, summary: 'Replace the webhook id; the old URL stops working at once', body: Type.Object(WebhookIdBody, { additionalProperties: false }) } },
     async (req, reply) => {
       const w = await deps.store.resetWebhook(req.apiKey.workspaceId, req.body.webhookId, newWebhookId(), now());
+      deps.webhooks.forget(req.body.webhookId);
       if (!w) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND'));
       return sendOk(req, reply, webhookView(w, baseUrl(req)));
     },
@@ -223,28 +226,33 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
       // still appears in the webhook's history.
       onRequest: async (req) => {
         const { webhookId } = req.params as { webhookId: string };
-        req.webhook = await deps.store.getWebhook(webhookId);
-        if (req.webhook) req.webhookCall = { webhookId, duplicate: false };
+        req.webhook = await deps.webhooks.get(webhookId, () => deps.store.getWebhook(webhookId));
+        if (req.webhook) req.webhookCall = { webhookId, recordId: newWebhookCallId(), duplicate: false };
       },
+      // Calls whose record did not commit with a run (rejected, or answered from a duplicate still
+      // in flight) are recorded after the answer, batched with the accepts.
       onResponse: async (req, reply) => {
         const call = req.webhookCall;
-        if (!call) return;
+        if (!call || call.recorded) return;
         const ok = reply.statusCode < 300;
-        await deps.store
-          .recordWebhookCall({
-            recordId: newWebhookCallId(),
-            webhookId: call.webhookId,
-            status: ok ? (call.duplicate ? 'duplicate' : 'accepted') : 'rejected',
-            httpStatus: reply.statusCode,
-            errCode: req.errCode,
-            executionId: call.executionId,
-            responseTime: reply.elapsedTime,
-            sourceIp: req.ip,
-            bodySize: req.rawBody?.length ?? 0,
-            duplicate: call.duplicate,
-            createdAt: now(),
+        const outcome = await deps.commits
+          .submit({
+            call: {
+              recordId: call.recordId,
+              webhookId: call.webhookId,
+              status: ok ? (call.duplicate ? 'duplicate' : 'accepted') : 'rejected',
+              httpStatus: reply.statusCode,
+              errCode: req.errCode,
+              executionId: call.executionId,
+              responseTime: reply.elapsedTime,
+              sourceIp: req.ip,
+              bodySize: req.rawBody?.length ?? 0,
+              duplicate: call.duplicate,
+              createdAt: now(),
+            },
           })
-          .catch((e) => req.log.error({ err: e }, 'could not record the webhook call'));
+          .catch((error: unknown) => ({ type: 'error' as const, error }));
+        if (outcome.type === 'error') req.log.error({ err: outcome.error }, 'could not record the webhook call');
       },
     },
     async (req, reply) => {
@@ -252,11 +260,13 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
       if (!webhook) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND'));
       const headers: Record<string, string | undefined> = {};
       for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(", ") : (v as string | undefined);
-      const r = await acceptWebhookCall(deps, { webhook, rawBody: req.rawBody ?? Buffer.alloc(0), body: req.body, headers, nowMs: now() });
+      const rawBody = req.rawBody ?? Buffer.alloc(0);
+      const call = { recordId: req.webhookCall!.recordId, webhookId: webhook.webhookId, responseTime: reply.elapsedTime, sourceIp: req.ip, bodySize: rawBody.length, createdAt: now() };
+      const r = await acceptWebhookCall(deps, { webhook, rawBody, body: req.body, headers, nowMs: call.createdAt, call });
       reply.headers(r.rateHeaders);
       if (!r.ok) return sendFailure(req, reply, r.error as Failure, r.error.headers);
       const { executionId, replayed } = r.value;
-      req.webhookCall = { webhookId: webhook.webhookId, executionId, duplicate: replayed };
+      req.webhookCall = { ...req.webhookCall!, executionId, duplicate: replayed, recorded: r.value.callRecorded };
       if (replayed) reply.header('idempotent-replayed', 'true');
       const data: Record<string, unknown> = { executionId, status: r.value.status, received: true, duplicate: replayed };
       if (webhook.timeout > 0) {

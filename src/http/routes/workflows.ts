@@ -6,6 +6,7 @@ import type { WorkflowDefinition } from '../../workflows/definition.ts';
 import { WorkflowDefinitionSchema } from '../../workflows/schema.ts';
 import { validateDefinition } from '../../workflows/validate.ts';
 import type { App, AppDeps } from '../app.ts';
+import { workflowKey } from '../../runs/trigger.ts';
 import { sendOk } from '../envelope.ts';
 import { AnyObject, Envelope, errorResponses } from '../schemas.ts';
 
@@ -96,12 +97,14 @@ export const workflowRoutes = (deps: AppDeps) => async (app: App) => {
         throw new FlowgateError(failure('INVALID_WORKFLOW', 'canvasId in the body differs from the path'));
       }
       const w = await deps.store.updateWorkflow(req.apiKey.workspaceId, req.params.canvasId, { ...def, canvasId: req.params.canvasId }, now());
+      deps.workflows.forget(workflowKey(req.apiKey.workspaceId, req.params.canvasId));
       if (!w) throw new FlowgateError(failure('CANVAS_NOT_FOUND'));
       return sendOk(req, reply, workflowView(w));
     },
   );
 
   app.delete('/v1/workflows/:canvasId', { config: { scope: 'admin' }, schema: { tags, summary: 'Delete a workflow (its executions are kept)', params: CanvasParams } }, async (req, reply) => {
+    deps.workflows.forget(workflowKey(req.apiKey.workspaceId, req.params.canvasId));
     if (!(await deps.store.deleteWorkflow(req.apiKey.workspaceId, req.params.canvasId, now()))) throw new FlowgateError(failure('CANVAS_NOT_FOUND'));
     return sendOk(req, reply, { canvasId: req.params.canvasId, deleted: true });
   });

@@ -9,7 +9,7 @@ import type {
 } from '../delivery.ts';
 import type { MessageWithAttempts, ReplayOutcome } from '../store.ts';
 import { toEndpoint } from './endpoints.ts';
-import { emitEvent } from './events.ts';
+import { writeEvents } from './outbox.ts';
 import type { BackendProfile } from './profile.ts';
 import { optNum } from './rows.ts';
 import type { EventAttemptsTable, EventMessagesTable, Tables } from './tables.ts';
@@ -175,7 +175,7 @@ async function disableEndpoint(trx: Trx, profile: BackendProfile, endpointId: st
     .where('endpoint_id', '=', endpointId)
     .where('status', '=', 'pending')
     .execute();
-  await emitEvent(trx, profile, {
+  await writeEvents(trx, profile, [{
     workspaceId: ep.workspace_id,
     type: 'endpoint.disabled',
     now,
@@ -185,7 +185,7 @@ async function disableEndpoint(trx: Trx, profile: BackendProfile, endpointId: st
       reason,
       failingSince: ep.failing_since === null ? undefined : new Date(Number(ep.failing_since)).toISOString(),
     },
-  });
+  }]);
 }
 
 /** Puts a claimed message back without counting an attempt (the endpoint's rate limit said wait). */
@@ -319,7 +319,7 @@ export async function flagSilentWebhooks(db: Db, profile: BackendProfile, now: n
       let q = trx.updateTable('webhooks').set({ silent_at: now }).where('id', '=', w.id);
       q = silentAt === undefined ? q.where('silent_at', 'is', null) : q.where('silent_at', '=', silentAt);
       if (Number((await q.executeTakeFirst()).numUpdatedRows) !== 1) return false;
-      await emitEvent(trx, profile, {
+      await writeEvents(trx, profile, [{
         workspaceId: w.workspace_id,
         type: 'webhook.silent',
         now,
@@ -330,7 +330,7 @@ export async function flagSilentWebhooks(db: Db, profile: BackendProfile, now: n
           lastCallAt: lastCall === undefined ? undefined : new Date(lastCall).toISOString(),
           silentForSeconds: Math.floor((now - quietSince) / 1000),
         },
-      });
+      }]);
       return true;
     });
     if (emitted) flagged++;

@@ -1,11 +1,12 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { advance, type AdvanceNode } from '../advance.ts';
-import { nodeKey, type Backlog, type ClaimedNode, type CompleteNodeInput, type CompleteNodeOutcome, type NodeStatus } from '../store.ts';
+import { executionEvent, type ExecutionFacts } from '../../delivery/payloads.ts';
+import type { NewEvent } from '../delivery.ts';
+import { nodeKey, type AdvanceNode, type Backlog, type ClaimedWork, type ExecutionStatus, type NodeContext, type NodeStatus, type SchedulingRules } from '../store.ts';
 import type { BackendProfile } from './profile.ts';
 import { notifyWork } from './notify.ts';
-import { emitEvent, executionEvent, nodeEvent } from './events.ts';
-import { fromJson, toJson } from './rows.ts';
-import type { Tables } from './tables.ts';
+import { writeEvents } from './outbox.ts';
+import { fromJson, toExecution } from './rows.ts';
+import type { ExecutionsTable, Tables } from './tables.ts';
 import { transaction } from './tx.ts';
 
 /**
@@ -16,49 +17,87 @@ import { transaction } from './tx.ts';
 type Db = Kysely<Tables>;
 type Trx = Transaction<Tables>;
 
-export async function claimNodes(db: Db, profile: BackendProfile, workerId: string, limit: number, now: number, leaseMs: number): Promise<ClaimedNode[]> {
+/** The execution fields a transition reads under the execution's lock (events report them). */
+export type Head = Pick<ExecutionsTable, 'id' | 'status' | 'workspace_id' | 'workflow_id' | 'trigger' | 'created_at' | 'started_at'>;
+
+export const headFacts = (h: Head): ExecutionFacts => ({
+  executionId: h.id,
+  workspaceId: h.workspace_id,
+  canvasId: h.workflow_id,
+  trigger: h.trigger,
+  createdAt: Number(h.created_at),
+  startedAt: h.started_at === null ? undefined : Number(h.started_at),
+});
+
+/**
+ * Leases up to `limit` runnable nodes to `workerId`, records each attempt's start, starts their
+ * executions, and reads what their tasks need: the execution and the outputs of its ended nodes.
+ */
+export async function claimIn(trx: Trx, profile: BackendProfile, workerId: string, limit: number, now: number, leaseMs: number, events: NewEvent[]): Promise<ClaimedWork[]> {
   const lock = profile.skipLocked ? sql`FOR UPDATE SKIP LOCKED` : sql``;
-  return transaction(db, async (trx) => {
-    const { rows } = await sql<{ execution_id: string; node_id: string; attempts: number }>`
-      UPDATE node_executions
-         SET status = 'executing', runnable_at = NULL, lease_owner = ${workerId},
-             lease_expires_at = ${now + leaseMs}, attempts = attempts + 1,
-             started_at = COALESCE(started_at, ${now})
-       WHERE (execution_id, node_id) IN (
-             SELECT execution_id, node_id FROM node_executions
-              WHERE runnable_at IS NOT NULL AND runnable_at <= ${now}
-              ORDER BY runnable_at
-              LIMIT ${limit} ${lock})
-      RETURNING execution_id, node_id, attempts`.execute(trx);
-    if (rows.length === 0) return [];
-    await trx
-      .insertInto('node_attempts')
-      .values(
-        rows.map((r) => ({
-          execution_id: r.execution_id,
-          node_id: r.node_id,
-          attempt: Number(r.attempts),
-          worker_id: workerId,
-          status: 'executing',
-          http_status: null,
-          err_code: null,
-          err_msg: null,
-          started_at: now,
-          finished_at: null,
-        })),
-      )
-      .execute();
-    const executionIds = [...new Set(rows.map((r) => r.execution_id))];
-    const started = await trx
-      .updateTable('executions')
-      .set({ status: 'executing', started_at: now })
-      .where('id', 'in', executionIds)
-      .where('status', '=', 'init')
-      .returning(['id', 'workspace_id', 'workflow_id', 'trigger', 'created_at', 'started_at'])
-      .execute();
-    for (const e of started) await emitEvent(trx, profile, executionEvent(e, 'execution.started', now));
-    return rows.map((r) => ({ executionId: r.execution_id, nodeId: r.node_id, attempt: Number(r.attempts) }));
-  });
+  const { rows } = await sql<{ execution_id: string; node_id: string; attempts: number }>`
+    UPDATE node_executions
+       SET status = 'executing', runnable_at = NULL, lease_owner = ${workerId},
+           lease_expires_at = ${now + leaseMs}, attempts = attempts + 1,
+           started_at = COALESCE(started_at, ${now})
+     WHERE (execution_id, node_id) IN (
+           SELECT execution_id, node_id FROM node_executions
+            WHERE runnable_at IS NOT NULL AND runnable_at <= ${now}
+            ORDER BY runnable_at
+            LIMIT ${limit} ${lock})
+    RETURNING execution_id, node_id, attempts`.execute(trx);
+  if (rows.length === 0) return [];
+  await trx
+    .insertInto('node_attempts')
+    .values(
+      rows.map((r) => ({
+        execution_id: r.execution_id,
+        node_id: r.node_id,
+        attempt: Number(r.attempts),
+        worker_id: workerId,
+        status: 'executing',
+        http_status: null,
+        err_code: null,
+        err_msg: null,
+        started_at: now,
+        finished_at: null,
+        next_attempt_at: null,
+      })),
+    )
+    .execute();
+  const executionIds = [...new Set(rows.map((r) => r.execution_id))];
+  const started = await trx
+    .updateTable('executions')
+    .set({ status: 'executing', started_at: now })
+    .where('id', 'in', executionIds)
+    .where('status', '=', 'init')
+    .returning(['id', 'status', 'workspace_id', 'workflow_id', 'trigger', 'created_at', 'started_at'])
+    .execute();
+  for (const e of started) events.push(executionEvent(headFacts(e), 'execution.started', now));
+
+  const [executions, ended] = await Promise.all([
+    trx.selectFrom('executions').selectAll().where('id', 'in', executionIds).execute(),
+    trx
+      .selectFrom('node_executions')
+      .select(['execution_id', 'node_id', 'status', 'output', 'messages'])
+      .where('execution_id', 'in', executionIds)
+      .where('status', 'in', ['finish', 'failed', 'skipped'])
+      .execute(),
+  ]);
+  const byId = new Map(executions.map((e) => [e.id, toExecution(e)]));
+  const endedBy = new Map<string, NodeContext[]>();
+  for (const n of ended) {
+    let list = endedBy.get(n.execution_id);
+    if (!list) endedBy.set(n.execution_id, (list = []));
+    list.push({ nodeId: n.node_id, status: n.status as NodeStatus, output: fromJson(n.output), messages: fromJson<unknown[]>(n.messages) });
+  }
+  return rows.map((r) => ({
+    executionId: r.execution_id,
+    nodeId: r.node_id,
+    attempt: Number(r.attempts),
+    execution: byId.get(r.execution_id)!,
+    ended: endedBy.get(r.execution_id) ?? [],
+  }));
 }
 
 export async function heartbeat(db: Db, workerId: string, now: number, leaseMs: number): Promise<Set<string>> {
@@ -72,164 +111,54 @@ export async function heartbeat(db: Db, workerId: string, now: number, leaseMs: 
   return new Set(rows.map((r) => nodeKey(r.execution_id, r.node_id)));
 }
 
-async function finishAttempt(trx: Trx, input: CompleteNodeInput, status: 'finish' | 'failed'): Promise<void> {
-  const r = input.result;
-  if (r.type === 'deferred') return;
-  await trx
-    .updateTable('node_attempts')
-    .set({
-      status,
-      finished_at: input.now,
-      http_status: r.httpStatus ?? null,
-      err_code: r.type === 'finished' ? null : r.errCode,
-      err_msg: r.type === 'finished' ? null : r.errMsg,
-      next_attempt_at: r.type === 'retry' ? r.runAt : null,
-    })
-    .where('execution_id', '=', input.executionId)
-    .where('node_id', '=', input.nodeId)
-    .where('attempt', '=', input.attempt)
-    .execute();
-}
-
-async function writeNode(trx: Trx, input: CompleteNodeInput): Promise<boolean> {
-  const r = input.result;
-  if (r.type === 'deferred') return deferNode(trx, input, r.runAt);
-  const common = { lease_owner: null, lease_expires_at: null };
-  const values =
-    r.type === 'retry'
-      ? { ...common, status: 'waiting', runnable_at: r.runAt, err_code: r.errCode, err_msg: r.errMsg }
-      : {
-          ...common,
-          status: r.type === 'finished' ? 'finish' : 'failed',
-          finished_at: input.now,
-          output: r.type === 'finished' ? toJson(r.output) : null,
-          drift: r.type === 'finished' ? toJson(r.drift) : null,
-          messages: toJson(r.messages),
-          usage: toJson(r.usage),
-          err_code: r.type === 'failed' ? r.errCode : null,
-          err_msg: r.type === 'failed' ? r.errMsg : null,
-        };
-  const res = await trx
-    .updateTable('node_executions')
-    .set(values)
-    .where('execution_id', '=', input.executionId)
-    .where('node_id', '=', input.nodeId)
-    .where('lease_owner', '=', input.workerId)
-    .where('status', '=', 'executing')
-    .where('attempts', '=', input.attempt)
-    .executeTakeFirst();
-  return Number(res.numUpdatedRows) === 1;
-}
-
-async function release(trx: Trx, profile: BackendProfile, input: CompleteNodeInput): Promise<CompleteNodeOutcome> {
-  return applyAdvance(trx, profile, input.executionId, input.now);
-}
-
-/** Releases or skips what became ready, and ends the execution when nothing is left. */
-async function applyAdvance(trx: Trx, profile: BackendProfile, executionId: string, now: number): Promise<CompleteNodeOutcome> {
-  const input = { executionId, now };
-  const rows = await trx
-    .selectFrom('node_executions')
-    .select(['node_id', 'kind', 'deps', 'status', 'runnable_at', 'output', 'err_code', 'err_msg'])
-    .where('execution_id', '=', input.executionId)
-    .execute();
-  const nodes: AdvanceNode[] = rows.map((r) => ({
-    nodeId: r.node_id,
-    kind: r.kind,
-    deps: fromJson<string[]>(r.deps) ?? [],
-    status: r.status as NodeStatus,
-    runnable: r.runnable_at !== null,
-    output: r.kind === 'condition' ? fromJson(r.output) : undefined,
-    errCode: (r.err_code ?? undefined) as AdvanceNode['errCode'],
-    errMsg: r.err_msg ?? undefined,
-  }));
-  const next = advance(nodes);
-  const at = (ids: string[]) =>
-    trx.updateTable('node_executions').where('execution_id', '=', input.executionId).where('node_id', 'in', ids).where('status', '=', 'init');
-  if (next.runnable.length) {
-    await at(next.runnable).set({ runnable_at: input.now }).where('runnable_at', 'is', null).execute();
-    await notifyWork(trx, profile);
-  }
-  if (next.skipped.length) await at(next.skipped).set({ status: 'skipped', finished_at: input.now }).execute();
-  if (!next.outcome) return { applied: true };
+/**
+ * Applies the advance rule's decision for one execution: releases or skips what became ready, and
+ * ends the execution when nothing is left. The caller holds the execution's lock.
+ */
+export async function applyAdvance(
+  trx: Trx,
+  head: Head,
+  nodes: AdvanceNode[],
+  rules: Pick<SchedulingRules, 'advance'>,
+  now: number,
+  events: NewEvent[],
+): Promise<{ released: number; status?: ExecutionStatus }> {
+  const next = rules.advance(nodes);
+  const at = (ids: string[]) => trx.updateTable('node_executions').where('execution_id', '=', head.id).where('node_id', 'in', ids).where('status', '=', 'init');
+  if (next.runnable.length) await at(next.runnable).set({ runnable_at: now }).where('runnable_at', 'is', null).execute();
+  if (next.skipped.length) await at(next.skipped).set({ status: 'skipped', finished_at: now }).execute();
+  if (!next.outcome) return { released: next.runnable.length };
 
   const o = next.outcome;
   const ended = await trx
     .updateTable('executions')
     .set({
       status: o.status,
-      finished_at: input.now,
+      finished_at: now,
       err_code: o.status === 'failed' ? o.errCode : null,
       err_msg: o.status === 'failed' ? o.errMsg : null,
     })
-    .where('id', '=', input.executionId)
+    .where('id', '=', head.id)
     .where('status', 'in', ['init', 'executing'])
-    .returning(['id', 'workspace_id', 'workflow_id', 'trigger', 'created_at', 'started_at', 'finished_at', 'err_code', 'err_msg'])
     .executeTakeFirst();
   if (o.status === 'failed') {
     // Nodes not yet started never start once the run has failed; siblings in flight may still finish.
-    await trx.updateTable('node_executions').set({ runnable_at: null }).where('execution_id', '=', input.executionId).where('runnable_at', 'is not', null).execute();
+    await trx.updateTable('node_executions').set({ runnable_at: null }).where('execution_id', '=', head.id).where('runnable_at', 'is not', null).execute();
   }
-  if (ended) await emitEvent(trx, profile, executionEvent(ended, o.status === 'finish' ? 'execution.finished' : 'execution.failed', input.now));
-  return { applied: true, executionStatus: ended ? o.status : undefined };
+  if (Number(ended.numUpdatedRows) !== 1) return { released: next.runnable.length };
+  const facts = { ...headFacts(head), finishedAt: now, ...(o.status === 'failed' ? { errCode: o.errCode, errMsg: o.errMsg } : {}) };
+  events.push(executionEvent(facts, o.status === 'finish' ? 'execution.finished' : 'execution.failed', now));
+  return { released: next.runnable.length, status: o.status };
 }
 
 /**
  * Takes the execution's row lock first: every transition of one execution (completion, abort,
  * timeout) then runs one at a time and sees the others' committed results.
  */
-export async function lockExecution(trx: Trx, profile: BackendProfile, executionId: string) {
-  let q = trx.selectFrom('executions').select(['id', 'status', 'workspace_id', 'workflow_id']).where('id', '=', executionId);
+export async function lockExecution(trx: Trx, profile: BackendProfile, executionId: string): Promise<Head | undefined> {
+  let q = trx.selectFrom('executions').select(['id', 'status', 'workspace_id', 'workflow_id', 'trigger', 'created_at', 'started_at']).where('id', '=', executionId);
   if (profile.rowLocks) q = q.forUpdate();
   return q.executeTakeFirst();
-}
-
-/** Puts a claimed node back without counting the claim as an attempt, and drops that attempt's row. */
-async function deferNode(trx: Trx, input: CompleteNodeInput, runAt: number): Promise<boolean> {
-  const res = await trx
-    .updateTable('node_executions')
-    .set((eb) => ({ status: 'waiting', runnable_at: runAt, lease_owner: null, lease_expires_at: null, attempts: eb('attempts', '-', 1) }))
-    .where('execution_id', '=', input.executionId)
-    .where('node_id', '=', input.nodeId)
-    .where('lease_owner', '=', input.workerId)
-    .where('status', '=', 'executing')
-    .where('attempts', '=', input.attempt)
-    .executeTakeFirst();
-  if (Number(res.numUpdatedRows) !== 1) return false;
-  await trx
-    .deleteFrom('node_attempts')
-    .where('execution_id', '=', input.executionId)
-    .where('node_id', '=', input.nodeId)
-    .where('attempt', '=', input.attempt)
-    .execute();
-  return true;
-}
-
-export function completeNode(db: Db, profile: BackendProfile, input: CompleteNodeInput): Promise<CompleteNodeOutcome> {
-  return transaction(db, async (trx) => {
-    const execution = await lockExecution(trx, profile, input.executionId);
-    if (!execution || !(await writeNode(trx, input))) return { applied: false };
-    const r = input.result;
-    if (r.type === 'deferred') return { applied: true };
-    await finishAttempt(trx, input, r.type === 'finished' ? 'finish' : 'failed');
-    if (r.type === 'retry') return { applied: true };
-    const node = { execution, nodeId: input.nodeId, attempt: input.attempt, httpStatus: r.httpStatus };
-    if (r.type === 'finished') {
-      await emitEvent(trx, profile, nodeEvent(node, 'node.finished', input.now));
-      if (r.drift !== undefined) {
-        await emitEvent(trx, profile, {
-          workspaceId: execution.workspace_id,
-          type: 'node.contract_drift',
-          executionId: execution.id,
-          now: input.now,
-          data: { executionId: execution.id, canvasId: execution.workflow_id, nodeId: input.nodeId, drift: r.drift },
-        });
-      }
-    } else {
-      await emitEvent(trx, profile, nodeEvent({ ...node, errCode: r.errCode, errMsg: r.errMsg }, 'node.failed', input.now));
-    }
-    return release(trx, profile, input);
-  });
 }
 
 /** Shared by lease expiry and release: the node goes back to the queue, its attempt is closed as lost. */
@@ -282,9 +211,10 @@ export async function backlog(db: Db, now: number): Promise<Backlog> {
  * their dependencies allow; finished nodes keep their results and never run again. False when the
  * execution is not failed — which makes a second replay request a no-op while the first runs.
  */
-export function retryExecution(db: Db, profile: BackendProfile, executionId: string, now: number, deadlineAt: number): Promise<boolean> {
+export function retryExecution(db: Db, profile: BackendProfile, executionId: string, now: number, deadlineAt: number, rules: Pick<SchedulingRules, 'advance'>): Promise<boolean> {
   return transaction(db, async (trx) => {
-    if ((await lockExecution(trx, profile, executionId))?.status !== 'failed') return false;
+    const head = await lockExecution(trx, profile, executionId);
+    if (head?.status !== 'failed') return false;
     await trx
       .updateTable('node_executions')
       .set({ status: 'init', err_code: null, err_msg: null, finished_at: null, runnable_at: null, lease_owner: null, lease_expires_at: null })
@@ -296,7 +226,29 @@ export function retryExecution(db: Db, profile: BackendProfile, executionId: str
       .set({ status: 'executing', err_code: null, err_msg: null, finished_at: null, deadline_at: deadlineAt })
       .where('id', '=', executionId)
       .execute();
-    await applyAdvance(trx, profile, executionId, now);
+    const nodes = await trx
+      .selectFrom('node_executions')
+      .select(['node_id', 'kind', 'deps', 'status', 'runnable_at', 'output', 'err_code', 'err_msg'])
+      .where('execution_id', '=', executionId)
+      .orderBy('position')
+      .execute();
+    const events: NewEvent[] = [];
+    const r = await applyAdvance(trx, head, nodes.map(toAdvanceNode), rules, now, events);
+    await writeEvents(trx, profile, events);
+    if (r.released) await notifyWork(trx, profile);
     return true;
   });
 }
+
+type AdvanceRow = Pick<Tables['node_executions'], 'node_id' | 'kind' | 'deps' | 'status' | 'runnable_at' | 'output' | 'err_code' | 'err_msg'>;
+
+export const toAdvanceNode = (r: AdvanceRow): AdvanceNode => ({
+  nodeId: r.node_id,
+  kind: r.kind,
+  deps: fromJson<string[]>(r.deps) ?? [],
+  status: r.status as NodeStatus,
+  runnable: r.runnable_at !== null,
+  output: r.kind === 'condition' ? fromJson(r.output) : undefined,
+  errCode: (r.err_code ?? undefined) as AdvanceNode['errCode'],
+  errMsg: r.err_msg ?? undefined,
+});

@@ -2,18 +2,19 @@ import type { Kysely } from 'kysely';
 import type { ErrorCode } from '../../errors.ts';
 import type { WorkflowDefinition } from '../../workflows/definition.ts';
 import type {
+  AcceptItem,
   ApiKeyRecord,
-  CompleteNodeInput,
   FileRecord,
-  IdempotencyClaim,
   ListExecutionsQuery,
   ListWorkflowsQuery,
-  NewExecution,
+  SchedulingRules,
   Store,
-  WebhookCallRecord,
+  Turn,
   WebhookPatch,
   WebhookRecord,
 } from '../store.ts';
+import { acceptMany } from './accept.ts';
+import { settleAndClaim } from './settle.ts';
 import * as catalog from './catalog.ts';
 import * as deliveries from './deliveries.ts';
 import * as endpoints from './endpoints.ts';
@@ -68,7 +69,7 @@ export class SqlStore implements Store {
   listWorkflows = (ws: string, q: ListWorkflowsQuery) => catalog.listWorkflows(this.db, ws, q);
   deleteWorkflow = (ws: string, id: string, now: number) => catalog.deleteWorkflow(this.db, ws, id, now);
 
-  createExecution = (e: NewExecution, idem?: IdempotencyClaim) => executions.createExecution(this.db, this.profile, e, idem);
+  acceptMany = (items: readonly AcceptItem[]) => acceptMany(this.db, this.profile, items);
   getExecution = (ws: string, id: string) => executions.getExecution(this.db, ws, id);
   loadExecution = (id: string) => executions.loadExecution(this.db, id);
   listExecutions = (q: ListExecutionsQuery) => executions.listExecutions(this.db, q);
@@ -91,14 +92,12 @@ export class SqlStore implements Store {
   getWebhookForWorkflow = (ws: string, canvasId: string) => webhooks.getWebhookForWorkflow(this.db, ws, canvasId);
   updateWebhook = (ws: string, id: string, patch: WebhookPatch, now: number) => webhooks.updateWebhook(this.db, ws, id, patch, now);
   resetWebhook = (ws: string, id: string, newId: string, now: number) => webhooks.resetWebhook(this.db, ws, id, newId, now);
-  recordWebhookCall = (c: WebhookCallRecord) => webhooks.recordWebhookCall(this.db, this.profile, c);
-  swapResponseShape = (canvasId: string, nodeId: string, shape: string, now: number) => executions.swapResponseShape(this.db, canvasId, nodeId, shape, now);
   listWebhookCalls = (id: string, offset: number, limit: number) => webhooks.listWebhookCalls(this.db, id, offset, limit);
 
-  retryExecution = (id: string, now: number, deadlineAt: number) => scheduling.retryExecution(this.db, this.profile, id, now, deadlineAt);
-  claimNodes = (w: string, limit: number, now: number, leaseMs: number) => scheduling.claimNodes(this.db, this.profile, w, limit, now, leaseMs);
+  retryExecution = (id: string, now: number, deadlineAt: number, rules: Pick<SchedulingRules, 'advance'>) =>
+    scheduling.retryExecution(this.db, this.profile, id, now, deadlineAt, rules);
+  settleAndClaim = (turn: Turn, rules: SchedulingRules) => settleAndClaim(this.db, this.profile, turn, rules);
   heartbeat = (w: string, now: number, leaseMs: number) => scheduling.heartbeat(this.db, w, now, leaseMs);
-  completeNode = (input: CompleteNodeInput) => scheduling.completeNode(this.db, this.profile, input);
   requeueExpiredLeases = (now: number) => scheduling.requeueExpiredLeases(this.db, this.profile, now);
   releaseLeases = (w: string | null, now: number) => scheduling.releaseLeases(this.db, this.profile, w, now);
   backlog = (now: number) => scheduling.backlog(this.db, now);

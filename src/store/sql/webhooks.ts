@@ -5,7 +5,6 @@ import type { BackendProfile } from './profile.ts';
 import { fromJson, toJson } from './rows.ts';
 import type { Tables, WebhooksTable } from './tables.ts';
 import { transaction } from './tx.ts';
-import { emitEvent } from './events.ts';
 
 /** Webhook triggers and their call history. */
 type Db = Kysely<Tables>;
@@ -102,37 +101,6 @@ export function resetWebhook(db: Db, workspaceId: string, id: string, newId: str
     const fresh: WebhookRecord = { ...toWebhook(old), webhookId: newId, enabled: true, createdAt: now, updatedAt: now };
     await trx.insertInto('webhooks').values(toRow(fresh)).execute();
     return fresh;
-  });
-}
-
-export async function recordWebhookCall(db: Db, profile: BackendProfile, c: WebhookCallRecord): Promise<void> {
-  await transaction(db, async (trx) => {
-    await trx
-      .insertInto('webhook_calls')
-      .values({
-        id: c.recordId,
-        webhook_id: c.webhookId,
-        status: c.status,
-        http_status: c.httpStatus,
-        err_code: c.errCode ?? null,
-        execution_id: c.executionId ?? null,
-        response_ms: Math.round(c.responseTime),
-        source_ip: c.sourceIp ?? null,
-        body_size: c.bodySize,
-        duplicate: c.duplicate ? 1 : 0,
-        created_at: c.createdAt,
-      })
-      .execute();
-    if (c.status !== 'accepted' || c.duplicate) return;
-    const w = await trx.selectFrom('webhooks').select(['workspace_id', 'workflow_id']).where('id', '=', c.webhookId).executeTakeFirst();
-    if (!w) return;
-    await emitEvent(trx, profile, {
-      workspaceId: w.workspace_id,
-      type: 'webhook.received',
-      executionId: c.executionId,
-      now: c.createdAt,
-      data: { webhookId: c.webhookId, canvasId: w.workflow_id, executionId: c.executionId, recordId: c.recordId, sourceIp: c.sourceIp, bodySize: c.bodySize },
-    });
   });
 }
 

@@ -1,34 +1,14 @@
-import type { ErrorCode } from '../errors.ts';
-import { TERMINAL_NODE, type NodeStatus } from './store.ts';
+import { TERMINAL_NODE, type Advance, type AdvanceNode } from '../store/store.ts';
 
 /**
- * Decides what becomes runnable or skipped after a node ends. Both stores run it inside the same
- * transaction as the completion, so a crash can never leave a finished node whose successors were
- * not released.
+ * Decides what becomes runnable or skipped after a node ends. The worker hands it to the store's
+ * `settleAndClaim`, which applies its answer inside the same transaction as the completion, so a
+ * crash can never leave a finished node whose successors were not released.
  *
  * Skip rule: a false `condition` or a `skipped` node is a dead branch. A node with any dead
  * dependency is skipped, except `output` nodes, which collect results and are skipped only when
  * every dependency is dead (so an if/else can join into one result).
  */
-export interface AdvanceNode {
-  nodeId: string;
-  kind: string;
-  deps: string[];
-  status: NodeStatus;
-  /** Already released to the queue (runnable_at set) but not started. */
-  runnable: boolean;
-  /** For `condition` nodes: the boolean it produced. */
-  output?: unknown;
-  errCode?: ErrorCode;
-  errMsg?: string;
-}
-
-export interface Advance {
-  runnable: string[];
-  skipped: string[];
-  outcome?: { status: 'finish' } | { status: 'failed'; errCode: ErrorCode; errMsg: string };
-}
-
 const isDead = (n: AdvanceNode): boolean =>
   n.status === 'skipped' || (n.kind === 'condition' && n.status === 'finish' && n.output !== true);
 

@@ -1,0 +1,91 @@
+import type { NewEvent } from '../store/delivery.ts';
+import type { DriftEventData, ExecutionEventData, NodeEventData, WebhookReceivedEventData } from './eventTypes.ts';
+
+/**
+ * What each event says. The store writes these in the transaction of the change they report (the
+ * outbox); what goes in them is decided here, typed from the catalog in eventTypes.ts, so a payload
+ * cannot drift from `docs/events/*.json` without the compiler noticing.
+ */
+const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
+
+export interface ExecutionFacts {
+  executionId: string;
+  workspaceId: string;
+  canvasId: string;
+  trigger: string;
+  createdAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+  errCode?: string;
+  errMsg?: string;
+}
+
+export type ExecutionEventType = 'execution.started' | 'execution.finished' | 'execution.failed';
+
+/** `execution.started|finished|failed`: the execution as the status endpoint names it. */
+export function executionEvent(e: ExecutionFacts, type: ExecutionEventType, now: number): NewEvent {
+  const data: ExecutionEventData = {
+    executionId: e.executionId,
+    canvasId: e.canvasId,
+    status: type === 'execution.started' ? 'executing' : type === 'execution.finished' ? 'finish' : 'failed',
+    trigger: e.trigger,
+    errCode: e.errCode,
+    errMsg: e.errMsg,
+    createdAt: iso(e.createdAt)!,
+    startedAt: iso(e.startedAt ?? (type === 'execution.started' ? now : undefined)),
+    finishedAt: type === 'execution.started' ? undefined : iso(e.finishedAt ?? now),
+  };
+  return { workspaceId: e.workspaceId, type, executionId: e.executionId, now, data };
+}
+
+export interface NodeFacts {
+  executionId: string;
+  workspaceId: string;
+  canvasId: string;
+  nodeId: string;
+  attempt: number;
+  httpStatus?: number;
+  errCode?: string;
+  errMsg?: string;
+}
+
+export function nodeEvent(n: NodeFacts, type: 'node.finished' | 'node.failed', now: number): NewEvent {
+  const data: NodeEventData = {
+    executionId: n.executionId,
+    canvasId: n.canvasId,
+    nodeId: n.nodeId,
+    status: type === 'node.finished' ? 'finish' : 'failed',
+    attempt: n.attempt,
+    httpStatus: n.httpStatus,
+    errCode: n.errCode,
+    errMsg: n.errMsg,
+  };
+  return { workspaceId: n.workspaceId, type, executionId: n.executionId, now, data };
+}
+
+export function driftEvent(n: Pick<NodeFacts, 'executionId' | 'workspaceId' | 'canvasId' | 'nodeId'>, drift: unknown, now: number): NewEvent {
+  const data: DriftEventData = { executionId: n.executionId, canvasId: n.canvasId, nodeId: n.nodeId, drift: drift as DriftEventData['drift'] };
+  return { workspaceId: n.workspaceId, type: 'node.contract_drift', executionId: n.executionId, now, data };
+}
+
+export interface WebhookCallFacts {
+  workspaceId: string;
+  webhookId: string;
+  canvasId: string;
+  executionId: string;
+  recordId: string;
+  sourceIp?: string;
+  bodySize: number;
+}
+
+export function webhookReceivedEvent(c: WebhookCallFacts, now: number): NewEvent {
+  const data: WebhookReceivedEventData = {
+    webhookId: c.webhookId,
+    canvasId: c.canvasId,
+    executionId: c.executionId,
+    recordId: c.recordId,
+    sourceIp: c.sourceIp,
+    bodySize: c.bodySize,
+  };
+  return { workspaceId: c.workspaceId, type: 'webhook.received', executionId: c.executionId, now, data };
+}

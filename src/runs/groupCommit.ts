@@ -1,0 +1,58 @@
+import type { AcceptItem, AcceptOutcome, Store } from '../store/store.ts';
+
+/**
+ * Group commit for accepts (SPEC §6: many accepted triggers per transaction, each answered only
+ * after its commit). Items submitted while a commit is in flight — or within the same turn of the
+ * event loop — go into the next transaction together; each caller's promise settles only after the
+ * transaction that holds its item committed.
+ *
+ * With SQLite the driver is synchronous, so "in flight" is the fsync: requests that arrive while it
+ * blocks are read together afterwards and share the next commit. The store, not this class, keeps
+ * one item's failure from failing its neighbours.
+ */
+export class GroupCommitter {
+  private queue: { item: AcceptItem; resolve: (o: AcceptOutcome) => void; reject: (e: unknown) => void }[] = [];
+  private flushing = false;
+  private scheduled = false;
+
+  constructor(
+    private readonly store: Pick<Store, 'acceptMany'>,
+    /** Items per transaction: bounds a commit's latency and its statements' size. */
+    private readonly maxBatch = 128,
+  ) {}
+
+  submit(item: AcceptItem): Promise<AcceptOutcome> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      if (this.flushing || this.scheduled) return;
+      this.scheduled = true;
+      // setImmediate runs after the I/O callbacks of this loop turn, so requests read together commit together.
+      setImmediate(() => {
+        this.scheduled = false;
+        void this.flush();
+      });
+    });
+  }
+
+  /** Resolves once everything submitted so far is committed (for shutdown). */
+  async drain(): Promise<void> {
+    while (this.flushing || this.scheduled || this.queue.length) await new Promise((r) => setImmediate(r));
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queue.length) {
+        const batch = this.queue.splice(0, this.maxBatch);
+        try {
+          const outcomes = await this.store.acceptMany(batch.map((b) => b.item));
+          batch.forEach((b, i) => b.resolve(outcomes[i]!));
+        } catch (e) {
+          for (const b of batch) b.reject(e);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * A short-lived in-process cache for the two reads every trigger makes (its workflow, its webhook).
+ * Writes made through this process forget their key at once; another process's write is seen within
+ * `ttlMs` (1 s by default) — the price of not reading the store twice per accepted call. Misses are
+ * not cached, so something created elsewhere is found at once.
+ */
+export class ReadCache<V> {
+  private readonly entries = new Map<string, { value: V; at: number }>();
+
+  constructor(
+    private readonly ttlMs = 1000,
+    private readonly max = 1000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async get(key: string, load: () => Promise<V | undefined>): Promise<V | undefined> {
+    const hit = this.entries.get(key);
+    if (hit && this.now() - hit.at < this.ttlMs) return hit.value;
+    const value = await load();
+    if (value === undefined) return undefined;
+    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(key, { value, at: this.now() });
+    return value;
+  }
+
+  forget(key: string): void {
+    this.entries.delete(key);
+  }
+}

@@ -1,0 +1,257 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { AcceptItem, AcceptOutcome, CreateExecutionResult, NewExecution, WebhookCallRecord } from '../store.ts';
+import type { BackendProfile } from './profile.ts';
+import { notifyWork } from './notify.ts';
+import { writeEvents } from './outbox.ts';
+import type { IdempotencyKeysTable, Tables } from './tables.ts';
+import { transaction } from './tx.ts';
+
+type Db = Kysely<Tables>;
+type Trx = Transaction<Tables>;
+
+/** Rows per multi-row INSERT: SQLite binds at most 32,766 values per statement (a node row has 18). */
+const ROWS_PER_INSERT = 400;
+
+async function insertChunked<T extends keyof Tables>(trx: Trx, table: T, rows: Tables[T][]): Promise<void> {
+  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+    // Kysely cannot narrow a generic table's row type; the rows are that table's by construction.
+    await trx.insertInto(table).values(rows.slice(i, i + ROWS_PER_INSERT) as never).execute();
+  }
+}
+
+const keyOf = (ws: string, scope: string, key: string) => `${ws}\u0000${scope}\u0000${key}`;
+type KeyRow = Pick<IdempotencyKeysTable, 'request_hash' | 'execution_id' | 'response'>;
+
+/**
+ * Accepts a batch of triggers in one transaction (SPEC §4.1, §4.8; issue: group commit): each run
+ * with its nodes, its idempotency key, the webhook call that carried it and the events it produces.
+ *
+ * Keys are claimed with one multi-row upsert that only takes over expired rows; a key already held
+ * makes its item a replay (same request hash) or a reuse, and its neighbours still commit. Two items
+ * of one batch with the same key resolve as if they had come one after the other.
+ *
+ * If the batch fails as a whole, each item is tried again in a transaction of its own, so one bad
+ * item costs its neighbours a retry, never their answer.
+ */
+export async function acceptMany(db: Db, profile: BackendProfile, items: readonly AcceptItem[]): Promise<AcceptOutcome[]> {
+  if (items.length === 0) return [];
+  try {
+    return await transaction(db, (trx) => acceptIn(trx, profile, items));
+  } catch (batchError) {
+    if (items.length === 1) return [{ type: 'error', error: batchError }];
+    const out: AcceptOutcome[] = [];
+    for (const item of items) {
+      try {
+        out.push((await transaction(db, (trx) => acceptIn(trx, profile, [item])))[0]!);
+      } catch (error) {
+        out.push({ type: 'error', error });
+      }
+    }
+    return out;
+  }
+}
+
+async function acceptIn(trx: Trx, profile: BackendProfile, items: readonly AcceptItem[]): Promise<AcceptOutcome[]> {
+  const outcomes = await claimKeys(trx, items);
+  const created = items.filter((_, i) => outcomes[i]!.type === 'created');
+  if (created.length) await insertExecutions(trx, created);
+
+  const calls: Tables['webhook_calls'][] = [];
+  items.forEach((it, i) => {
+    const o = outcomes[i]!;
+    if (!it.call) return;
+    // A key reused with another body is answered 422 and recorded with that answer by the caller.
+    if (o.type === 'created' || o.type === 'replayed') calls.push(callRow(it.call, o.executionId, o.type === 'replayed'));
+    else if (o.type === 'recorded') calls.push(callRow(it.call, it.call.executionId, it.call.duplicate));
+  });
+  await insertChunked(trx, 'webhook_calls', calls);
+  await writeEvents(trx, profile, items.flatMap((it, i) => (outcomes[i]!.type === 'created' ? (it.events ?? []) : [])));
+  if (created.length) await notifyWork(trx, profile);
+  return outcomes;
+}
+
+/** Decides each item's fate by its idempotency key: created, replayed, key_reused — or a bare call record. */
+async function claimKeys(trx: Trx, items: readonly AcceptItem[]): Promise<AcceptOutcome[]> {
+  const outcomes: (AcceptOutcome | undefined)[] = items.map((it) => (!it.execution ? { type: 'recorded' } : !it.idempotency ? { type: 'created', executionId: it.execution.executionId } : undefined));
+  // The first item with a key claims it for the batch; later ones resolve against what it found.
+  const owners = new Map<string, number>();
+  items.forEach((it, i) => {
+    if (outcomes[i] || !it.idempotency) return;
+    const k = keyOf(it.execution!.workspaceId, it.idempotency.scope, it.idempotency.key);
+    if (!owners.has(k)) owners.set(k, i);
+  });
+  if (owners.size === 0) return outcomes as AcceptOutcome[];
+
+  // Sorted, so two processes' batches take the key locks in one order (PostgreSQL).
+  const claimOrder = [...owners.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, i]) => i);
+  const rows = claimOrder.map((i) => {
+    const { execution: e, idempotency: idem } = items[i]!;
+    return {
+      workspace_id: e!.workspaceId,
+      scope: idem!.scope,
+      key: idem!.key,
+      request_hash: idem!.requestHash,
+      execution_id: e!.executionId,
+      response: JSON.stringify(idem!.response),
+      created_at: e!.now,
+      expires_at: e!.now + idem!.ttlMs,
+    };
+  });
+  const won = await trx
+    .insertInto('idempotency_keys')
+    .values(rows)
+    .onConflict((oc) =>
+      oc
+        .columns(['workspace_id', 'scope', 'key'])
+        // An expired key is taken over by the new request; a live one is left alone.
+        .doUpdateSet((eb) => ({
+          request_hash: eb.ref('excluded.request_hash'),
+          execution_id: eb.ref('excluded.execution_id'),
+          response: eb.ref('excluded.response'),
+          created_at: eb.ref('excluded.created_at'),
+          expires_at: eb.ref('excluded.expires_at'),
+        }))
+        .where('idempotency_keys.expires_at', '<=', (eb) => eb.ref('excluded.created_at')),
+    )
+    .returning(['workspace_id', 'scope', 'key'])
+    .execute();
+  const claimed = new Set(won.map((r) => keyOf(r.workspace_id, r.scope, r.key)));
+  const held = await heldKeys(trx, rows.filter((r) => !claimed.has(keyOf(r.workspace_id, r.scope, r.key))));
+
+  const inEffect = new Map<string, KeyRow>();
+  for (const i of owners.values()) {
+    const { execution: e, idempotency: idem } = items[i]!;
+    const k = keyOf(e!.workspaceId, idem!.scope, idem!.key);
+    if (claimed.has(k)) {
+      outcomes[i] = { type: 'created', executionId: e!.executionId };
+      inEffect.set(k, { request_hash: idem!.requestHash, execution_id: e!.executionId, response: JSON.stringify(idem!.response) });
+    } else {
+      const row = held.get(k);
+      // Held a moment ago and gone now (swept as expired between the two statements): let the
+      // caller try again rather than guess.
+      if (!row) throw new Error(`idempotency key ${idem!.key} vanished while being claimed`);
+      inEffect.set(k, row);
+    }
+  }
+  items.forEach((it, i) => {
+    if (outcomes[i]) return;
+    const row = inEffect.get(keyOf(it.execution!.workspaceId, it.idempotency!.scope, it.idempotency!.key))!;
+    outcomes[i] = resolveAgainst(row, it.idempotency!.requestHash);
+  });
+  return outcomes as AcceptOutcome[];
+}
+
+function resolveAgainst(row: KeyRow, requestHash: string): CreateExecutionResult {
+  if (row.request_hash !== requestHash) return { type: 'key_reused' };
+  return { type: 'replayed', executionId: row.execution_id, response: JSON.parse(row.response) };
+}
+
+async function heldKeys(trx: Trx, keys: { workspace_id: string; scope: string; key: string }[]): Promise<Map<string, KeyRow>> {
+  if (keys.length === 0) return new Map();
+  const rows = await trx
+    .selectFrom('idempotency_keys')
+    .select(['workspace_id', 'scope', 'key', 'request_hash', 'execution_id', 'response'])
+    .where((eb) => eb.or(keys.map((k) => eb.and([eb('workspace_id', '=', k.workspace_id), eb('scope', '=', k.scope), eb('key', '=', k.key)]))))
+    .execute();
+  return new Map(rows.map((r) => [keyOf(r.workspace_id, r.scope, r.key), r]));
+}
+
+async function insertExecutions(trx: Trx, items: AcceptItem[]): Promise<void> {
+  const created = items.map((it) => it.execution!);
+  await insertChunked(
+    trx,
+    'executions',
+    items.map(({ execution: e, idempotency }) => ({
+      id: e!.executionId,
+      workspace_id: e!.workspaceId,
+      workflow_id: e!.canvasId,
+      workflow_version: e!.version,
+      status: 'init',
+      trigger: e!.trigger,
+      variables: JSON.stringify(e!.variables),
+      err_code: null,
+      err_msg: null,
+      created_at: e!.now,
+      started_at: null,
+      finished_at: null,
+      deadline_at: e!.deadlineAt,
+      triggered_by: e!.triggeredBy ?? null,
+      trigger_key: idempotency?.key ?? null,
+    })),
+  );
+  await insertChunked(
+    trx,
+    'node_executions',
+    created.flatMap((e) =>
+      e.nodes.map((n, position) => ({
+        execution_id: e.executionId,
+        node_id: n.nodeId,
+        position,
+        kind: n.kind,
+        title: n.title ?? null,
+        deps: JSON.stringify(n.deps),
+        status: 'init',
+        attempts: 0,
+        // Roots are released to the queue in the same transaction that accepts the run.
+        runnable_at: n.deps.length === 0 ? e.now : null,
+        lease_owner: null,
+        lease_expires_at: null,
+        output: null,
+        messages: null,
+        usage: null,
+        err_code: null,
+        err_msg: null,
+        started_at: null,
+        finished_at: null,
+        drift: null,
+      })),
+    ),
+  );
+  // The run's callbackUrl exists before the run can emit anything: same transaction.
+  await insertChunked(
+    trx,
+    'event_endpoints',
+    created.flatMap((e) => (e.callback ? [callbackRow(e)] : [])),
+  );
+}
+
+function callbackRow(e: NewExecution): Tables['event_endpoints'] {
+  const cb = e.callback!;
+  return {
+    id: cb.endpointId,
+    workspace_id: e.workspaceId,
+    url: cb.url,
+    description: `callbackUrl of ${e.executionId}`,
+    event_types: JSON.stringify(cb.eventTypes),
+    enabled: 1,
+    ordered: 1,
+    headers: null,
+    rate_limit: null,
+    secret: cb.secret,
+    previous_secret: null,
+    previous_secret_expires_at: null,
+    execution_id: e.executionId,
+    disabled_reason: null,
+    failing_since: null,
+    created_at: e.now,
+    updated_at: e.now,
+    deleted_at: null,
+  };
+}
+
+function callRow(c: WebhookCallRecord, executionId: string | undefined, duplicate: boolean): Tables['webhook_calls'] {
+  const accepted = c.status !== 'rejected';
+  return {
+    id: c.recordId,
+    webhook_id: c.webhookId,
+    status: accepted ? (duplicate ? 'duplicate' : 'accepted') : 'rejected',
+    http_status: c.httpStatus,
+    err_code: c.errCode ?? null,
+    execution_id: executionId ?? null,
+    response_ms: Math.round(c.responseTime),
+    source_ip: c.sourceIp ?? null,
+    body_size: c.bodySize,
+    duplicate: accepted && duplicate ? 1 : 0,
+    created_at: c.createdAt,
+  };
+}

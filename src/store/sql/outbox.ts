@@ -1,0 +1,71 @@
+import type { Transaction } from 'kysely';
+import { newMessageId } from '../../ids.ts';
+import type { NewEvent } from '../delivery.ts';
+import type { BackendProfile } from './profile.ts';
+import { notifyWork } from './notify.ts';
+import { fromJson } from './rows.ts';
+import type { Tables } from './tables.ts';
+
+type Trx = Transaction<Tables>;
+
+/** SQLite allows 32,766 bound values per statement; an event message has 17 columns. */
+const ROWS_PER_INSERT = 500;
+
+/**
+ * Writes one message per endpoint that hears each event, inside the caller's transaction: an event
+ * exists exactly when the change it reports committed (a transactional outbox). Disabled endpoints
+ * get the message as `skipped`, so recovering them after re-enabling finds what they missed.
+ *
+ * A whole batch of events costs one read of the endpoints of the workspaces involved (plus the
+ * callback endpoints of the executions involved, in the same statement) and one multi-row insert;
+ * when no endpoint listens, nothing is written.
+ */
+export async function writeEvents(trx: Trx, profile: BackendProfile, events: readonly NewEvent[]): Promise<number> {
+  if (events.length === 0) return 0;
+  const workspaces = [...new Set(events.map((e) => e.workspaceId))];
+  const executions = [...new Set(events.flatMap((e) => (e.executionId ? [e.executionId] : [])))];
+  const endpoints = await trx
+    .selectFrom('event_endpoints')
+    .select(['id', 'workspace_id', 'execution_id', 'enabled', 'ordered', 'event_types'])
+    .where('workspace_id', 'in', workspaces)
+    .where('deleted_at', 'is', null)
+    .where((eb) => (executions.length ? eb.or([eb('execution_id', 'is', null), eb('execution_id', 'in', executions)]) : eb('execution_id', 'is', null)))
+    .execute();
+  if (endpoints.length === 0) return 0;
+  const listening = endpoints.map((e) => ({ ...e, types: fromJson<string[]>(e.event_types), on: Number(e.enabled) === 1 }));
+
+  const rows: Tables['event_messages'][] = [];
+  for (const ev of events) {
+    const targets = listening.filter(
+      (e) => e.workspace_id === ev.workspaceId && (e.execution_id === null || e.execution_id === ev.executionId) && (!e.types || e.types.includes(ev.type)),
+    );
+    if (targets.length === 0) continue;
+    const payload = JSON.stringify({ type: ev.type, timestamp: new Date(ev.now).toISOString(), data: ev.data });
+    for (const e of targets) {
+      rows.push({
+        id: newMessageId(ev.now),
+        endpoint_id: e.id,
+        workspace_id: ev.workspaceId,
+        event_type: ev.type,
+        execution_id: ev.executionId ?? null,
+        payload,
+        status: e.on ? 'pending' : 'skipped',
+        ordered: Number(e.ordered),
+        attempts: 0,
+        schedule_from: 0,
+        next_attempt_at: e.on ? ev.now : null,
+        lease_owner: null,
+        lease_expires_at: null,
+        last_http_status: null,
+        last_error: e.on ? null : 'endpoint disabled',
+        created_at: ev.now,
+        updated_at: ev.now,
+      });
+    }
+  }
+  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+    await trx.insertInto('event_messages').values(rows.slice(i, i + ROWS_PER_INSERT)).execute();
+  }
+  if (rows.some((r) => r.status === 'pending')) await notifyWork(trx, profile);
+  return rows.length;
+}
