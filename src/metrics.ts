@@ -35,6 +35,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly nodesEvaluatedInTurn = new client.Counter({
+    name: 'flowgate_nodes_evaluated_in_turn_total',
+    help: 'transform, condition and output nodes evaluated and committed inside the worker turn that claimed them',
+    registers: [this.registry],
+  });
+
   readonly deliveryAttempts = new client.Histogram({
     name: 'flowgate_event_delivery_seconds',
     help: 'Outbound event delivery attempts by outcome (succeeded, retry, failed, disabled), with their latency',

@@ -38,6 +38,12 @@ interface InFlight {
 }
 
 const DEFINITION_CACHE_MAX = 1000;
+const definitionKey = (canvasId: string, version: number) => `${canvasId}@${version}`;
+/** Tasks that only evaluate expressions over the context: no side effects, so they run inside a turn. */
+const INLINE_KINDS = new Set(['transform', 'condition', 'output']);
+/** `$fileText` reads the store and the disk: not from inside the store's own transaction. */
+const readsFiles = (task: unknown) => JSON.stringify(task).includes('fileText');
+const NEVER_ABORTED = new AbortController().signal;
 /** A result still uncommitted after this many failed turns is given up (its node runs again). */
 const MAX_FAILED_TURNS = 5;
 
@@ -176,7 +182,7 @@ export class Worker {
     if (completions.length === 0 && claim === 0) return 'idle';
     let out;
     try {
-      out = await store.settleAndClaim({ workerId: this.id, now: this.now(), completions, claim, leaseMs: config.leaseMs }, SCHEDULING_RULES);
+      out = await store.settleAndClaim({ workerId: this.id, now: this.now(), completions, claim, leaseMs: config.leaseMs }, this.rules);
     } catch (e) {
       // Nothing of the turn committed: keep the results for the next one (their leases are still held),
       // except one that was in MAX_FAILED_TURNS failed turns: it is dropped, its lease expires and the
@@ -198,7 +204,37 @@ export class Worker {
       bus.emit('execution.terminal', e.executionId, e.status);
     }
     for (const c of out.claimed) this.start1(c);
-    return claim > 0 && out.claimed.length === claim ? 'more' : 'idle';
+    if (out.evaluated) metrics?.nodesEvaluatedInTurn.inc(out.evaluated);
+    return out.more ? 'more' : 'idle';
+  }
+
+  private readonly rules = { ...SCHEDULING_RULES, evaluate: (work: ClaimedWork) => this.evaluate(work) };
+
+  /**
+   * Runs a claimed transform, condition or output inside the turn that claimed it, so its result
+   * commits with the claim (a finished node still never runs again: these have no side effects).
+   * Only with the definition already cached — the store's transaction cannot wait on another read —
+   * and only for a result that settles the node; anything else runs the usual way.
+   */
+  private async evaluate(work: ClaimedWork): Promise<NodeResult | undefined> {
+    const { execution } = work;
+    const workflow = this.definitions.get(definitionKey(execution.canvasId, execution.version));
+    const task = workflow?.tasks.find((t) => t.id === work.nodeId);
+    if (!workflow || !task || !INLINE_KINDS.has(task.kind) || readsFiles(task)) return undefined;
+    const started = this.now();
+    const outcome = await this.run({
+      task,
+      workflow,
+      context: evalContext(execution, work.ended),
+      executionId: work.executionId,
+      attempt: work.attempt,
+      signal: NEVER_ABORTED,
+      config: this.deps.config,
+    });
+    if (outcome.type === 'deferred' || (outcome.type === 'failed' && outcome.retryable)) return undefined;
+    const finished = this.now();
+    this.deps.metrics?.nodeDuration.observe({ kind: task.kind, outcome: outcome.type }, (finished - started) / 1000);
+    return this.toResult({ ...workflow.retry, ...task.retry }, work.attempt, outcome, finished);
   }
 
   private report(c: Completion, s: CompleteNodeOutcome): void {
@@ -226,7 +262,7 @@ export class Worker {
   }
 
   private async definition(canvasId: string, version: number): Promise<WorkflowDefinition | undefined> {
-    const k = `${canvasId}@${version}`;
+    const k = definitionKey(canvasId, version);
     let def = this.definitions.get(k);
     if (!def) {
       def = await this.deps.store.getWorkflowVersion(canvasId, version);

@@ -214,6 +214,12 @@ export interface SchedulingRules {
   advance(nodes: AdvanceNode[]): Advance;
   /** The drift between the previous response shape of a task and this one, if any. */
   drift(previous: string, current: string): unknown;
+  /**
+   * A claimed node's result, computed on the spot, when its task is deterministic and needs no I/O
+   * (transform, condition, output): the turn settles it at once, in the same transaction, and claims
+   * what it released. Undefined: the node is handed to the caller to run as usual.
+   */
+  evaluate?(work: ClaimedWork): Promise<NodeResult | undefined>;
 }
 
 /** One completion for `settleAndClaim`. */
@@ -240,7 +246,12 @@ export interface Turn {
 export interface TurnOutcome {
   /** One per completion, in order. */
   settled: CompleteNodeOutcome[];
+  /** The nodes the caller runs: claimed and not evaluated by `rules.evaluate`. */
   claimed: ClaimedWork[];
+  /** Nodes claimed and settled within the turn by `rules.evaluate`. */
+  evaluated: number;
+  /** The last claim came back full: more runnable nodes may be waiting. */
+  more: boolean;
   /** Executions that ended in this turn. */
   ended: { executionId: string; status: ExecutionStatus }[];
 }

@@ -26,6 +26,19 @@ describe('operations endpoints', () => {
     assert.match(m.body, /flowgate_executions_total\{status="finish"\} [1-9]/);
   });
 
+  it('a run of expression tasks is evaluated inside the worker turns that claim it, with the same result', async () => {
+    const run = () => t.api('POST', '/v1/openapi/workflow/c-feedback-triage/run?wait=10', { body: { variables: { feedback: 'same result' } } });
+    const first = await run(); // loads the definition into the worker's cache
+    const second = await run();
+    assert.equal(second.body.data.status, 'finish');
+    const output = async (id: string) => (await t.api('GET', `/v1/openapi/workflow/${id}/output`)).body.data.output.map((o: { nodeId: string; value: unknown }) => [o.nodeId, o.value]);
+    const expected = await output(first.body.data.executionId);
+    assert.ok(expected.length > 0 && expected.every(([, v]: [string, unknown]) => v !== null), JSON.stringify(expected));
+    assert.deepEqual(await output(second.body.data.executionId), expected);
+    const m = await t.api('GET', '/metrics', { key: null });
+    assert.match(m.body, /flowgate_nodes_evaluated_in_turn_total [1-9]/);
+  });
+
   it('serves the OpenAPI 3.1 document with every public path, and the docs page', async () => {
     const doc = await t.api('GET', '/openapi.json', { key: null });
     assert.equal(doc.status, 200);

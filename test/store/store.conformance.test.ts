@@ -174,6 +174,37 @@ for (const kind of STORE_KINDS) {
       for (const e of runs) await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'cleanup', 95_003);
     });
 
+    t('worker turn: nodes the rules evaluate settle in the claiming turn, and what they release is claimed in it too', async () => {
+      await claimNodes('drain', 1000, 1e12, 1);
+      await store.createEndpoint({ id: 'ep-turn', workspaceId: 'ws-1', url: 'https://example.com/t', enabled: true, ordered: false, eventTypes: ['node.finished', 'execution.finished'], secret: 'whsec_dGVzdA==', createdAt: 1, updatedAt: 1 });
+      const e = newExecution(96_000);
+      await createExecution(e);
+      // Every node but `b` is evaluated on the spot: `a` releases `gate` and `b`; `gate` (false) skips `gated`.
+      const evaluate = async (w: { nodeId: string; ended: { nodeId: string; output: unknown }[] }) =>
+        w.nodeId === 'b' ? undefined : { type: 'finished' as const, output: w.nodeId === 'gate' ? false : { from: w.nodeId, saw: w.ended.map((n) => n.nodeId).sort() } };
+      const turn = await store.settleAndClaim({ workerId: 'w10', now: 96_001, leaseMs: 10_000, claim: 10, completions: [] }, { ...SCHEDULING_RULES, evaluate });
+      assert.deepEqual(turn.claimed.map((c) => c.nodeId), ['b'], 'only the node the rules left is handed out');
+      assert.equal(turn.evaluated, 2, 'a and gate');
+      assert.deepEqual(turn.ended, []);
+      const b = turn.claimed[0]!;
+      const last = await store.settleAndClaim(
+        { workerId: 'w10', now: 96_002, leaseMs: 10_000, claim: 10, completions: [{ ...b, result: { type: 'finished', output: 3 } }] },
+        { ...SCHEDULING_RULES, evaluate },
+      );
+      assert.deepEqual(last.claimed, []);
+      assert.equal(last.evaluated, 1, 'out, released by b, evaluated in the same turn');
+      assert.deepEqual(last.ended, [{ executionId: e.executionId, status: 'finish' }]);
+      assert.equal(last.settled[0]!.executionStatus, undefined, 'b did not end the run; out did');
+      const nodes = await store.listNodes(e.executionId);
+      assert.deepEqual(Object.fromEntries(nodes.map((n) => [n.nodeId, n.status])), { a: 'finish', gate: 'finish', gated: 'skipped', b: 'finish', out: 'finish' });
+      assert.deepEqual(nodes.find((n) => n.nodeId === 'out')?.output, { from: 'out', saw: ['a', 'b', 'gate', 'gated'] });
+      const attempts = await store.listAttempts(e.executionId);
+      assert.deepEqual(attempts.map((a) => [a.nodeId, a.status]).sort(), [['a', 'finish'], ['b', 'finish'], ['gate', 'finish'], ['out', 'finish']]);
+      const messages = await store.listMessages({ workspaceId: 'ws-1', endpointId: 'ep-turn', limit: 100 });
+      assert.deepEqual(messages.map((m) => m.eventType).sort(), ['execution.finished', 'node.finished', 'node.finished', 'node.finished', 'node.finished']);
+      await store.deleteEndpoint('ws-1', 'ep-turn', 96_003);
+    });
+
     t('scheduling: claim, complete, skip a false branch, finish the run', async () => {
       await store.releaseLeases(null, 0);
       await store.requeueExpiredLeases(0);

@@ -1,7 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import { driftEvent, nodeEvent } from '../../delivery/payloads.ts';
 import type { NewEvent } from '../delivery.ts';
-import type { AdvanceNode, CompleteNodeOutcome, Completion, SchedulingRules, Turn, TurnOutcome } from '../store.ts';
+import type { AdvanceNode, ClaimedWork, CompleteNodeOutcome, Completion, SchedulingRules, Turn, TurnOutcome } from '../store.ts';
 import type { BackendProfile } from './profile.ts';
 import { notifyWork } from './notify.ts';
 import { writeEvents } from './outbox.ts';
@@ -13,32 +13,59 @@ import { transaction } from './tx.ts';
 type Db = Kysely<Tables>;
 type Trx = Transaction<Tables>;
 
+/** Claim passes per turn: a chain of deterministic tasks longer than this goes on in the next turn. */
+const MAX_PASSES = 8;
+
 /**
  * A worker's turn (STYLE 16: the caller gathers the batch, the store applies it): every completion
  * since the last turn, the advance of their executions, their events, and the next claims, in one
- * transaction. N nodes finishing together cost one commit, not N.
+ * transaction. N nodes finishing together cost one commit, not N. Claimed nodes that
+ * `rules.evaluate` can compute on the spot are settled in the same transaction and what they release
+ * is claimed in another pass, so a chain of transforms and an output costs one commit.
  */
 export function settleAndClaim(db: Db, profile: BackendProfile, turn: Turn, rules: SchedulingRules): Promise<TurnOutcome> {
   return transaction(db, async (trx) => {
     const events: NewEvent[] = [];
-    const { settled, ended, released } = await settleIn(trx, profile, turn, rules, events);
-    const claimed = turn.claim > 0 ? await claimIn(trx, profile, turn.workerId, turn.claim, turn.now, turn.leaseMs, events) : [];
+    const first = await settleIn(trx, profile, turn, turn.completions, rules, events);
+    const { settled, ended } = first;
+    let released = first.released;
+    const claimed: ClaimedWork[] = [];
+    let evaluated = 0;
+    let more = false;
+    for (let pass = 0, free = turn.claim; free > 0 && pass < MAX_PASSES; pass++) {
+      const got = await claimIn(trx, profile, turn.workerId, free, turn.now, turn.leaseMs, events);
+      more = got.length === free;
+      const inline: Completion[] = [];
+      for (const work of got) {
+        const result = await rules.evaluate?.(work);
+        if (result) inline.push({ executionId: work.executionId, nodeId: work.nodeId, attempt: work.attempt, result });
+        else claimed.push(work);
+      }
+      free -= got.length - inline.length;
+      if (inline.length === 0) break;
+      evaluated += inline.length;
+      const next = await settleIn(trx, profile, turn, inline, rules, events);
+      ended.push(...next.ended);
+      released += next.released;
+      if (!more && next.released === 0) break;
+      more = true;
+    }
     await writeEvents(trx, profile, events);
     // Work this turn released but did not claim itself is for other workers (PostgreSQL).
-    if (released > 0 && claimed.length === turn.claim) await notifyWork(trx, profile);
-    return { settled, claimed, ended };
+    if (released > 0 && more) await notifyWork(trx, profile);
+    return { settled, claimed, ended, evaluated, more };
   });
 }
 
-async function settleIn(trx: Trx, profile: BackendProfile, turn: Turn, rules: SchedulingRules, events: NewEvent[]) {
+async function settleIn(trx: Trx, profile: BackendProfile, turn: Turn, completions: Completion[], rules: SchedulingRules, events: NewEvent[]) {
   const settled: CompleteNodeOutcome[] = [];
   const ended: TurnOutcome['ended'] = [];
   let released = 0;
-  if (turn.completions.length === 0) return { settled, ended, released };
+  if (completions.length === 0) return { settled, ended, released };
 
-  const heads = await lockExecutions(trx, profile, [...new Set(turn.completions.map((c) => c.executionId))]);
+  const heads = await lockExecutions(trx, profile, [...new Set(completions.map((c) => c.executionId))]);
   const advanced = new Set<string>();
-  for (const c of turn.completions) {
+  for (const c of completions) {
     const head = heads.get(c.executionId);
     const outcome = head ? await settleOne(trx, turn, c, head, rules, events) : { applied: false };
     settled.push(outcome);
@@ -53,10 +80,10 @@ async function settleIn(trx: Trx, profile: BackendProfile, turn: Turn, rules: Sc
   // The last applied completion of an execution that ended reports how it ended.
   const endedStatus = new Map(ended.map((e) => [e.executionId, e.status]));
   for (let i = settled.length - 1; i >= 0; i--) {
-    const status = endedStatus.get(turn.completions[i]!.executionId);
+    const status = endedStatus.get(completions[i]!.executionId);
     if (!status || !settled[i]!.applied) continue;
     settled[i] = { ...settled[i]!, executionStatus: status };
-    endedStatus.delete(turn.completions[i]!.executionId);
+    endedStatus.delete(completions[i]!.executionId);
   }
   return { settled, ended, released };
 }
