@@ -49,6 +49,10 @@ export interface Config {
   maxBacklog: number;
   /** Max JSON body size in bytes (SPEC §4.11: 1 MB). */
   bodyLimit: number;
+  /** Deepest nesting of arrays and objects a JSON or YAML body may have (400 above; recursion stays bounded). */
+  jsonMaxDepth: number;
+  /** Longest a client may take to send a whole request, headers and body (408 after). */
+  requestTimeoutMs: number;
   /** Nodes this process runs at once. */
   workerConcurrency: number;
   /** How long a claimed node stays ours without a heartbeat. */
@@ -147,6 +151,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     rateLimitPerMinute: int(env, 'FLOWGATE_RATE_LIMIT_PER_MINUTE', 100),
     rateLimitPerDay: int(env, 'FLOWGATE_RATE_LIMIT_PER_DAY', 10_000),
     bodyLimit: int(env, 'FLOWGATE_BODY_LIMIT', 1024 * 1024),
+    jsonMaxDepth: int(env, 'FLOWGATE_JSON_MAX_DEPTH', 64),
+    requestTimeoutMs: int(env, 'FLOWGATE_REQUEST_TIMEOUT_MS', 60_000),
     maxBacklog: int(env, 'FLOWGATE_MAX_BACKLOG', 10_000),
     workerConcurrency: int(env, 'FLOWGATE_WORKER_CONCURRENCY', 32),
     leaseMs: int(env, 'FLOWGATE_LEASE_MS', 30_000),

@@ -9,6 +9,8 @@ export const ERRORS = {
   CANVAS_NOT_FOUND: { status: 404, message: 'Workflow not found' },
   INSUFFICIENT_CREDITS: { status: 402, message: 'Workspace run quota exhausted' },
   INVALID_REQUEST_BODY: { status: 400, message: 'Invalid request body' },
+  BAD_REQUEST: { status: 400, message: 'The HTTP request is malformed' },
+  REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time' },
   WEBHOOK_DISABLED: { status: 403, message: 'Webhook is disabled' },
   WEBHOOK_NOT_FOUND: { status: 404, message: 'Webhook not found' },
   WEBHOOK_RATE_LIMITED: { status: 429, message: 'Webhook rate limit exceeded' },
@@ -43,6 +45,7 @@ export const ERRORS = {
   MODEL_NOT_CONFIGURED: { status: null, message: 'No model provider is configured' },
   EXPRESSION_ERROR: { status: null, message: 'An expression failed to evaluate' },
   WORKER_LOST: { status: null, message: 'The worker running this node stopped before it finished' },
+  CLIENT_CLOSED_REQUEST: { status: null, message: 'The client closed the connection before its request was read' },
   SSRF_BLOCKED: { status: null, message: 'The address is private or loopback and not allowed' },
 } as const satisfies Record<string, { status: number | null; message: string }>;
 

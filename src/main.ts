@@ -34,6 +34,12 @@ program
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, 'shutting down: no new requests, finishing nodes in flight');
+      // Whatever is still open by then (a hung downstream, a stuck close), the process ends.
+      const deadlineMs = config.shutdownGraceMs + 5000;
+      setTimeout(() => {
+        logger.error({ deadlineMs }, 'shutdown did not finish in time; exiting');
+        process.exit(1);
+      }, deadlineMs).unref();
       server.close().then(
         () => process.exit(0),
         (e) => {

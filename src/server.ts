@@ -83,7 +83,11 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const close = () =>
     (closed ??= (async () => {
       closing.abort();
+      // Idle keep-alive sockets close at once; requests still open after the grace period (a slow
+      // client, a stuck handler) are cut so that close() always ends.
+      const cut = setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs);
       await app.close();
+      clearTimeout(cut);
       await commits.drain();
       await Promise.all([worker?.stop(config.shutdownGraceMs), dispatcher?.stop(config.shutdownGraceMs)]);
       redis?.disconnect();

@@ -1,12 +1,10 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import YAML from 'yaml';
 import type { Config } from '../config.ts';
 import type { Bus } from '../engine/bus.ts';
-import { failure, FlowgateError, type Failure } from '../errors.ts';
 import { newTraceId } from '../ids.ts';
 import type { Metrics } from '../metrics.ts';
 import type { RunTrigger } from '../runs/trigger.ts';
@@ -16,11 +14,11 @@ import type { FileStorage } from '../files/storage.ts';
 import multipart from '@fastify/multipart';
 import { fileRoutes } from './routes/files.ts';
 import type { RateLimits } from '../ingest/rateLimit.ts';
-import { parseForm } from '../ingest/webhookCall.ts';
 import type { ApiKeyRecord, Scope, Store, WebhookRecord, WorkflowRecord } from '../store/store.ts';
-import { isStoreUnavailable } from '../store/unavailable.ts';
 import { authenticate } from './auth.ts';
-import { sendFailure } from './envelope.ts';
+import { registerBodyParsers } from './bodyParsers.ts';
+import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './httpErrors.ts';
+import { FlowgateError } from '../errors.ts';
 import { apiKeyRoutes } from './routes/apiKeys.ts';
 import { executionRoutes } from './routes/executions.ts';
 import { opsRoutes } from './routes/ops.ts';
@@ -76,11 +74,23 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     // Our onResponse hook logs one line per request with the route and latency instead.
     logController: new LogController({ requestIdLogLabel: 'traceId', disableRequestLogging: true }),
     bodyLimit: deps.config.bodyLimit,
+    // A slow or stalled client gets 408 after this, whether it trickles its body or stops sending.
+    requestTimeout: deps.config.requestTimeoutMs,
+    // How often Node checks that timeout (its default, 30 s, would stretch it by up to that much);
+    // Node enforces the request timeout only when the headers timeout is not longer.
+    http: {
+      connectionsCheckingInterval: 1000,
+      requestTimeout: deps.config.requestTimeoutMs,
+      headersTimeout: deps.config.requestTimeoutMs > 0 ? Math.min(deps.config.requestTimeoutMs, 60_000) : 60_000,
+    },
+    routerOptions: { maxParamLength: 500 },
+    frameworkErrors,
+    clientErrorHandler,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorateRequest('apiKey', null as unknown as ApiKeyRecord);
-  registerBodyParsers(app);
+  registerBodyParsers(app, deps.config.jsonMaxDepth);
   registerErrorHandling(app);
 
   app.addHook('onRequest', async (req, reply) => {
@@ -134,70 +144,4 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(multipart, { throwFileSizeLimit: true });
   await app.register(fileRoutes(deps));
   return app;
-}
-
-function registerBodyParsers(app: App): void {
-  // Our own JSON parser keeps the raw bytes (idempotency fingerprints, webhook signatures) and
-  // accepts an empty body, which Refly's run endpoint allows.
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser(/^application\/([\w.+-]+\+)?json$/, { parseAs: 'buffer' }, (req, body, done) => {
-    const buf = body as Buffer;
-    req.rawBody = buf;
-    if (buf.length === 0) return done(null, undefined);
-    try {
-      done(null, JSON.parse(buf.toString('utf8')));
-    } catch (e) {
-      done(new FlowgateError(failure('INVALID_REQUEST_BODY', `Malformed JSON: ${(e as Error).message}`)), undefined);
-    }
-  });
-  // Form posts exist for webhook senders that cannot send JSON (raw body mode).
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer' }, (req, body, done) => {
-    req.rawBody = body as Buffer;
-    done(null, parseForm((body as Buffer).toString('utf8')));
-  });
-  app.addContentTypeParser(['application/yaml', 'application/x-yaml', 'text/yaml'], { parseAs: 'string' }, (_req, body, done) => {
-    try {
-      done(null, YAML.parse(body as string));
-    } catch (e) {
-      done(new FlowgateError(failure('INVALID_REQUEST_BODY', `Malformed YAML: ${(e as Error).message}`)), undefined);
-    }
-  });
-}
-
-/** Maps Fastify's own errors onto our codes so that every failure is one of SPEC §3's. */
-function toFailure(err: FastifyError, bodyLimit: number): Failure {
-  if (err.validation) return failure('INVALID_REQUEST_BODY', `${err.validationContext ?? 'request'} ${err.message}`);
-  switch (err.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return failure('PAYLOAD_TOO_LARGE', `Request body exceeds the limit of ${bodyLimit} bytes`);
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
-        ? failure('UNSUPPORTED_MEDIA_TYPE', 'Send application/json (or YAML for workflow definitions)')
-        : failure('INVALID_REQUEST_BODY', err.message);
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return failure('INVALID_REQUEST_BODY', err.message);
-  }
-  if (err.statusCode === 413) return failure('PAYLOAD_TOO_LARGE');
-  if (err.statusCode === 415) return failure('UNSUPPORTED_MEDIA_TYPE');
-  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return failure('INVALID_REQUEST_BODY', err.message);
-  return failure('INTERNAL_ERROR');
-}
-
-function registerErrorHandling(app: App): void {
-  app.setErrorHandler((err: FastifyError, req, reply) => {
-    if (err instanceof FlowgateError) {
-      return sendFailure(req, reply, { code: err.code, message: err.message, data: err.data }, err.headers);
-    }
-    if (isStoreUnavailable(err)) {
-      req.log.error({ err }, 'store unavailable');
-      return sendFailure(req, reply, failure('SERVICE_UNAVAILABLE'), { 'retry-after': '1' });
-    }
-    const f = toFailure(err, app.initialConfig.bodyLimit ?? 0);
-    // 5xx never carry internal details to the caller; the log has them, keyed by traceId.
-    if (f.code === 'INTERNAL_ERROR') req.log.error({ err }, 'unhandled error');
-    return sendFailure(req, reply, f);
-  });
-  app.setNotFoundHandler((req, reply) => sendFailure(req, reply, failure('NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`)));
 }

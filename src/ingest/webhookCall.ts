@@ -49,6 +49,12 @@ export async function acceptWebhookCall(deps: { trigger: RunTrigger; rateLimits:
     senderId = v.idempotencyKey;
   }
 
+  if (webhook.bodyMode !== 'raw' && /^application\/x-www-form-urlencoded/i.test(headers['content-type'] ?? '')) {
+    return {
+      ...fail('UNSUPPORTED_MEDIA_TYPE', 'This webhook takes JSON {"variables": {...}}; to accept form posts, set its bodyMode to "raw" (POST /v1/webhook/update)'),
+      rateHeaders: rate.headers,
+    };
+  }
   const body = webhook.bodyMode === 'raw' ? { variables: { [webhook.rawVariable!]: input.body ?? null } } : input.body;
   const explicit = headers['idempotency-key'] ?? senderId ?? headers['webhook-id'];
   const bodyKey = `body:${createHash('sha256').update(input.rawBody).digest('hex')}`;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { newExecutionId } from '../../src/ids.ts';
 import { SCHEDULING_RULES } from '../../src/engine/rules.ts';
-import type { Completion, IdempotencyClaim, NewExecution, Store } from '../../src/store/store.ts';
+import type { ClaimedWork, Completion, IdempotencyClaim, NewExecution, Store } from '../../src/store/store.ts';
 import type { WorkflowDefinition } from '../../src/workflows/definition.ts';
 import { freshTarget, STORE_KINDS, type StoreTarget } from '../helpers/stores.ts';
 
@@ -180,7 +180,7 @@ for (const kind of STORE_KINDS) {
       const e = newExecution(96_000);
       await createExecution(e);
       // Every node but `b` is evaluated on the spot: `a` releases `gate` and `b`; `gate` (false) skips `gated`.
-      const evaluate = async (w: { nodeId: string; ended: { nodeId: string; output: unknown }[] }) =>
+      const evaluate = async (w: ClaimedWork) =>
         w.nodeId === 'b' ? undefined : { type: 'finished' as const, output: w.nodeId === 'gate' ? false : { from: w.nodeId, saw: w.ended.map((n) => n.nodeId).sort() } };
       const turn = await store.settleAndClaim({ workerId: 'w10', now: 96_001, leaseMs: 10_000, claim: 10, completions: [] }, { ...SCHEDULING_RULES, evaluate });
       assert.deepEqual(turn.claimed.map((c) => c.nodeId), ['b'], 'only the node the rules left is handed out');

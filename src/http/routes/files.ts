@@ -55,9 +55,15 @@ export const fileRoutes = (deps: AppDeps) => async (app: App) => {
         }
       } catch (e) {
         await Promise.all(stored.map((s) => deps.storage.remove(s.blob.storagePath)));
+        if (e instanceof FlowgateError) throw e;
         const code = (e as { code?: string }).code;
         if (code === 'FST_REQ_FILE_TOO_LARGE') throw new FlowgateError(failure('PAYLOAD_TOO_LARGE', `A file is larger than the limit of ${maxBytes} bytes`));
-        if (code === 'FST_FILES_LIMIT' || code === 'FST_PARTS_LIMIT') throw new FlowgateError(failure('PAYLOAD_TOO_LARGE', `More than ${maxFiles} files in one request`));
+        if (code === 'FST_FILES_LIMIT' || code === 'FST_PARTS_LIMIT' || code === 'FST_FIELDS_LIMIT') throw new FlowgateError(failure('PAYLOAD_TOO_LARGE', `More than ${maxFiles} files in one request`));
+        // The multipart parser's errors carry no errno code (no boundary, truncated, malformed part
+        // header): the request is at fault. Errors with one (disk full, store down) are ours.
+        if (code === undefined || code.startsWith('FST_')) {
+          throw new FlowgateError(failure('INVALID_REQUEST_BODY', `Malformed multipart body: ${(e as Error).message}`));
+        }
         throw e;
       }
       return sendOk(req, reply, {
@@ -84,8 +90,18 @@ export const fileRoutes = (deps: AppDeps) => async (app: App) => {
       if (!f) throw new FlowgateError(failure('NOT_FOUND', 'File not found'));
       reply.header('content-type', f.type);
       reply.header('content-length', String(f.size));
-      reply.header('content-disposition', `attachment; filename="${f.name.replace(/["\\\r\n]/g, '_')}"`);
+      reply.header('content-disposition', contentDisposition(f.name));
       return reply.send(deps.storage.open(f.storagePath));
     },
   );
 };
+
+/**
+ * RFC 6266: an ASCII `filename` fallback for old clients and the exact name as RFC 8187/5987
+ * `filename*` (UTF-8, percent-encoded), so any name — `文件😀.txt` — is a valid header.
+ */
+export function contentDisposition(name: string): string {
+  const fallback = name.replace(/[^\x20-\x7e]|["\\%]/g, '_');
+  const encoded = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `attachment; filename="${fallback}"; filename*=UTF-8''${encoded}`;
+}

@@ -131,7 +131,7 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
       schema: {
         tags,
         summary: 'Server-Sent Events: every status change of the execution and its nodes, then `end`',
-        description: 'Events `execution.status`, `node.status` (with attempts), then `end`, after which the stream closes. A snapshot is sent first, so a late subscriber sees the current state.',
+        description: 'Events `execution.status`, `node.status` (with attempts), then `end`, after which the stream closes. A snapshot is sent first, so a late subscriber sees the current state. If the server shuts down first, the stream ends with a `shutdown` event instead: reconnect (to any instance) to resume.',
         params: IdParams,
       },
     },
@@ -147,6 +147,10 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
       let n = 0;
       try {
         await streamExecution(deps, req.apiKey.workspaceId, e.executionId, (ev) => res.write(`id: ${++n}\nevent: ${ev.event}\ndata: ${JSON.stringify(ev.data)}\n\n`), AbortSignal.any([gone.signal, deps.closing]));
+        // The server is stopping: say so, and when to come back, rather than just dropping the stream.
+        if (deps.closing.aborted && !gone.signal.aborted) {
+          res.write(`retry: 1000\nid: ${++n}\nevent: shutdown\ndata: ${JSON.stringify({ executionId: e.executionId, reason: 'the server is shutting down; reconnect to resume' })}\n\n`);
+        }
       } catch (err) {
         req.log.error({ err }, 'event stream failed');
       } finally {

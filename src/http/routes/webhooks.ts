@@ -6,6 +6,7 @@ import { SIGNATURE_SCHEMES } from '../../ingest/verifiers.ts';
 import { executionOutput } from '../output.ts';
 import { waitForTerminal } from '../../runs/wait.ts';
 import type { WebhookPatch, WebhookRecord } from '../../store/store.ts';
+import type { FastifyRequest } from 'fastify';
 import type { App, AppDeps } from '../app.ts';
 import { sendFailure, sendOk } from '../envelope.ts';
 import { AnyObject, Envelope, errorResponses, IdempotencyHeader } from '../schemas.ts';
@@ -60,7 +61,7 @@ declare module 'fastify' {
     /** The webhook a trigger call names, looked up before the body is read. */
     webhook?: WebhookRecord;
     /** What the webhook history records about this call, filled in as the call proceeds. */
-    webhookCall?: { webhookId: string; recordId: string; executionId?: string; duplicate: boolean; recorded?: boolean };
+    webhookCall?: { webhookId: string; recordId: string; executionId?: string; duplicate: boolean; recorded?: boolean; startedAt: number };
   }
 }
 
@@ -191,7 +192,7 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
         summary: 'Every call to a webhook, accepted or rejected, newest first',
         querystring: Type.Object({
           webhookId: Type.String({ maxLength: 64 }),
-          page: Type.Integer({ minimum: 1, default: 1 }),
+          page: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 }),
           pageSize: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
         }),
       },
@@ -210,6 +211,31 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
     },
   );
 
+  async function recordCall(req: FastifyRequest, httpStatus: number, responseTime: number): Promise<void> {
+    const call = req.webhookCall;
+    if (!call || call.recorded) return;
+    call.recorded = true;
+    const ok = httpStatus < 300;
+    const outcome = await deps.commits
+      .submit({
+        call: {
+          recordId: call.recordId,
+          webhookId: call.webhookId,
+          status: ok ? (call.duplicate ? 'duplicate' : 'accepted') : 'rejected',
+          httpStatus,
+          errCode: req.errCode,
+          executionId: call.executionId,
+          responseTime,
+          sourceIp: req.ip,
+          bodySize: req.rawBody?.length ?? 0,
+          duplicate: call.duplicate,
+          createdAt: now(),
+        },
+      })
+      .catch((error: unknown) => ({ type: 'error' as const, error }));
+    if (outcome.type === 'error') req.log.error({ err: outcome.error }, 'could not record the webhook call');
+  }
+
   app.post(
     '/v1/openapi/webhook/:webhookId/run',
     {
@@ -227,32 +253,15 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
       onRequest: async (req) => {
         const { webhookId } = req.params as { webhookId: string };
         req.webhook = await deps.webhooks.get(webhookId, () => deps.store.getWebhook(webhookId));
-        if (req.webhook) req.webhookCall = { webhookId, recordId: newWebhookCallId(), duplicate: false };
+        if (req.webhook) req.webhookCall = { webhookId, recordId: newWebhookCallId(), duplicate: false, startedAt: performance.now() };
       },
       // Calls whose record did not commit with a run (rejected, or answered from a duplicate still
       // in flight) are recorded after the answer, batched with the accepts.
-      onResponse: async (req, reply) => {
-        const call = req.webhookCall;
-        if (!call || call.recorded) return;
-        const ok = reply.statusCode < 300;
-        const outcome = await deps.commits
-          .submit({
-            call: {
-              recordId: call.recordId,
-              webhookId: call.webhookId,
-              status: ok ? (call.duplicate ? 'duplicate' : 'accepted') : 'rejected',
-              httpStatus: reply.statusCode,
-              errCode: req.errCode,
-              executionId: call.executionId,
-              responseTime: reply.elapsedTime,
-              sourceIp: req.ip,
-              bodySize: req.rawBody?.length ?? 0,
-              duplicate: call.duplicate,
-              createdAt: now(),
-            },
-          })
-          .catch((error: unknown) => ({ type: 'error' as const, error }));
-        if (outcome.type === 'error') req.log.error({ err: outcome.error }, 'could not record the webhook call');
+      onResponse: async (req, reply) => recordCall(req, reply.statusCode, reply.elapsedTime),
+      // A sender that hangs up before its request was read is recorded too (nginx's 499).
+      onRequestAbort: async (req) => {
+        req.errCode = 'CLIENT_CLOSED_REQUEST';
+        if (req.webhookCall) await recordCall(req, 499, performance.now() - req.webhookCall.startedAt);
       },
     },
     async (req, reply) => {

@@ -26,7 +26,7 @@ export const workflowCatalogRoutes = (deps: AppDeps) => async (app: App) => {
         querystring: Type.Object({
           keyword: Type.Optional(Type.String({ maxLength: 200 })),
           order: Type.Union([Type.Literal('creationAsc'), Type.Literal('creationDesc'), Type.Literal('updationAsc'), Type.Literal('updationDesc')], { default: 'updationDesc' }),
-          page: Type.Integer({ minimum: 1, default: 1 }),
+          page: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 }),
           pageSize: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
         }),
       },

@@ -65,7 +65,7 @@ export const workflowRoutes = (deps: AppDeps) => async (app: App) => {
         tags,
         summary: 'List workflows',
         querystring: Type.Object({
-          page: Type.Integer({ minimum: 1, default: 1 }),
+          page: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 }),
           pageSize: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
         }),
       },
