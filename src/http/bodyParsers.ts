@@ -25,8 +25,10 @@ export function registerBodyParsers(app: App, maxDepth: number): void {
     if (buf.length === 0) return done(null, undefined);
     const depth = jsonDepth(buf);
     if (depth > maxDepth) return done(tooDeep(maxDepth), undefined);
+    const text = buf.toString('utf8');
+    if (NUL_ESCAPE.test(text)) return done(nul(), undefined);
     try {
-      done(null, JSON.parse(buf.toString('utf8')));
+      done(null, JSON.parse(text));
     } catch (e) {
       done(new FlowgateError(failure('INVALID_REQUEST_BODY', `Malformed JSON: ${(e as Error).message}`)), undefined);
     }
@@ -53,10 +55,14 @@ export function registerBodyParsers(app: App, maxDepth: number): void {
       return done(new FlowgateError(failure('INVALID_REQUEST_BODY', `Malformed YAML: ${(e as Error).message}`)), undefined);
     }
     if (valueDepth(parsed, maxDepth) > maxDepth) return done(tooDeep(maxDepth), undefined);
+    if (hasNul(parsed)) return done(nul(), undefined);
     done(null, parsed);
   });
 }
 
+/** A `\u0000` escape not itself escaped: PostgreSQL text cannot hold NUL, so neither store takes it. */
+const NUL_ESCAPE = /(?<!\\)(?:\\\\)*\\u0000/i;
+const nul = () => new FlowgateError(failure('INVALID_REQUEST_BODY', 'The body contains a NUL character (\\u0000), which is not accepted'));
 const tooDeep = (max: number) => new FlowgateError(failure('INVALID_REQUEST_BODY', `The body is nested deeper than ${max} levels (FLOWGATE_JSON_MAX_DEPTH)`));
 
 /**
@@ -94,4 +100,23 @@ export function valueDepth(value: unknown, limit: number): number {
     for (const child of Object.values(v)) stack.push([child, d + 1]);
   }
   return max;
+}
+
+/** Whether any string (key or value) of a parsed value holds a NUL character; iterative. */
+export function hasNul(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  const seen = new Set<object>();
+  while (stack.length) {
+    const v = stack.pop();
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return true;
+    } else if (v !== null && typeof v === 'object' && !seen.has(v)) {
+      seen.add(v);
+      for (const [k, child] of Object.entries(v)) {
+        if (k.includes('\u0000')) return true;
+        stack.push(child);
+      }
+    }
+  }
+  return false;
 }

@@ -31,8 +31,14 @@ export function registerErrorHandling(app: App): void {
   });
   app.setNotFoundHandler((req, reply) => sendFailure(req, reply, failure('NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`)));
 
-  // Ajv coerces "Infinity" and "1e400" to numbers that pass `maximum`; they must not reach SQL.
+  // Ajv coerces "Infinity" and "1e400" to numbers that pass `maximum`; they must not reach SQL. Nor
+  // may a NUL character, which PostgreSQL text cannot hold.
   app.addHook('preValidation', async (req) => {
+    for (const [part, values] of [['path', req.params], ['query', req.query]] as const) {
+      for (const [name, v] of Object.entries((values ?? {}) as Record<string, unknown>)) {
+        if (typeof v === 'string' && v.includes('\u0000')) throw new FlowgateError(failure('INVALID_REQUEST_BODY', `${part} parameter ${name} must not contain a NUL character`));
+      }
+    }
     const props = (req.routeOptions.schema?.querystring as { properties?: Record<string, { type?: string }> } | undefined)?.properties;
     if (!props) return;
     const query = req.query as Record<string, unknown>;

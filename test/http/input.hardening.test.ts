@@ -44,7 +44,7 @@ describe('bad input is answered in the envelope, never with a 5xx', () => {
 
   it('JSON and YAML nested past FLOWGATE_JSON_MAX_DEPTH are refused before anything recursive runs', async () => {
     const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
-    for (const headers of [{ 'content-type': 'application/json' }, { 'content-type': 'application/json', 'idempotency-key': 'deep-1' }]) {
+    for (const headers of [{ 'content-type': 'application/json' }, { 'content-type': 'application/json', 'idempotency-key': 'deep-1' }] as Record<string, string>[]) {
       const r = await t.api('POST', RUN, { raw: `{"variables":{"feedback":"x","j":${deep(10_000)}}}`, headers });
       assert.equal(r.status, 400);
       assert.equal(r.body.errCode, 'INVALID_REQUEST_BODY');
@@ -55,6 +55,21 @@ describe('bad input is answered in the envelope, never with a 5xx', () => {
     const yaml = await t.api('PUT', '/v1/workflows/c-deep', { raw: `title: x\ntasks: ${deep(200)}`, headers: { 'content-type': 'application/yaml' } });
     assert.equal(yaml.status, 400);
     assert.match(yaml.body.errMsg, /nested deeper/);
+  });
+
+  it('NUL characters, which PostgreSQL text cannot hold, are refused on both stores', async () => {
+    const json = { 'content-type': 'application/json' };
+    for (const [path, raw] of [
+      [RUN, '{"variables":{"feedback":"a\\u0000b"}}'],
+      ['/v1/workflows', '{"title":"a\\u0000b","tasks":[{"id":"o","kind":"output","value":1}]}'],
+    ]) {
+      const r = await t.api('POST', path!, { raw, headers: json });
+      assert.equal(r.status, 400, raw);
+      assert.match(r.body.errMsg, /NUL/);
+    }
+    assert.equal((await t.api('POST', RUN, { raw: '{"variables":{"feedback":"a\\\\u0000b"}}', headers: json })).status, 200, 'an escaped backslash before u0000 is text');
+    assert.equal((await t.api('PUT', '/v1/workflows/c-nul', { raw: 'title: "a\\0b"\ntasks: []', headers: { 'content-type': 'application/yaml' } })).status, 400);
+    assert.equal((await t.api('DELETE', '/v1/api-keys/%00')).status, 400);
   });
 
   it('content types are matched by media type: charset and +json work, text/plain is 415, and the advice fits the mistake', async () => {
