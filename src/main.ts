@@ -20,14 +20,20 @@ program
   .option('-d, --data-dir <dir>', 'SQLite file and uploads (FLOWGATE_DATA_DIR)')
   .action(async (opts: { port?: string; host?: string; workflows?: string; dataDir?: string }) => {
     const overrides: Partial<Config> = {};
-    if (opts.port) overrides.port = Number(opts.port);
+    if (opts.port !== undefined) {
+      const port = Number(opts.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError(`--port must be a whole number from 0 to 65535 (got "${opts.port}")`);
+      overrides.port = port;
+    }
     if (opts.host) overrides.host = opts.host;
     if (opts.workflows) overrides.workflowsPath = opts.workflows;
     const env = { ...process.env };
     if (opts.dataDir) env.FLOWGATE_DATA_DIR = opts.dataDir;
     const config = loadConfig(env, overrides);
     const logger = createLogger(config);
-    const server = await startServer(config, logger);
+    const server = await startServer(config, logger, { onFirstStartKey: printFirstStartKey }).catch((e: unknown) => {
+      throw explainStartFailure(e, config);
+    });
     printBanner(server.url, server.firstStartKey, server.workflows.map((w) => w.canvasId), config);
     let stopping = false;
     const stop = (signal: string) => {
@@ -52,16 +58,38 @@ program
     process.once('SIGINT', () => stop('SIGINT'));
   });
 
+/** A mistake of the user's, reported as one line without a stack trace; exit code 2. */
+class UsageError extends Error {}
+
+function printFirstStartKey(key: string): void {
+  process.stdout.write(`First start: an admin API key was created. It is shown only this once:\n  ${key}\n\n`);
+}
+
+/** The errors a start commonly meets, as one line that says what to do. */
+function explainStartFailure(e: unknown, config: Config): Error {
+  const err = e as NodeJS.ErrnoException & { path?: string };
+  if (err.code === 'EADDRINUSE') return new UsageError(`port ${config.port} on ${config.host} is already in use: stop the other process or pick another port (--port or PORT)`);
+  if (err.code === 'EACCES' && err.syscall === 'listen') return new UsageError(`no permission to listen on port ${config.port}: use a port above 1023 (--port or PORT)`);
+  if (err.code === 'ENOENT' && err.path) return new UsageError(`${err.path} does not exist (check --workflows / FLOWGATE_WORKFLOWS and --data-dir / FLOWGATE_DATA_DIR)`);
+  if (err.code === 'ECONNREFUSED') return new UsageError(`cannot reach the database at DATABASE_URL (${err.message}); is it running?`);
+  return err instanceof Error ? err : new Error(String(e));
+}
+
 function printBanner(url: string, key: string | undefined, canvasIds: string[], config: Config): void {
-  const lines = [`Flowgate listening on ${url} (store: ${config.databaseUrl ? 'postgres' : `sqlite in ${config.dataDir}`})`];
-  if (key) lines.push('', 'First start: an admin API key was created. It is shown only this once:', `  ${key}`);
+  const store = config.databaseUrl ? 'postgres' : `sqlite in ${config.dataDir}`;
+  if (config.role === 'worker') {
+    process.stdout.write(`Flowgate worker running (store: ${store}); it serves no HTTP — start an API process (FLOWGATE_ROLE=api or all) to take requests\n`);
+    return;
+  }
+  const lines = [`Flowgate ${config.role === 'api' ? 'API (no worker) ' : ''}listening on ${url} (store: ${store})`];
+  // Double quotes, so that a shell expands $FLOWGATE_API_KEY when the line is pasted.
   const shownKey = key ?? (config.apiKey ? '$FLOWGATE_API_KEY' : '<your API key>');
   if (canvasIds.length) {
     const id = canvasIds[0];
     lines.push(
       '',
       `Try it (workflow ${id}):`,
-      `  curl -s -X POST '${url}/v1/openapi/workflow/${id}/run?wait=10' -H 'Authorization: Bearer ${shownKey}' -H 'Content-Type: application/json' -d '{"variables":{"feedback":"The new dashboard is great"}}'`,
+      `  curl -s -X POST '${url}/v1/openapi/workflow/${id}/run?wait=10' -H "Authorization: Bearer ${shownKey}" -H 'Content-Type: application/json' -d '{"variables":{"feedback":"The new dashboard is great"}}'`,
     );
   }
   lines.push('', `API docs: ${url}/docs`);
@@ -69,6 +97,8 @@ function printBanner(url: string, key: string | undefined, canvasIds: string[], 
 }
 
 program.parseAsync().catch((e: unknown) => {
-  process.stderr.write(`flowgate: ${(e as Error).stack ?? String(e)}\n`);
-  process.exit(1);
+  // One line for the user; the stack only when asked for (FLOWGATE_DEBUG=1).
+  const err = e instanceof Error ? e : new Error(String(e));
+  process.stderr.write(`flowgate: ${process.env.FLOWGATE_DEBUG ? (err.stack ?? err.message) : err.message}\n`);
+  process.exit(e instanceof UsageError ? 2 : 1);
 });

@@ -44,11 +44,20 @@ export function createLogger(config: Config): Logger {
 }
 
 /** Opens the store, migrates, bootstraps, builds the app and starts the worker as the role asks. */
-export async function startServer(config: Config, logger: Logger = createLogger(config)): Promise<Server> {
+export interface StartOptions {
+  /**
+   * Called as soon as a first-start admin key is created, before anything that can still fail (binding
+   * the port): the key is stored hashed, so if it were shown only after, a failed start would lose it.
+   */
+  onFirstStartKey?: (key: string) => void;
+}
+
+export async function startServer(config: Config, logger: Logger = createLogger(config), opts: StartOptions = {}): Promise<Server> {
   const store = openStore(config);
   await store.migrate();
   const now = Date.now();
   const firstStartKey = await ensureBootstrapKey(store, config, now);
+  if (firstStartKey) opts.onFirstStartKey?.(firstStartKey);
   const workflows = config.workflowsPath ? await loadWorkflows(store, config.workflowsPath, now, logger) : [];
 
   const bus = new Bus();
