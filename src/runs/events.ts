@@ -30,18 +30,24 @@ export async function streamExecution(
       const e = await deps.store.getExecution(workspaceId, executionId);
       if (!e) return;
       const nodes = await deps.store.listNodes(executionId);
-      const execKey = `${e.status}|${e.errCode ?? ''}`;
-      if (seen.get('') !== execKey) {
+      const terminal = TERMINAL_EXECUTION.has(e.status);
+      const execution = () => {
+        const execKey = `${e.status}|${e.errCode ?? ''}`;
+        if (seen.get('') === execKey) return;
         seen.set('', execKey);
         emit({ event: 'execution.status', data: { executionId, status: e.status, errCode: e.errCode, errMsg: e.errMsg } });
-      }
+      };
+      // The execution's final status comes after every node's final status (they commit together);
+      // otherwise the execution's status leads, as a snapshot reads top-down.
+      if (!terminal) execution();
       for (const n of nodes) {
         const key = `${n.status}|${n.attempts}|${n.errCode ?? ''}`;
         if (seen.get(n.nodeId) === key) continue;
         seen.set(n.nodeId, key);
         emit({ event: 'node.status', data: { executionId, nodeId: n.nodeId, status: n.status, attempts: n.attempts, errCode: n.errCode, errorMessage: n.errMsg } });
       }
-      if (TERMINAL_EXECUTION.has(e.status)) {
+      if (terminal) {
+        execution();
         emit({ event: 'end', data: { executionId, status: e.status } });
         return;
       }

@@ -50,8 +50,14 @@ for (const kind of STORE_KINDS) {
       assert.ok(call.includes('executing'), JSON.stringify(events));
       assert.equal(call.at(-1), 'finish');
       assert.deepEqual(events.at(-1), { event: 'end', data: { executionId: id, status: 'finish' } });
+      // Every node's final status comes before the execution's final status, live and for a late subscriber.
       const late = await readEvents(`${t.url}/v1/openapi/workflow/${id}/events`);
       assert.equal(late.at(-1)!.event, 'end', 'a late subscriber gets the snapshot and end');
+      for (const stream of [events, late]) {
+        const finalExec = stream.findIndex((e) => e.event === 'execution.status' && e.data.status === 'finish');
+        const lastNode = stream.findLastIndex((e) => e.event === 'node.status');
+        assert.ok(lastNode < finalExec, JSON.stringify(stream.map((e) => [e.event, e.data.nodeId, e.data.status])));
+      }
     });
 
     it('answers 404 for an unknown execution before streaming', async () => {
