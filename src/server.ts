@@ -43,7 +43,6 @@ export function createLogger(config: Config): Logger {
   });
 }
 
-/** Opens the store, migrates, bootstraps, builds the app and starts the worker as the role asks. */
 export interface StartOptions {
   /**
    * Called as soon as a first-start admin key is created, before anything that can still fail (binding
@@ -52,6 +51,7 @@ export interface StartOptions {
   onFirstStartKey?: (key: string) => void;
 }
 
+/** Opens the store, migrates, bootstraps, builds the app and starts the worker as the role asks. */
 export async function startServer(config: Config, logger: Logger = createLogger(config), opts: StartOptions = {}): Promise<Server> {
   const store = openStore(config);
   await store.migrate();
@@ -92,13 +92,16 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const close = () =>
     (closed ??= (async () => {
       closing.abort();
+      // Nodes in flight and open requests share one grace period, so the whole stop fits in it (plus
+      // the worker's last commit and release), well inside the process's deadline of grace + 5 s.
+      const stopping = Promise.all([worker?.stop(config.shutdownGraceMs), dispatcher?.stop(config.shutdownGraceMs)]);
       // Idle keep-alive sockets close at once; requests still open after the grace period (a slow
       // client, a stuck handler) are cut so that close() always ends.
       const cut = setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs);
       await app.close();
       clearTimeout(cut);
       await commits.drain();
-      await Promise.all([worker?.stop(config.shutdownGraceMs), dispatcher?.stop(config.shutdownGraceMs)]);
+      await stopping;
       redis?.disconnect();
       await rateLimitPool?.end();
       await store.close();
