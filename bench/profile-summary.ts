@@ -20,7 +20,7 @@ for (const n of profile.nodes) {
   const url = n.callFrame.url.replace(/^file:\/\//, '');
   const fn = `${n.callFrame.functionName || '(anonymous)'} ${url.split('/').slice(-2).join('/')}:${n.callFrame.lineNumber + 1}`;
   byFn.set(fn, (byFn.get(fn) ?? 0) + us);
-  const pkg = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? (/\/(src|dist)\//.test(url) && !url.includes("node_modules") ? 'flowgate' : url ? 'node internals' : n.callFrame.functionName);
+  const pkg = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? (/\/(src|dist)\//.test(url) && !url.includes('node_modules') ? 'flowgate' : url ? 'node internals' : n.callFrame.functionName);
   byPkg.set(pkg, (byPkg.get(pkg) ?? 0) + us);
 }
 const show = (title: string, m: Map<string, number>) => {
@@ -40,7 +40,7 @@ profile.samples.forEach((id, i) => {
   const seen = new Set<string>();
   for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
     const n = nodeById.get(at)!;
-    if (!/\/(src|dist)\//.test(n.callFrame.url) || n.callFrame.url.includes("node_modules")) continue;
+    if (!/\/(src|dist)\//.test(n.callFrame.url) || n.callFrame.url.includes('node_modules')) continue;
     const k = key(n);
     if (seen.has(k)) continue;
     seen.add(k);

@@ -41,8 +41,13 @@ const DEFINITION_CACHE_MAX = 1000;
 const definitionKey = (canvasId: string, version: number) => `${canvasId}@${version}`;
 /** Tasks that only evaluate expressions over the context: no side effects, so they run inside a turn. */
 const INLINE_KINDS = new Set(['transform', 'condition', 'output']);
-/** `$fileText` reads the store and the disk: not from inside the store's own transaction. */
-const readsFiles = (task: unknown) => JSON.stringify(task).includes('fileText');
+/** `$fileText` reads the store and the disk: not from inside the store's own transaction. Once per task. */
+const filesRead = new WeakMap<object, boolean>();
+const readsFiles = (task: object) => {
+  let r = filesRead.get(task);
+  if (r === undefined) filesRead.set(task, (r = JSON.stringify(task).includes('fileText')));
+  return r;
+};
 const NEVER_ABORTED = new AbortController().signal;
 /** A result still uncommitted after this many failed turns is given up (its node runs again). */
 const MAX_FAILED_TURNS = 5;

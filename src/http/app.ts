@@ -17,7 +17,7 @@ import type { RateLimits } from '../ingest/rateLimit.ts';
 import type { ApiKeyRecord, Scope, Store, WebhookRecord, WorkflowRecord } from '../store/store.ts';
 import { authenticate } from './auth.ts';
 import { registerBodyParsers } from './bodyParsers.ts';
-import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './httpErrors.ts';
+import { clientErrorHandler, frameworkErrors, MAX_PARAM_LENGTH, registerErrorHandling } from './httpErrors.ts';
 import { FlowgateError } from '../errors.ts';
 import { apiKeyRoutes } from './routes/apiKeys.ts';
 import { executionRoutes } from './routes/executions.ts';
@@ -83,7 +83,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       requestTimeout: deps.config.requestTimeoutMs,
       headersTimeout: deps.config.requestTimeoutMs > 0 ? Math.min(deps.config.requestTimeoutMs, 60_000) : 60_000,
     },
-    routerOptions: { maxParamLength: 500 },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors,
     clientErrorHandler,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },

@@ -23,12 +23,11 @@ export function registerBodyParsers(app: App, maxDepth: number): void {
       return done(new FlowgateError(failure('UNSUPPORTED_MEDIA_TYPE', `JSON must be UTF-8 (charset=${charset} is not supported)`)), undefined);
     }
     if (buf.length === 0) return done(null, undefined);
-    const depth = jsonDepth(buf);
-    if (depth > maxDepth) return done(tooDeep(maxDepth), undefined);
-    const text = buf.toString('utf8');
-    if (NUL_ESCAPE.test(text)) return done(nul(), undefined);
+    const scan = scanJson(buf);
+    if (scan.depth > maxDepth) return done(tooDeep(maxDepth), undefined);
+    if (scan.nul) return done(nul(), undefined);
     try {
-      done(null, JSON.parse(text));
+      done(null, JSON.parse(buf.toString('utf8')));
     } catch (e) {
       done(new FlowgateError(failure('INVALID_REQUEST_BODY', `Malformed JSON: ${(e as Error).message}`)), undefined);
     }
@@ -54,69 +53,67 @@ export function registerBodyParsers(app: App, maxDepth: number): void {
     } catch (e) {
       return done(new FlowgateError(failure('INVALID_REQUEST_BODY', `Malformed YAML: ${(e as Error).message}`)), undefined);
     }
-    if (valueDepth(parsed, maxDepth) > maxDepth) return done(tooDeep(maxDepth), undefined);
-    if (hasNul(parsed)) return done(nul(), undefined);
+    const scan = scanValue(parsed, maxDepth);
+    if (scan.depth > maxDepth) return done(tooDeep(maxDepth), undefined);
+    if (scan.nul) return done(nul(), undefined);
     done(null, parsed);
   });
 }
 
-/** A `\u0000` escape not itself escaped: PostgreSQL text cannot hold NUL, so neither store takes it. */
-const NUL_ESCAPE = /(?<!\\)(?:\\\\)*\\u0000/i;
+// PostgreSQL text cannot hold NUL, so neither store takes it.
 const nul = () => new FlowgateError(failure('INVALID_REQUEST_BODY', 'The body contains a NUL character (\\u0000), which is not accepted'));
 const tooDeep = (max: number) => new FlowgateError(failure('INVALID_REQUEST_BODY', `The body is nested deeper than ${max} levels (FLOWGATE_JSON_MAX_DEPTH)`));
 
+const isZero = (b: number | undefined) => b === 0x30;
+
 /**
- * The deepest nesting of arrays and objects in JSON text, by one pass over the bytes, so that nothing
- * recursive (JSON.parse, stable stringify, schema validation) ever sees a body too deep for the stack.
+ * One pass over JSON bytes, before anything recursive (JSON.parse, stable stringify, schema
+ * validation) sees them: the deepest nesting of arrays and objects, and whether a string holds a
+ * `\u0000` escape.
  */
-export function jsonDepth(buf: Buffer): number {
+export function scanJson(buf: Buffer): { depth: number; nul: boolean } {
   let depth = 0;
   let max = 0;
+  let nul = false;
   let inString = false;
   for (let i = 0; i < buf.length; i++) {
     const c = buf[i];
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped byte
-      else if (c === 0x22) inString = false;
+      if (c === 0x5c) {
+        // An escape: `\u0000` is NUL; either way the escaped byte is skipped.
+        if (buf[i + 1] === 0x75 && isZero(buf[i + 2]) && isZero(buf[i + 3]) && isZero(buf[i + 4]) && isZero(buf[i + 5])) nul = true;
+        i++;
+      } else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x7b || c === 0x5b) {
       if (++depth > max) max = depth;
     } else if (c === 0x7d || c === 0x5d) depth--;
   }
-  return max;
+  return { depth: max, nul };
 }
 
-/** The nesting depth of a parsed value, iteratively; stops counting once past `limit`. */
-export function valueDepth(value: unknown, limit: number): number {
+/**
+ * The same for a parsed value (YAML), iteratively: its nesting depth — counting stops once past
+ * `limit` — and whether any key or string holds a NUL character.
+ */
+export function scanValue(value: unknown, limit: number): { depth: number; nul: boolean } {
   let max = 0;
   const stack: [unknown, number][] = [[value, 0]];
   const seen = new Set<object>();
   while (stack.length) {
     const [v, d] = stack.pop()!;
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return { depth: max, nul: true };
+      continue;
+    }
     if (v === null || typeof v !== 'object' || seen.has(v)) continue;
     seen.add(v); // YAML anchors can make a value appear twice (or contain itself)
     if (d + 1 > max) max = d + 1;
-    if (max > limit) return max;
-    for (const child of Object.values(v)) stack.push([child, d + 1]);
-  }
-  return max;
-}
-
-/** Whether any string (key or value) of a parsed value holds a NUL character; iterative. */
-export function hasNul(value: unknown): boolean {
-  const stack: unknown[] = [value];
-  const seen = new Set<object>();
-  while (stack.length) {
-    const v = stack.pop();
-    if (typeof v === 'string') {
-      if (v.includes('\u0000')) return true;
-    } else if (v !== null && typeof v === 'object' && !seen.has(v)) {
-      seen.add(v);
-      for (const [k, child] of Object.entries(v)) {
-        if (k.includes('\u0000')) return true;
-        stack.push(child);
-      }
+    if (max > limit) return { depth: max, nul: false };
+    for (const [k, child] of Object.entries(v)) {
+      if (k.includes('\u0000')) return { depth: max, nul: true };
+      stack.push([child, d + 1]);
     }
   }
-  return false;
+  return { depth: max, nul: false };
 }

@@ -52,11 +52,14 @@ export function registerErrorHandling(app: App): void {
   });
 }
 
+/** Longest path parameter the router takes; longer is `BAD_REQUEST` (ids are far shorter). */
+export const MAX_PARAM_LENGTH = 500;
+
 /** Errors of the router, before any route runs (Fastify's `frameworkErrors`). */
 export function frameworkErrors(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
   const message =
     err.code === 'FST_ERR_MAX_PARAM_LENGTH'
-      ? 'A path parameter is longer than 500 characters'
+      ? `A path parameter is longer than ${MAX_PARAM_LENGTH} characters`
       : err.code === 'FST_ERR_BAD_URL'
         ? 'The path is not valid (bad percent-encoding?)'
         : 'The request could not be routed';

@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { AcceptItem, AcceptOutcome, CreateExecutionResult, NewExecution, WebhookCallRecord } from '../store.ts';
 import type { BackendProfile } from './profile.ts';
+import { insertChunked } from './insert.ts';
 import { notifyWork } from './notify.ts';
 import { writeEvents } from './outbox.ts';
 import type { IdempotencyKeysTable, Tables } from './tables.ts';
@@ -8,16 +9,6 @@ import { transaction } from './tx.ts';
 
 type Db = Kysely<Tables>;
 type Trx = Transaction<Tables>;
-
-/** Rows per multi-row INSERT: SQLite binds at most 32,766 values per statement (a node row has 18). */
-const ROWS_PER_INSERT = 400;
-
-async function insertChunked<T extends keyof Tables>(trx: Trx, table: T, rows: Tables[T][]): Promise<void> {
-  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
-    // Kysely cannot narrow a generic table's row type; the rows are that table's by construction.
-    await trx.insertInto(table).values(rows.slice(i, i + ROWS_PER_INSERT) as never).execute();
-  }
-}
 
 const keyOf = (ws: string, scope: string, key: string) => `${ws}\u0000${scope}\u0000${key}`;
 type KeyRow = Pick<IdempotencyKeysTable, 'request_hash' | 'execution_id' | 'response'>;

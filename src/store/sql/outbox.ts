@@ -2,14 +2,12 @@ import type { Transaction } from 'kysely';
 import { newMessageId } from '../../ids.ts';
 import type { NewEvent } from '../delivery.ts';
 import type { BackendProfile } from './profile.ts';
+import { insertChunked } from './insert.ts';
 import { notifyWork } from './notify.ts';
 import { fromJson } from './rows.ts';
 import type { Tables } from './tables.ts';
 
 type Trx = Transaction<Tables>;
-
-/** SQLite allows 32,766 bound values per statement; an event message has 17 columns. */
-const ROWS_PER_INSERT = 500;
 
 /**
  * Writes one message per endpoint that hears each event, inside the caller's transaction: an event
@@ -63,9 +61,7 @@ export async function writeEvents(trx: Trx, profile: BackendProfile, events: rea
       });
     }
   }
-  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
-    await trx.insertInto('event_messages').values(rows.slice(i, i + ROWS_PER_INSERT)).execute();
-  }
+  await insertChunked(trx, 'event_messages', rows);
   if (rows.some((r) => r.status === 'pending')) await notifyWork(trx, profile);
   return rows.length;
 }
