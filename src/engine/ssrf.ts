@@ -1,5 +1,6 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import { Agent, type Dispatcher } from 'undici';
 
 /**
@@ -8,24 +9,52 @@ import { Agent, type Dispatcher } from 'undici';
  * addresses DNS returned, at connect time, so a public name that resolves to 127.0.0.1 (or changes
  * its answer between check and use) is still refused.
  */
-const blocked = new BlockList();
-for (const [net, prefix] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24],
-  ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) blocked.addSubnet(net, prefix, 'ipv4');
-for (const [net, prefix] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['64:ff9b::', 96], ['2001:db8::', 32]] as const) {
-  blocked.addSubnet(net, prefix, 'ipv6');
+type IPv4 = ipaddr.IPv4;
+type IPv6 = ipaddr.IPv6;
+
+const v4 = (hi: number, lo: number): IPv4 => new ipaddr.IPv4([hi >> 8, hi & 0xff, lo >> 8, lo & 0xff]);
+
+/**
+ * The IPv4 addresses an IPv6 address carries, for the forms that route to them: mapped and SIIT
+ * (`::ffff:a.b.c.d`, `::ffff:0:a.b.c.d`), NAT64 well-known prefix (`64:ff9b::a.b.c.d`), 6to4
+ * (`2002:AABB:CCDD::`) and Teredo (server and obfuscated client). Without this, `::ffff:7f00:1` or
+ * `2002:7f00:1::` would pass as public IPv6 and reach loopback.
+ */
+function embeddedIPv4(addr: IPv6, range: string): IPv4[] | undefined {
+  const p = addr.parts;
+  switch (range) {
+    case 'ipv4Mapped':
+    case 'rfc6145':
+      return [v4(p[6]!, p[7]!)];
+    case 'rfc6052':
+      // Only the /96 well-known prefix puts the IPv4 in the last 32 bits; the local-use /48 varies.
+      return addr.match(ipaddr.IPv6.parse('64:ff9b::'), 96) ? [v4(p[6]!, p[7]!)] : undefined;
+    case '6to4':
+      return [v4(p[1]!, p[2]!)];
+    case 'teredo':
+      return [v4(p[2]!, p[3]!), v4(~p[6]! & 0xffff, ~p[7]! & 0xffff)];
+    default:
+      return undefined;
+  }
 }
 
+/**
+ * Only globally routable unicast is public. Classification comes from ipaddr.js's maintained range
+ * tables; anything it cannot parse, any special range and any embedded IPv4 that is itself
+ * non-public counts as private.
+ */
 export function isPrivateAddress(ip: string): boolean {
-  const family = isIP(ip);
-  if (family === 4) return blocked.check(ip, 'ipv4');
-  if (family !== 6) return true;
-  // IPv4-mapped (::ffff:10.0.0.1) would otherwise slip past the IPv4 rules.
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (mapped) return blocked.check(mapped[1]!, 'ipv4');
-  return blocked.check(ip, 'ipv6');
+  if (!ipaddr.isValid(ip)) return true;
+  const addr = ipaddr.parse(ip);
+  if (addr.kind() === 'ipv4') return addr.range() !== 'unicast';
+  const v6 = addr as IPv6;
+  // ::/96 holds ::, ::1 and the deprecated IPv4-compatible form (::7f00:1), which some stacks still
+  // route to the IPv4 address; no public host lives there.
+  if (v6.parts.slice(0, 6).every((x) => x === 0)) return true;
+  const range = v6.range();
+  const embedded = embeddedIPv4(v6, range);
+  if (embedded) return embedded.some((a) => a.range() !== 'unicast');
+  return range !== 'unicast';
 }
 
 export class SsrfError extends Error {

@@ -281,7 +281,7 @@ describe('outbound events refuse private networks by default', () => {
   it('endpoint URLs and callbackUrls resolving to loopback or private addresses are refused', async () => {
     const t = await startTestServer('sqlite');
     try {
-      for (const url of ['http://127.0.0.1:9/x', 'http://localhost:9/x', 'http://10.1.2.3/x', 'http://[::1]:9/x']) {
+      for (const url of ['http://127.0.0.1:9/x', 'http://localhost:9/x', 'http://10.1.2.3/x', 'http://[::1]:9/x', 'http://[::ffff:0:7f00:1]:9/x', 'http://[2002:a00:1::1]/x', 'http://[64:ff9b::c0a8:101]/x']) {
         const r = await t.api('POST', '/v1/event-endpoints', { body: { url } });
         assert.equal(r.status, 400, url);
         assert.equal(r.body.errCode, 'ENDPOINT_URL_REFUSED', url);
