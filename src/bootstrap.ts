@@ -7,6 +7,8 @@ import { canvasIdFor, loadDefinitionsFrom } from './workflows/load.ts';
 import { validateDefinition } from './workflows/validate.ts';
 import stringify from 'safe-stable-stringify';
 
+const FIRST_START_KEY_ID = 'ak-first-start';
+
 /**
  * First-start work: the default workspace, the bootstrap API key (SPEC §7 FLOWGATE_API_KEY), and
  * workflows loaded from FLOWGATE_WORKFLOWS.
@@ -36,15 +38,22 @@ export async function ensureBootstrapKey(store: Store, config: Config, now: numb
   }
   if ((await store.countApiKeys()) > 0) return undefined;
   const secret = newApiKeySecret();
-  await store.createApiKey({
-    id: newApiKeyId(),
-    workspaceId: DEFAULT_WORKSPACE,
-    name: 'first-start admin key',
-    prefix: secret.slice(0, 7),
-    secretHash: hashSecret(secret),
-    scopes: ['admin'],
-    createdAt: now,
-  });
+  try {
+    await store.createApiKey({
+      // One fixed id: of several processes starting on an empty database, exactly one creates (and
+      // prints) the first key; the others hit the primary key and stay quiet.
+      id: FIRST_START_KEY_ID,
+      workspaceId: DEFAULT_WORKSPACE,
+      name: 'first-start admin key',
+      prefix: secret.slice(0, 7),
+      secretHash: hashSecret(secret),
+      scopes: ['admin'],
+      createdAt: now,
+    });
+  } catch (e) {
+    if ((await store.countApiKeys()) > 0) return undefined;
+    throw e;
+  }
   return secret;
 }
 
@@ -65,18 +74,26 @@ export async function loadWorkflows(store: Store, path: string, now: number, log
     }
     const canvasId = canvasIdFor(file, v.value);
     const def = { ...v.value, canvasId };
-    const existing = await store.getWorkflow(DEFAULT_WORKSPACE, canvasId);
+    const same = (w: { definition: unknown } | undefined) => w !== undefined && stringify(w.definition) === stringify(def);
+    let current = await store.getWorkflow(DEFAULT_WORKSPACE, canvasId);
     let change: LoadedWorkflow['change'] = 'unchanged';
-    if (!existing) {
+    if (!current) {
       if (await store.createWorkflow(DEFAULT_WORKSPACE, canvasId, def, now)) change = 'created';
-      else {
-        // Another process starting at the same moment loaded the same file first.
-        const theirs = await store.getWorkflow(DEFAULT_WORKSPACE, canvasId);
-        if (!theirs || stringify(theirs.definition) !== stringify(def)) throw new Error(`${file}: canvasId ${canvasId} is taken`);
+      // Another process starting at the same moment may have created it first.
+      else current = await store.getWorkflow(DEFAULT_WORKSPACE, canvasId);
+      if (change !== 'created' && !current) {
+        logger.warn({ canvasId, file }, 'workflow was deleted through the API; the file is not loaded again');
+        continue;
       }
-    } else if (stringify(existing.definition) !== stringify(def)) {
-      await store.updateWorkflow(DEFAULT_WORKSPACE, canvasId, def, now);
-      change = 'updated';
+    }
+    if (current && !same(current)) {
+      try {
+        await store.updateWorkflow(DEFAULT_WORKSPACE, canvasId, def, now);
+        change = 'updated';
+      } catch (e) {
+        // Processes starting together with the same new file race to add the version; one adds it.
+        if (!same(await store.getWorkflow(DEFAULT_WORKSPACE, canvasId))) throw e;
+      }
     }
     logger.info({ canvasId, file, change }, 'workflow loaded');
     loaded.push({ canvasId, title: def.title, file, change });

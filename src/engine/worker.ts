@@ -3,7 +3,7 @@ import type { Config } from '../config.ts';
 import { coerceError, type ErrorCode } from '../errors.ts';
 import { newWorkerId } from '../ids.ts';
 import type { Metrics } from '../metrics.ts';
-import { nodeKey, type ClaimedWork, type CompleteNodeOutcome, type Completion, type NodeResult, type Store } from '../store/store.ts';
+import { nodeKey, type ClaimedWork, type CompleteNodeOutcome, type Completion, type ExecutionRecord, type NodeResult, type Store } from '../store/store.ts';
 import type { RetryPolicy, WorkflowDefinition } from '../workflows/definition.ts';
 import type { Bus } from './bus.ts';
 import { evalContext } from './context.ts';
@@ -38,7 +38,8 @@ interface InFlight {
 }
 
 const DEFINITION_CACHE_MAX = 1000;
-const definitionKey = (canvasId: string, version: number) => `${canvasId}@${version}`;
+// canvasIds are unique per workspace, so the workspace is part of the key.
+const definitionKey = (e: Pick<ExecutionRecord, 'workspaceId' | 'canvasId' | 'version'>) => `${e.workspaceId}/${e.canvasId}@${e.version}`;
 /** Tasks that only evaluate expressions over the context: no side effects, so they run inside a turn. */
 const INLINE_KINDS = new Set(['transform', 'condition', 'output']);
 /** `$fileText` reads the store and the disk: not from inside the store's own transaction. Once per task. */
@@ -223,7 +224,7 @@ export class Worker {
    */
   private async evaluate(work: ClaimedWork): Promise<NodeResult | undefined> {
     const { execution } = work;
-    const workflow = this.definitions.get(definitionKey(execution.canvasId, execution.version));
+    const workflow = this.definitions.get(definitionKey(execution));
     const task = workflow?.tasks.find((t) => t.id === work.nodeId);
     if (!workflow || !task || !INLINE_KINDS.has(task.kind) || readsFiles(task)) return undefined;
     const started = this.now();
@@ -266,11 +267,11 @@ export class Worker {
     this.inFlight.set(key, entry);
   }
 
-  private async definition(canvasId: string, version: number): Promise<WorkflowDefinition | undefined> {
-    const k = definitionKey(canvasId, version);
+  private async definition(execution: ExecutionRecord): Promise<WorkflowDefinition | undefined> {
+    const k = definitionKey(execution);
     let def = this.definitions.get(k);
     if (!def) {
-      def = await this.deps.store.getWorkflowVersion(canvasId, version);
+      def = await this.deps.store.getWorkflowVersion(execution.workspaceId, execution.canvasId, execution.version);
       if (!def) return undefined;
       if (this.definitions.size >= DEFINITION_CACHE_MAX) this.definitions.delete(this.definitions.keys().next().value as string);
       this.definitions.set(k, def);
@@ -281,7 +282,7 @@ export class Worker {
   private async execute(claim: ClaimedWork, controller: AbortController): Promise<void> {
     const { store, config, metrics } = this.deps;
     const { execution } = claim;
-    const workflow = await this.definition(execution.canvasId, execution.version);
+    const workflow = await this.definition(execution);
     const task = workflow?.tasks.find((t) => t.id === claim.nodeId);
     let outcome: TaskOutcome;
     const started = this.now();

@@ -26,7 +26,7 @@ export async function replayExecution(deps: ReplayDeps, workspaceId: string, exe
   const now = (deps.now ?? Date.now)();
   const e = await deps.store.getExecution(workspaceId, executionId);
   if (!e) return fail('EXECUTION_NOT_FOUND', `Execution ${executionId} not found`);
-  const def = await deps.store.getWorkflowVersion(e.canvasId, e.version);
+  const def = await deps.store.getWorkflowVersion(workspaceId, e.canvasId, e.version);
   const retried = await deps.store.retryExecution(executionId, now, now + (def?.timeoutMs ?? deps.config.executionTimeoutMs), SCHEDULING_RULES);
   if (retried) deps.bus.emit('execution.created', executionId);
   const after = await deps.store.getExecution(workspaceId, executionId);

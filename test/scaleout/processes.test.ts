@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
@@ -35,6 +36,32 @@ describe('scale-out on PostgreSQL', { skip: !STORE_KINDS.includes('postgres') },
     await c.end();
     // Each migration exactly once, none missing: the others waited on the advisory lock.
     assert.deepEqual(rows.map((r) => Number(r.id)), readMigrations('postgres').map((m) => m.id));
+  });
+
+  it('four processes cold-starting together with one workflows folder and no key: every round, all start, one first key, each workflow once', async () => {
+    const files = readdirSync('examples/workflows').filter((f) => /\.(json|ya?ml)$/.test(f)).length;
+    for (let round = 1; round <= 3; round++) {
+      const fresh = freshTarget('postgres');
+      const roundEnv = { ...processEnv(fresh, ''), FLOWGATE_WORKFLOWS: 'examples/workflows' };
+      const ports = await Promise.all([1, 2, 3, 4].map(() => freePort()));
+      const settled = await Promise.allSettled(ports.map((port) => spawnServer(roundEnv, port)));
+      const up = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+      try {
+        assert.equal(up.length, 4, `round ${round}: ${settled.map((s) => (s.status === 'rejected' ? String(s.reason) : 'ok')).join('\n')}`);
+        const printed = up.filter((p) => /fg_[A-Za-z0-9]{32}/.test(p.output()));
+        assert.equal(printed.length, 1, `round ${round}: exactly one process created and printed the first-start key`);
+        const c = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${fresh.config.databaseSchema}` });
+        await c.connect();
+        const count = async (table: string) => Number((await c.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
+        const [keys, workflows, versions] = [await count('api_keys'), await count('workflows'), await count('workflow_versions')];
+        await c.end();
+        assert.deepEqual({ keys, workflows, versions }, { keys: 1, workflows: files, versions: files }, `round ${round}`);
+      } finally {
+        for (const p of up) p.child.kill('SIGTERM');
+        await Promise.all(up.map((p) => exited(p.child)));
+        await fresh.cleanup(false);
+      }
+    }
   });
 
   it('API-only processes accept; a separate worker, woken by NOTIFY, runs; one key is one execution across processes', async () => {

@@ -124,7 +124,7 @@ async function advanceState(trx: Trx, executionIds: string[]): Promise<Map<strin
 async function settleOne(trx: Trx, turn: Turn, c: Completion, head: Head, rules: SchedulingRules, events: NewEvent[]): Promise<CompleteNodeOutcome> {
   const r = c.result;
   if (r.type === 'deferred') return { applied: await deferNode(trx, turn.workerId, c, r.runAt) };
-  const drift = r.type === 'finished' && c.responseShape !== undefined ? await swapShape(trx, head.workflow_id, c, turn.now, rules) : undefined;
+  const drift = r.type === 'finished' && c.responseShape !== undefined ? await swapShape(trx, head, c, turn.now, rules) : undefined;
   if (!(await writeNode(trx, turn, c, drift))) return { applied: false };
   await finishAttempt(trx, c.finishedAt ?? turn.now, c);
   if (r.type === 'retry') return { applied: true };
@@ -139,19 +139,20 @@ async function settleOne(trx: Trx, turn: Turn, c: Completion, head: Head, rules:
 }
 
 /** Stores the response shape of a task and asks the rules how it differs from the previous one. */
-async function swapShape(trx: Trx, canvasId: string, c: Completion, now: number, rules: SchedulingRules): Promise<unknown> {
+async function swapShape(trx: Trx, head: Head, c: Completion, now: number, rules: SchedulingRules): Promise<unknown> {
   const shape = c.responseShape!;
   const prev = await trx
     .selectFrom('response_shapes')
     .select('shape')
-    .where('workflow_id', '=', canvasId)
+    .where('workspace_id', '=', head.workspace_id)
+    .where('workflow_id', '=', head.workflow_id)
     .where('node_id', '=', c.nodeId)
     .executeTakeFirst();
   if (prev?.shape === shape) return undefined;
   await trx
     .insertInto('response_shapes')
-    .values({ workflow_id: canvasId, node_id: c.nodeId, shape, updated_at: now })
-    .onConflict((oc) => oc.columns(['workflow_id', 'node_id']).doUpdateSet({ shape, updated_at: now }))
+    .values({ workspace_id: head.workspace_id, workflow_id: head.workflow_id, node_id: c.nodeId, shape, updated_at: now })
+    .onConflict((oc) => oc.columns(['workspace_id', 'workflow_id', 'node_id']).doUpdateSet({ shape, updated_at: now }))
     .execute();
   return prev === undefined ? undefined : (rules.drift(prev.shape, shape) ?? undefined);
 }

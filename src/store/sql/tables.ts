@@ -2,14 +2,14 @@
  * Kysely's view of the tables in `migrations/<dialect>/`. Both dialects share it: times are epoch
  * milliseconds and JSON is TEXT on both, so rows read the same way everywhere.
  */
-export interface WorkspacesTable { id: string; name: string; created_at: number }
+export interface WorkspacesTable { id: string; name: string; created_at: number; disabled_at: number | null }
 export interface ApiKeysTable {
   id: string; workspace_id: string; name: string; prefix: string; secret_hash: string; scopes: string; created_at: number;
 }
 export interface WorkflowsTable {
   id: string; workspace_id: string; title: string; version: number; created_at: number; updated_at: number; deleted_at: number | null;
 }
-export interface WorkflowVersionsTable { workflow_id: string; version: number; definition: string; created_at: number }
+export interface WorkflowVersionsTable { workspace_id: string; workflow_id: string; version: number; definition: string; created_at: number }
 export interface ExecutionsTable {
   id: string; workspace_id: string; workflow_id: string; workflow_version: number; status: string; trigger: string;
   variables: string; err_code: string | null; err_msg: string | null; created_at: number; started_at: number | null;
@@ -81,4 +81,4 @@ export interface WebhookCallsTable {
   id: string; webhook_id: string; status: string; http_status: number; err_code: string | null; execution_id: string | null;
   response_ms: number; source_ip: string | null; body_size: number; duplicate: number; created_at: number;
 }
-export interface ResponseShapesTable { workflow_id: string; node_id: string; shape: string; updated_at: number }
+export interface ResponseShapesTable { workspace_id: string; workflow_id: string; node_id: string; shape: string; updated_at: number }
