@@ -19,6 +19,11 @@ export interface Config {
   redisKeyPrefix: string;
   /** If set, an admin key with this value exists in `ws-default`. */
   apiKey?: string;
+  /**
+   * The instance administrator's credential: it manages workspaces (`/v1/workspaces`) and nothing
+   * else. Unset, workspace administration is off.
+   */
+  adminKey?: string;
   /** File or folder of workflow definitions upserted at start. */
   workflowsPath?: string;
   model: { baseUrl?: string; apiKey?: string; model?: string };
@@ -101,6 +106,14 @@ function bool(env: Env, name: string, dflt: boolean): boolean {
   throw new Error(`${name} must be true or false, got ${JSON.stringify(raw)}`);
 }
 
+function secret(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  if (!raw) return undefined;
+  // A guessable instance credential would hand over every workspace.
+  if (raw.length < 24) throw new Error(`${name} must be at least 24 characters (for example: openssl rand -hex 24)`);
+  return raw;
+}
+
 function role(raw: string | undefined): Config['role'] {
   const r = raw ?? 'all';
   if (r === 'api' || r === 'worker' || r === 'all') return r;
@@ -133,6 +146,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     redisUrl: env.REDIS_URL || undefined,
     redisKeyPrefix: env.FLOWGATE_REDIS_PREFIX || 'flowgate',
     apiKey: env.FLOWGATE_API_KEY || undefined,
+    adminKey: secret(env, 'FLOWGATE_ADMIN_KEY'),
     workflowsPath: env.FLOWGATE_WORKFLOWS || undefined,
     model: {
       baseUrl: env.FLOWGATE_MODEL_BASE_URL || undefined,

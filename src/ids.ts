@@ -47,6 +47,8 @@ export function randomBase62(n: number): string {
 
 export const DEFAULT_WORKSPACE = 'ws-default' as WorkspaceId;
 
+/** Workspaces an instance admin creates without naming one. */
+export const newWorkspaceId = (): WorkspaceId => `ws-${randomBase62(12).toLowerCase()}` as WorkspaceId;
 export const newCanvasId = (): CanvasId => `c-${randomBase62(16)}` as CanvasId;
 export const newExecutionId = (now = Date.now()): ExecutionId => `we-${ulid(now).toLowerCase()}` as ExecutionId;
 export const newApiKeyId = (): ApiKeyId => `ak-${randomBase62(12)}` as ApiKeyId;

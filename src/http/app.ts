@@ -14,8 +14,8 @@ import type { FileStorage } from '../files/storage.ts';
 import multipart from '@fastify/multipart';
 import { fileRoutes } from './routes/files.ts';
 import type { RateLimits } from '../ingest/rateLimit.ts';
-import type { ApiKeyRecord, Scope, Store, WebhookRecord, WorkflowRecord } from '../store/store.ts';
-import { authenticate } from './auth.ts';
+import type { ApiKeyRecord, Scope, Store, WebhookRecord, WorkflowRecord, WorkspaceRecord } from '../store/store.ts';
+import { authenticate, authenticateInstanceAdmin } from './auth.ts';
 import { registerBodyParsers } from './bodyParsers.ts';
 import { clientErrorHandler, frameworkErrors, MAX_PARAM_LENGTH, registerErrorHandling } from './httpErrors.ts';
 import { FlowgateError } from '../errors.ts';
@@ -27,6 +27,7 @@ import { workflowCatalogRoutes } from './routes/workflowCatalog.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { eventEndpointRoutes } from './routes/eventEndpoints.ts';
 import { workflowRoutes } from './routes/workflows.ts';
+import { workspaceRoutes } from './routes/workspaces.ts';
 
 export interface AppDeps {
   store: Store;
@@ -40,6 +41,8 @@ export interface AppDeps {
   /** What triggers read on every call; routes that change a workflow or webhook forget it here. */
   workflows: ReadCache<WorkflowRecord>;
   webhooks: ReadCache<WebhookRecord>;
+  /** Whether a key's or webhook's workspace is disabled; the workspace admin routes forget it here. */
+  workspaces: ReadCache<WorkspaceRecord>;
   now?: () => number;
   rateLimits: RateLimits;
   storage: FileStorage;
@@ -58,6 +61,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Scope the route requires; routes without one are public. */
     scope?: Scope;
+    /** The route takes the instance admin key (FLOWGATE_ADMIN_KEY), not a workspace's API key. */
+    instanceAdmin?: boolean;
   }
 }
 
@@ -102,9 +107,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     req.log.info({ method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
   });
   app.addHook('preHandler', async (req) => {
+    if (req.routeOptions.config.instanceAdmin) {
+      const admin = authenticateInstanceAdmin(deps.config.adminKey, req);
+      if (!admin.ok) throw new FlowgateError(admin.error);
+      return;
+    }
     const scope = req.routeOptions.config.scope;
     if (!scope) return;
-    const r = await authenticate(deps.store, req, scope);
+    const r = await authenticate(deps.store, req, scope, (id) => deps.workspaces.get(id, () => deps.store.getWorkspace(id)));
     if (!r.ok) throw new FlowgateError(r.error);
     req.apiKey = r.value;
   });
@@ -120,13 +130,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       components: {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', description: 'An API key; also accepted as X-API-Key or X-Refly-Api-Key' },
+          instanceAdmin: { type: 'http', scheme: 'bearer', description: 'The instance admin key (FLOWGATE_ADMIN_KEY); only /v1/workspaces accepts it' },
         },
       },
     },
     transform: ({ schema, url, route }) => {
-      const scope = (route.config as { scope?: Scope } | undefined)?.scope;
+      const { scope, instanceAdmin } = (route.config ?? {}) as { scope?: Scope; instanceAdmin?: boolean };
       const s = { ...(schema as Record<string, unknown>) };
       if (scope) s.security = [{ bearer: [] }];
+      if (instanceAdmin) s.security = [{ instanceAdmin: [] }];
       return { schema: s as typeof schema, url };
     },
   });
@@ -139,6 +151,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(runRoutes(deps));
   await app.register(executionRoutes(deps));
   await app.register(apiKeyRoutes(deps));
+  await app.register(workspaceRoutes(deps));
   await app.register(webhookRoutes(deps));
   await app.register(eventEndpointRoutes(deps));
   await app.register(multipart, { throwFileSizeLimit: true });

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { fail, ok, type Result } from '../errors.ts';
-import type { ApiKeyRecord, Scope, Store } from '../store/store.ts';
+import type { ApiKeyRecord, Scope, Store, WorkspaceRecord } from '../store/store.ts';
 
 /** SHA-256 is enough at rest: keys are 190 random bits, so there is nothing to brute-force. */
 export const hashSecret = (secret: string): string => createHash('sha256').update(secret).digest('hex');
@@ -18,7 +18,12 @@ export function hasScope(key: ApiKeyRecord, scope: Scope): boolean {
   return key.scopes.includes('admin') || key.scopes.includes(scope);
 }
 
-export async function authenticate(store: Store, req: FastifyRequest, scope: Scope): Promise<Result<ApiKeyRecord>> {
+export async function authenticate(
+  store: Store,
+  req: FastifyRequest,
+  scope: Scope,
+  workspaceOf: (id: string) => Promise<WorkspaceRecord | undefined>,
+): Promise<Result<ApiKeyRecord>> {
   const secret = presentedKey(req);
   if (!secret) return fail('UNAUTHORIZED', 'Missing API key: send Authorization: Bearer <key>');
   const hash = hashSecret(secret);
@@ -27,6 +32,20 @@ export async function authenticate(store: Store, req: FastifyRequest, scope: Sco
   if (!key || !timingSafeEqual(Buffer.from(key.secretHash, 'hex'), Buffer.from(hash, 'hex'))) {
     return fail('UNAUTHORIZED', 'Invalid API key');
   }
+  if ((await workspaceOf(key.workspaceId))?.disabledAt !== undefined) {
+    return fail('WORKSPACE_DISABLED', `Workspace ${key.workspaceId} is disabled by the instance administrator`);
+  }
   if (!hasScope(key, scope)) return fail('FORBIDDEN', `This API key lacks the "${scope}" scope`);
   return ok(key);
+}
+
+/** The instance admin key, compared in constant time; workspace API keys are not accepted here. */
+export function authenticateInstanceAdmin(adminKey: string | undefined, req: FastifyRequest): Result<true> {
+  if (!adminKey) return fail('FORBIDDEN', 'Workspace administration is off: start the server with FLOWGATE_ADMIN_KEY set');
+  const secret = presentedKey(req);
+  if (!secret) return fail('UNAUTHORIZED', 'Missing instance admin key: send Authorization: Bearer <FLOWGATE_ADMIN_KEY>');
+  const a = createHash('sha256').update(secret).digest();
+  const b = createHash('sha256').update(adminKey).digest();
+  if (!timingSafeEqual(a, b)) return fail('UNAUTHORIZED', 'Invalid instance admin key (a workspace API key does not work here)');
+  return ok(true);
 }

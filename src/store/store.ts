@@ -24,6 +24,14 @@ export type NodeStatus = 'init' | 'waiting' | 'executing' | 'finish' | 'failed' 
 export type Trigger = 'api' | 'webhook' | 'cli' | 'retry' | 'schedule';
 export type Scope = 'run' | 'read' | 'admin';
 
+export interface WorkspaceRecord {
+  id: string;
+  name: string;
+  createdAt: number;
+  /** Set while an instance administrator has the workspace disabled. */
+  disabledAt?: number;
+}
+
 export interface ApiKeyRecord {
   id: string;
   workspaceId: string;
@@ -370,6 +378,12 @@ export interface Store {
   ping(): Promise<boolean>;
 
   ensureWorkspace(workspaceId: string, now: number): Promise<void>;
+  /** False when the id is taken. */
+  createWorkspace(w: WorkspaceRecord): Promise<boolean>;
+  getWorkspace(workspaceId: string): Promise<WorkspaceRecord | undefined>;
+  listWorkspaces(q: { offset: number; limit: number }): Promise<{ items: WorkspaceRecord[]; total: number }>;
+  /** `disabledAt: null` enables it again. */
+  updateWorkspace(workspaceId: string, patch: { name?: string; disabledAt?: number | null }): Promise<WorkspaceRecord | undefined>;
   createApiKey(key: ApiKeyRecord): Promise<void>;
   findApiKeyByHash(secretHash: string): Promise<ApiKeyRecord | undefined>;
   listApiKeys(workspaceId: string): Promise<ApiKeyRecord[]>;
@@ -381,7 +395,7 @@ export interface Store {
   /** Adds a new immutable version; undefined if the workflow does not exist in this workspace. */
   updateWorkflow(workspaceId: string, canvasId: string, definition: WorkflowDefinition, now: number): Promise<WorkflowRecord | undefined>;
   getWorkflow(workspaceId: string, canvasId: string): Promise<WorkflowRecord | undefined>;
-  getWorkflowVersion(canvasId: string, version: number): Promise<WorkflowDefinition | undefined>;
+  getWorkflowVersion(workspaceId: string, canvasId: string, version: number): Promise<WorkflowDefinition | undefined>;
   listWorkflows(workspaceId: string, q: ListWorkflowsQuery): Promise<{ items: WorkflowSummary[]; total: number }>;
   deleteWorkflow(workspaceId: string, canvasId: string, now: number): Promise<boolean>;
 

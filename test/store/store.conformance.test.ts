@@ -69,12 +69,36 @@ for (const kind of STORE_KINDS) {
         }
       });
 
+    t('workspaces: create once, read, list, rename, disable and enable', async () => {
+      assert.equal(await store.createWorkspace({ id: 'ws-conf', name: 'Conf', createdAt: 5 }), true);
+      assert.equal(await store.createWorkspace({ id: 'ws-conf', name: 'Other', createdAt: 6 }), false);
+      assert.deepEqual(await store.getWorkspace('ws-conf'), { id: 'ws-conf', name: 'Conf', createdAt: 5 });
+      assert.equal(await store.getWorkspace('ws-none'), undefined);
+      assert.deepEqual(await store.updateWorkspace('ws-conf', { name: 'Conf 2', disabledAt: 7 }), { id: 'ws-conf', name: 'Conf 2', createdAt: 5, disabledAt: 7 });
+      assert.deepEqual(await store.updateWorkspace('ws-conf', { disabledAt: null }), { id: 'ws-conf', name: 'Conf 2', createdAt: 5 });
+      assert.equal(await store.updateWorkspace('ws-none', { name: 'x' }), undefined);
+      const listed = await store.listWorkspaces({ offset: 0, limit: 1000 });
+      assert.ok(listed.items.some((w) => w.id === 'ws-conf'));
+      assert.equal(listed.total, listed.items.length);
+    });
+
+    t('workflows: one canvasId per workspace, created once under concurrent creates', async () => {
+      await store.ensureWorkspace('ws-race-a', 1);
+      await store.ensureWorkspace('ws-race-b', 1);
+      const results = await Promise.all(Array.from({ length: 6 }, () => store.createWorkflow('ws-race-a', 'c-race', def, 10)));
+      assert.equal(results.filter(Boolean).length, 1);
+      assert.equal(await store.createWorkflow('ws-race-b', 'c-race', { ...def, title: 'theirs' }, 10), true);
+      assert.equal((await store.getWorkflow('ws-race-a', 'c-race'))?.title, def.title);
+      assert.equal((await store.getWorkflow('ws-race-b', 'c-race'))?.title, 'theirs');
+    });
+
     t('workflows: create, version on update, tenancy, list, soft delete', async () => {
       assert.equal(await store.createWorkflow('ws-1', 'c-1', def, 10), true);
       assert.equal(await store.createWorkflow('ws-1', 'c-1', def, 10), false);
       const v2 = await store.updateWorkflow('ws-1', 'c-1', { ...def, title: 'Branches v2' }, 20);
       assert.equal(v2?.version, 2);
-      assert.equal((await store.getWorkflowVersion('c-1', 1))?.title, 'Branches');
+      assert.equal((await store.getWorkflowVersion('ws-1', 'c-1', 1))?.title, 'Branches');
+      assert.equal(await store.getWorkflowVersion('ws-2', 'c-1', 1), undefined);
       assert.equal((await store.getWorkflow('ws-1', 'c-1'))?.title, 'Branches v2');
       assert.equal(await store.getWorkflow('ws-2', 'c-1'), undefined);
       assert.equal(await store.updateWorkflow('ws-2', 'c-1', def, 30), undefined);

@@ -267,6 +267,8 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
     async (req, reply) => {
       const webhook = req.webhook;
       if (!webhook) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND'));
+      const workspace = await deps.workspaces.get(webhook.workspaceId, () => deps.store.getWorkspace(webhook.workspaceId));
+      if (workspace?.disabledAt !== undefined) throw new FlowgateError(failure('WORKSPACE_DISABLED'));
       const headers: Record<string, string | undefined> = {};
       for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(", ") : (v as string | undefined);
       const rawBody = req.rawBody ?? Buffer.alloc(0);

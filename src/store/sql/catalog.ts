@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { WorkflowDefinition } from '../../workflows/definition.ts';
-import type { ApiKeyRecord, ListWorkflowsQuery, Scope, WorkflowRecord, WorkflowSummary } from '../store.ts';
-import type { ApiKeysTable, Tables } from './tables.ts';
+import type { ApiKeyRecord, ListWorkflowsQuery, Scope, WorkflowRecord, WorkflowSummary, WorkspaceRecord } from '../store.ts';
+import type { ApiKeysTable, Tables, WorkspacesTable } from './tables.ts';
 import { transaction } from './tx.ts';
 
 /** Workspaces, API keys and workflows with their immutable versions. */
@@ -23,6 +23,42 @@ export async function ensureWorkspace(db: Db, id: string, now: number): Promise<
     .values({ id, name: id, created_at: now })
     .onConflict((oc) => oc.column('id').doNothing())
     .execute();
+}
+
+const toWorkspace = (r: WorkspacesTable): WorkspaceRecord => ({
+  id: r.id,
+  name: r.name,
+  createdAt: Number(r.created_at),
+  ...(r.disabled_at === null ? {} : { disabledAt: Number(r.disabled_at) }),
+});
+
+export async function createWorkspace(db: Db, w: WorkspaceRecord): Promise<boolean> {
+  const r = await db
+    .insertInto('workspaces')
+    .values({ id: w.id, name: w.name, created_at: w.createdAt, disabled_at: w.disabledAt ?? null })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  return r !== undefined;
+}
+
+export async function getWorkspace(db: Db, id: string): Promise<WorkspaceRecord | undefined> {
+  const r = await db.selectFrom('workspaces').selectAll().where('id', '=', id).executeTakeFirst();
+  return r && toWorkspace(r);
+}
+
+export async function listWorkspaces(db: Db, q: { offset: number; limit: number }): Promise<{ items: WorkspaceRecord[]; total: number }> {
+  const [rows, count] = await Promise.all([
+    db.selectFrom('workspaces').selectAll().orderBy('created_at').orderBy('id').offset(q.offset).limit(q.limit).execute(),
+    db.selectFrom('workspaces').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+  ]);
+  return { items: rows.map(toWorkspace), total: Number(count.n) };
+}
+
+export async function updateWorkspace(db: Db, id: string, patch: { name?: string; disabledAt?: number | null }): Promise<WorkspaceRecord | undefined> {
+  const set = { ...(patch.name === undefined ? {} : { name: patch.name }), ...(patch.disabledAt === undefined ? {} : { disabled_at: patch.disabledAt }) };
+  if (Object.keys(set).length > 0) await db.updateTable('workspaces').set(set).where('id', '=', id).execute();
+  return getWorkspace(db, id);
 }
 
 export async function createApiKey(db: Db, k: ApiKeyRecord): Promise<void> {
@@ -62,13 +98,19 @@ export async function countApiKeys(db: Db): Promise<number> {
 
 export async function createWorkflow(db: Db, workspaceId: string, canvasId: string, def: WorkflowDefinition, now: number): Promise<boolean> {
   return transaction(db, async (trx) => {
-    const existing = await trx.selectFrom('workflows').select('id').where('id', '=', canvasId).executeTakeFirst();
-    if (existing) return false;
-    await trx
+    // ON CONFLICT rather than look-then-insert: processes loading the same folder at the same moment
+    // (or two clients creating one id) see one winner and no error.
+    const created = await trx
       .insertInto('workflows')
       .values({ id: canvasId, workspace_id: workspaceId, title: def.title, version: 1, created_at: now, updated_at: now, deleted_at: null })
+      .onConflict((oc) => oc.columns(['workspace_id', 'id']).doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    if (!created) return false;
+    await trx
+      .insertInto('workflow_versions')
+      .values({ workspace_id: workspaceId, workflow_id: canvasId, version: 1, definition: JSON.stringify(def), created_at: now })
       .execute();
-    await trx.insertInto('workflow_versions').values({ workflow_id: canvasId, version: 1, definition: JSON.stringify(def), created_at: now }).execute();
     return true;
   });
 }
@@ -95,11 +137,15 @@ export async function updateWorkflow(
     const r = await trx
       .updateTable('workflows')
       .set({ version, title: def.title, updated_at: now })
+      .where('workspace_id', '=', workspaceId)
       .where('id', '=', canvasId)
       .where('version', '=', row.version)
       .executeTakeFirst();
     if (Number(r.numUpdatedRows) !== 1) throw new Error(`concurrent update of ${canvasId}`);
-    await trx.insertInto('workflow_versions').values({ workflow_id: canvasId, version, definition: JSON.stringify(def), created_at: now }).execute();
+    await trx
+      .insertInto('workflow_versions')
+      .values({ workspace_id: workspaceId, workflow_id: canvasId, version, definition: JSON.stringify(def), created_at: now })
+      .execute();
     return { canvasId, workspaceId, title: def.title, version, definition: def, createdAt: Number(row.created_at), updatedAt: now };
   });
 }
@@ -107,7 +153,9 @@ export async function updateWorkflow(
 export async function getWorkflow(db: Db, workspaceId: string, canvasId: string): Promise<WorkflowRecord | undefined> {
   const r = await db
     .selectFrom('workflows as w')
-    .innerJoin('workflow_versions as v', (j) => j.onRef('v.workflow_id', '=', 'w.id').onRef('v.version', '=', 'w.version'))
+    .innerJoin('workflow_versions as v', (j) =>
+      j.onRef('v.workspace_id', '=', 'w.workspace_id').onRef('v.workflow_id', '=', 'w.id').onRef('v.version', '=', 'w.version'),
+    )
     .select(['w.id', 'w.workspace_id', 'w.title', 'w.version', 'w.created_at', 'w.updated_at', 'v.definition'])
     .where('w.id', '=', canvasId)
     .where('w.workspace_id', '=', workspaceId)
@@ -125,10 +173,11 @@ export async function getWorkflow(db: Db, workspaceId: string, canvasId: string)
   };
 }
 
-export async function getWorkflowVersion(db: Db, canvasId: string, version: number): Promise<WorkflowDefinition | undefined> {
+export async function getWorkflowVersion(db: Db, workspaceId: string, canvasId: string, version: number): Promise<WorkflowDefinition | undefined> {
   const r = await db
     .selectFrom('workflow_versions')
     .select('definition')
+    .where('workspace_id', '=', workspaceId)
     .where('workflow_id', '=', canvasId)
     .where('version', '=', version)
     .executeTakeFirst();

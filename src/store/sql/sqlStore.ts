@@ -12,6 +12,7 @@ import type {
   Turn,
   WebhookPatch,
   WebhookRecord,
+  WorkspaceRecord,
 } from '../store.ts';
 import { acceptMany } from './accept.ts';
 import { settleAndClaim } from './settle.ts';
@@ -56,6 +57,10 @@ export class SqlStore implements Store {
   }
 
   ensureWorkspace = (id: string, now: number) => catalog.ensureWorkspace(this.db, id, now);
+  createWorkspace = (w: WorkspaceRecord) => catalog.createWorkspace(this.db, w);
+  getWorkspace = (id: string) => catalog.getWorkspace(this.db, id);
+  listWorkspaces = (q: { offset: number; limit: number }) => catalog.listWorkspaces(this.db, q);
+  updateWorkspace = (id: string, patch: { name?: string; disabledAt?: number | null }) => catalog.updateWorkspace(this.db, id, patch);
   createApiKey = (k: ApiKeyRecord) => catalog.createApiKey(this.db, k);
   findApiKeyByHash = (hash: string) => catalog.findApiKeyByHash(this.db, hash);
   listApiKeys = (ws: string) => catalog.listApiKeys(this.db, ws);
@@ -65,7 +70,7 @@ export class SqlStore implements Store {
   createWorkflow = (ws: string, id: string, def: WorkflowDefinition, now: number) => catalog.createWorkflow(this.db, ws, id, def, now);
   updateWorkflow = (ws: string, id: string, def: WorkflowDefinition, now: number) => catalog.updateWorkflow(this.db, ws, id, def, now);
   getWorkflow = (ws: string, id: string) => catalog.getWorkflow(this.db, ws, id);
-  getWorkflowVersion = (id: string, version: number) => catalog.getWorkflowVersion(this.db, id, version);
+  getWorkflowVersion = (ws: string, id: string, version: number) => catalog.getWorkflowVersion(this.db, ws, id, version);
   listWorkflows = (ws: string, q: ListWorkflowsQuery) => catalog.listWorkflows(this.db, ws, q);
   deleteWorkflow = (ws: string, id: string, now: number) => catalog.deleteWorkflow(this.db, ws, id, now);
 
