@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
-import { DEFAULT_WORKSPACE, newApiKeyId, newApiKeySecret } from './ids.ts';
+import { mintApiKey } from './apiKeys.ts';
+import { DEFAULT_WORKSPACE, newApiKeyId } from './ids.ts';
 import { hashSecret } from './http/auth.ts';
 import type { Store } from './store/store.ts';
 import { canvasIdFor, loadDefinitionsFrom } from './workflows/load.ts';
@@ -37,19 +38,11 @@ export async function ensureBootstrapKey(store: Store, config: Config, now: numb
     return undefined;
   }
   if ((await store.countApiKeys()) > 0) return undefined;
-  const secret = newApiKeySecret();
+  // One fixed id: of several processes starting on an empty database, exactly one creates (and
+  // prints) the first key; the others hit the primary key and stay quiet.
+  const { record, secret } = mintApiKey({ id: FIRST_START_KEY_ID, workspaceId: DEFAULT_WORKSPACE, name: 'first-start admin key', scopes: ['admin'], createdAt: now });
   try {
-    await store.createApiKey({
-      // One fixed id: of several processes starting on an empty database, exactly one creates (and
-      // prints) the first key; the others hit the primary key and stay quiet.
-      id: FIRST_START_KEY_ID,
-      workspaceId: DEFAULT_WORKSPACE,
-      name: 'first-start admin key',
-      prefix: secret.slice(0, 7),
-      secretHash: hashSecret(secret),
-      scopes: ['admin'],
-      createdAt: now,
-    });
+    await store.createApiKey(record);
   } catch (e) {
     if ((await store.countApiKeys()) > 0) return undefined;
     throw e;

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { loadConfig, type Config } from './config.ts';
 import { createLogger, startServer } from './server.ts';
+import { createKeyOffline, KeyOptionsError, parseScopes } from './cli/keysCreate.ts';
 
 /**
  * `flowgate serve` (the default): start the server. Flags override environment variables, which
@@ -58,6 +59,34 @@ program
     process.once('SIGINT', () => stop('SIGINT'));
   });
 
+const keys = program.command('keys').description('API keys');
+keys
+  .command('create')
+  .description('Create an API key directly in the database (FLOWGATE_DATA_DIR or DATABASE_URL); works with the server stopped, e.g. when the only admin key is lost')
+  .option('--admin', 'an admin key (same as --scopes admin)')
+  .option('--scopes <list>', 'comma-separated scopes: run, read, admin', 'run,read')
+  .option('--name <name>', 'a label to recognise the key by', 'created with flowgate keys create')
+  .option('--workspace <id>', 'the workspace the key belongs to', 'ws-default')
+  .option('-d, --data-dir <dir>', 'SQLite file and uploads (FLOWGATE_DATA_DIR)')
+  .option('--json', 'print {id, workspaceId, scopes, secret} as JSON')
+  .action(async (opts: { admin?: boolean; scopes?: string; name: string; workspace: string; dataDir?: string; json?: boolean }) => {
+    const env = { ...process.env };
+    if (opts.dataDir) env.FLOWGATE_DATA_DIR = opts.dataDir;
+    const config = loadConfig(env);
+    try {
+      const scopes = parseScopes(opts);
+      const { record, secret } = await createKeyOffline(config, { workspaceId: opts.workspace, name: opts.name, scopes });
+      const where = config.databaseUrl ? 'DATABASE_URL' : config.dataDir;
+      process.stdout.write(
+        opts.json
+          ? `${JSON.stringify({ id: record.id, workspaceId: record.workspaceId, scopes: record.scopes, secret })}\n`
+          : `Created API key ${record.id} (${scopes.join(', ')}) in workspace ${record.workspaceId} of ${where}. It is shown only this once:\n  ${secret}\n`,
+      );
+    } catch (e) {
+      throw e instanceof KeyOptionsError ? new UsageError(e.message) : explainStoreFailure(e);
+    }
+  });
+
 /** A mistake of the user's, reported as one line without a stack trace; exit code 2. */
 class UsageError extends Error {}
 
@@ -71,6 +100,11 @@ function explainStartFailure(e: unknown, config: Config): Error {
   if (err.code === 'EADDRINUSE') return new UsageError(`port ${config.port} on ${config.host} is already in use: stop the other process or pick another port (--port or PORT)`);
   if (err.code === 'EACCES' && err.syscall === 'listen') return new UsageError(`no permission to listen on port ${config.port}: use a port above 1023 (--port or PORT)`);
   if (err.code === 'ENOENT' && err.path) return new UsageError(`${err.path} does not exist (check --workflows / FLOWGATE_WORKFLOWS and --data-dir / FLOWGATE_DATA_DIR)`);
+  return explainStoreFailure(e);
+}
+
+function explainStoreFailure(e: unknown): Error {
+  const err = e as NodeJS.ErrnoException;
   if (err.code === 'ECONNREFUSED') return new UsageError(`cannot reach the database at DATABASE_URL (${err.message}); is it running?`);
   return err instanceof Error ? err : new Error(String(e));
 }

@@ -1,13 +1,9 @@
 import { Type } from 'typebox';
 import { failure, FlowgateError } from '../../errors.ts';
-import { newApiKeyId, newApiKeySecret } from '../../ids.ts';
-import type { ApiKeyRecord } from '../../store/store.ts';
+import { apiKeyView as keyView, mintApiKey } from '../../apiKeys.ts';
 import type { App, AppDeps } from '../app.ts';
-import { hashSecret } from '../auth.ts';
 import { sendOk } from '../envelope.ts';
 import { AnyObject, Envelope, errorResponses } from '../schemas.ts';
-
-const keyView = (k: ApiKeyRecord) => ({ id: k.id, name: k.name, prefix: k.prefix, scopes: k.scopes, createdAt: new Date(k.createdAt).toISOString() });
 
 /** API keys of the caller's workspace; the secret is returned once, on create, and stored hashed. */
 export const apiKeyRoutes = (deps: AppDeps) => async (app: App) => {
@@ -27,18 +23,9 @@ export const apiKeyRoutes = (deps: AppDeps) => async (app: App) => {
       },
     },
     async (req, reply) => {
-      const secret = newApiKeySecret();
-      const key: ApiKeyRecord = {
-        id: newApiKeyId(),
-        workspaceId: req.apiKey.workspaceId,
-        name: req.body.name,
-        prefix: secret.slice(0, 7),
-        secretHash: hashSecret(secret),
-        scopes: req.body.scopes ?? ['run', 'read'],
-        createdAt: now(),
-      };
-      await deps.store.createApiKey(key);
-      return sendOk(req, reply, { ...keyView(key), secret }, 201);
+      const { record, secret } = mintApiKey({ workspaceId: req.apiKey.workspaceId, name: req.body.name, scopes: req.body.scopes ?? ['run', 'read'], createdAt: now() });
+      await deps.store.createApiKey(record);
+      return sendOk(req, reply, { ...keyView(record), secret }, 201);
     },
   );
   app.get('/v1/api-keys', { config: { scope: 'admin' }, schema: { tags: ['api keys'], summary: 'List API keys (never their secrets)' } }, async (req, reply) =>

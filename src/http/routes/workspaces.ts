@@ -1,9 +1,9 @@
 import { Type } from 'typebox';
 import { failure, FlowgateError } from '../../errors.ts';
-import { newApiKeyId, newApiKeySecret, newWorkspaceId } from '../../ids.ts';
-import type { ApiKeyRecord, WorkspaceRecord } from '../../store/store.ts';
+import { apiKeyView, mintApiKey } from '../../apiKeys.ts';
+import { newWorkspaceId } from '../../ids.ts';
+import type { Scope, WorkspaceRecord } from '../../store/store.ts';
 import type { App, AppDeps } from '../app.ts';
-import { hashSecret } from '../auth.ts';
 import { sendOk } from '../envelope.ts';
 import { AnyObject, Envelope, errorResponses } from '../schemas.ts';
 
@@ -28,19 +28,10 @@ const Scopes = Type.Array(Type.Union([Type.Literal('run'), Type.Literal('read'),
 export const workspaceRoutes = (deps: AppDeps) => async (app: App) => {
   const now = deps.now ?? Date.now;
 
-  async function issueKey(workspaceId: string, name: string, scopes: ApiKeyRecord['scopes']) {
-    const secret = newApiKeySecret();
-    const key: ApiKeyRecord = {
-      id: newApiKeyId(),
-      workspaceId,
-      name,
-      prefix: secret.slice(0, 7),
-      secretHash: hashSecret(secret),
-      scopes,
-      createdAt: now(),
-    };
-    await deps.store.createApiKey(key);
-    return { id: key.id, name: key.name, prefix: key.prefix, scopes: key.scopes, createdAt: new Date(key.createdAt).toISOString(), secret };
+  async function issueKey(workspaceId: string, name: string, scopes: Scope[]) {
+    const { record, secret } = mintApiKey({ workspaceId, name, scopes, createdAt: now() });
+    await deps.store.createApiKey(record);
+    return { ...apiKeyView(record), secret };
   }
 
   async function existing(workspaceId: string): Promise<WorkspaceRecord> {
