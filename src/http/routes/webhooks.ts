@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { failure, FlowgateError, type Failure } from '../../errors.ts';
-import { newWebhookCallId, newWebhookId } from '../../ids.ts';
+import { isWebhookId, newWebhookCallId, newWebhookId } from '../../ids.ts';
 import { acceptWebhookCall } from '../../ingest/webhookCall.ts';
 import { SIGNATURE_SCHEMES } from '../../ingest/verifiers.ts';
 import { executionOutput } from '../output.ts';
@@ -252,6 +252,9 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
       // still appears in the webhook's history.
       onRequest: async (req) => {
         const { webhookId } = req.params as { webhookId: string };
+        // Runs before parameter validation: an id that cannot exist (or holds a NUL, which
+        // PostgreSQL text refuses) never reaches the store.
+        if (!isWebhookId(webhookId)) return;
         req.webhook = await deps.webhooks.get(webhookId, () => deps.store.getWebhook(webhookId));
         if (req.webhook) req.webhookCall = { webhookId, recordId: newWebhookCallId(), duplicate: false, startedAt: performance.now() };
       },
