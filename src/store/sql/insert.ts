@@ -2,7 +2,7 @@ import type { Transaction } from 'kysely';
 import type { Tables } from './tables.ts';
 
 /** SQLite binds at most 32,766 values per statement; PostgreSQL 65,535. */
-const MAX_BOUND_VALUES = 32_766;
+export const MAX_BOUND_VALUES = 32_766;
 
 /**
  * Inserts `rows` with as few multi-row INSERTs as the bound-value limit allows: the rows per

@@ -8,6 +8,7 @@ import { writeEvents } from './outbox.ts';
 import { fromJson, toExecution } from './rows.ts';
 import type { ExecutionsTable, Tables } from './tables.ts';
 import { transaction } from './tx.ts';
+import { chunks, valuesCte } from './values.ts';
 
 /**
  * The work queue. Runnable nodes carry `runnable_at`; claiming moves them to `executing` under a
@@ -112,9 +113,68 @@ export async function heartbeat(db: Db, workerId: string, now: number, leaseMs: 
 }
 
 /**
- * Applies the advance rule's decision for one execution: releases or skips what became ready, and
- * ends the execution when nothing is left. The caller holds the execution's lock.
+ * Applies the advance rule's decision for each execution: releases or skips what became ready, and
+ * ends the executions with nothing left — a few statements for the whole batch, not a few per
+ * execution. The caller holds the executions' locks.
  */
+export async function applyAdvances(
+  trx: Trx,
+  runs: readonly { head: Head; nodes: AdvanceNode[] }[],
+  rules: Pick<SchedulingRules, 'advance'>,
+  now: number,
+  events: NewEvent[],
+): Promise<{ released: number; status?: ExecutionStatus }[]> {
+  const decisions = runs.map((r) => rules.advance(r.nodes));
+  const pairs = (pick: (d: (typeof decisions)[number]) => string[]) =>
+    runs.flatMap((r, i) => pick(decisions[i]!).map((node_id) => ({ execution_id: r.head.id, node_id })));
+  const initNodes = sql`node_executions.status = 'init' AND (node_executions.execution_id, node_executions.node_id) IN (SELECT execution_id, node_id FROM v)`;
+  for (const part of chunks(pairs((d) => d.runnable), 2)) {
+    await sql`${valuesCte(PAIR_COLUMNS, part)} UPDATE node_executions SET runnable_at = ${now} WHERE ${initNodes} AND node_executions.runnable_at IS NULL`.execute(trx);
+  }
+  for (const part of chunks(pairs((d) => d.skipped), 2)) {
+    await sql`${valuesCte(PAIR_COLUMNS, part)} UPDATE node_executions SET status = 'skipped', finished_at = ${now} WHERE ${initNodes}`.execute(trx);
+  }
+
+  const finishing = runs.filter((_, i) => decisions[i]!.outcome?.status === 'finish').map((r) => r.head.id);
+  const failing = runs.flatMap((r, i) => {
+    const o = decisions[i]!.outcome;
+    return o?.status === 'failed' ? [{ id: r.head.id, err_code: o.errCode, err_msg: o.errMsg }] : [];
+  });
+  const endedNow = new Set<string>();
+  for (const part of chunks(finishing, 1)) {
+    const rows = await trx
+      .updateTable('executions')
+      .set({ status: 'finish', finished_at: now, err_code: null, err_msg: null })
+      .where('id', 'in', part)
+      .where('status', 'in', ['init', 'executing'])
+      .returning('id')
+      .execute();
+    for (const r of rows) endedNow.add(r.id);
+  }
+  for (const part of chunks(failing, 3)) {
+    const { rows } = await sql<{ id: string }>`${valuesCte(FAIL_COLUMNS, part)}
+      UPDATE executions SET status = 'failed', finished_at = ${now}, err_code = v.err_code, err_msg = v.err_msg
+        FROM v WHERE executions.id = v.id AND executions.status IN ('init', 'executing')
+      RETURNING executions.id`.execute(trx);
+    for (const r of rows) endedNow.add(r.id);
+    // Nodes not yet started never start once the run has failed; siblings in flight may still finish.
+    await trx.updateTable('node_executions').set({ runnable_at: null }).where('execution_id', 'in', part.map((f) => f.id)).where('runnable_at', 'is not', null).execute();
+  }
+
+  return runs.map((r, i) => {
+    const d = decisions[i]!;
+    const o = d.outcome;
+    if (!o || !endedNow.has(r.head.id)) return { released: d.runnable.length };
+    const facts = { ...headFacts(r.head), finishedAt: now, ...(o.status === 'failed' ? { errCode: o.errCode, errMsg: o.errMsg } : {}) };
+    events.push(executionEvent(facts, o.status === 'finish' ? 'execution.finished' : 'execution.failed', now));
+    return { released: d.runnable.length, status: o.status };
+  });
+}
+
+const PAIR_COLUMNS = { execution_id: 'TEXT', node_id: 'TEXT' } as const;
+const FAIL_COLUMNS = { id: 'TEXT', err_code: 'TEXT', err_msg: 'TEXT' } as const;
+
+/** One execution's advance (replay, abort paths): the batch verb with a batch of one. */
 export async function applyAdvance(
   trx: Trx,
   head: Head,
@@ -123,32 +183,7 @@ export async function applyAdvance(
   now: number,
   events: NewEvent[],
 ): Promise<{ released: number; status?: ExecutionStatus }> {
-  const next = rules.advance(nodes);
-  const at = (ids: string[]) => trx.updateTable('node_executions').where('execution_id', '=', head.id).where('node_id', 'in', ids).where('status', '=', 'init');
-  if (next.runnable.length) await at(next.runnable).set({ runnable_at: now }).where('runnable_at', 'is', null).execute();
-  if (next.skipped.length) await at(next.skipped).set({ status: 'skipped', finished_at: now }).execute();
-  if (!next.outcome) return { released: next.runnable.length };
-
-  const o = next.outcome;
-  const ended = await trx
-    .updateTable('executions')
-    .set({
-      status: o.status,
-      finished_at: now,
-      err_code: o.status === 'failed' ? o.errCode : null,
-      err_msg: o.status === 'failed' ? o.errMsg : null,
-    })
-    .where('id', '=', head.id)
-    .where('status', 'in', ['init', 'executing'])
-    .executeTakeFirst();
-  if (o.status === 'failed') {
-    // Nodes not yet started never start once the run has failed; siblings in flight may still finish.
-    await trx.updateTable('node_executions').set({ runnable_at: null }).where('execution_id', '=', head.id).where('runnable_at', 'is not', null).execute();
-  }
-  if (Number(ended.numUpdatedRows) !== 1) return { released: next.runnable.length };
-  const facts = { ...headFacts(head), finishedAt: now, ...(o.status === 'failed' ? { errCode: o.errCode, errMsg: o.errMsg } : {}) };
-  events.push(executionEvent(facts, o.status === 'finish' ? 'execution.finished' : 'execution.failed', now));
-  return { released: next.runnable.length, status: o.status };
+  return (await applyAdvances(trx, [{ head, nodes }], rules, now, events))[0]!;
 }
 
 /**

@@ -1,14 +1,15 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { driftEvent, nodeEvent } from '../../delivery/payloads.ts';
 import type { NewEvent } from '../delivery.ts';
-import type { AdvanceNode, ClaimedWork, CompleteNodeOutcome, Completion, SchedulingRules, Turn, TurnOutcome } from '../store.ts';
+import { nodeKey, type AdvanceNode, type ClaimedWork, type CompleteNodeOutcome, type Completion, type SchedulingRules, type Turn, type TurnOutcome } from '../store.ts';
 import type { BackendProfile } from './profile.ts';
 import { notifyWork } from './notify.ts';
 import { writeEvents } from './outbox.ts';
 import { toJson } from './rows.ts';
-import { applyAdvance, claimIn, headFacts, toAdvanceNode, type Head } from './scheduling.ts';
+import { applyAdvances, claimIn, headFacts, toAdvanceNode, type Head } from './scheduling.ts';
 import type { Tables } from './tables.ts';
 import { transaction } from './tx.ts';
+import { chunks, valuesCte, type ValuesColumns } from './values.ts';
 
 type Db = Kysely<Tables>;
 type Trx = Transaction<Tables>;
@@ -64,19 +65,18 @@ async function settleIn(trx: Trx, profile: BackendProfile, turn: Turn, completio
   if (completions.length === 0) return { settled, ended, released };
 
   const heads = await lockExecutions(trx, profile, [...new Set(completions.map((c) => c.executionId))]);
+  settled.push(...(await settleNodes(trx, turn, completions, heads, rules, events)));
   const advanced = new Set<string>();
-  for (const c of completions) {
-    const head = heads.get(c.executionId);
-    const outcome = head ? await settleOne(trx, turn, c, head, rules, events) : { applied: false };
-    settled.push(outcome);
-    if (outcome.applied && (c.result.type === 'finished' || c.result.type === 'failed')) advanced.add(c.executionId);
-  }
+  completions.forEach((c, i) => {
+    if (settled[i]!.applied && (c.result.type === 'finished' || c.result.type === 'failed')) advanced.add(c.executionId);
+  });
   const nodesByExecution = await advanceState(trx, [...advanced]);
-  for (const executionId of advanced) {
-    const r = await applyAdvance(trx, heads.get(executionId)!, nodesByExecution.get(executionId) ?? [], rules, turn.now, events);
-    released += r.released;
-    if (r.status) ended.push({ executionId, status: r.status });
-  }
+  const runs = [...advanced].map((id) => ({ head: heads.get(id)!, nodes: nodesByExecution.get(id) ?? [] }));
+  const results = await applyAdvances(trx, runs, rules, turn.now, events);
+  runs.forEach((run, i) => {
+    released += results[i]!.released;
+    if (results[i]!.status) ended.push({ executionId: run.head.id, status: results[i]!.status! });
+  });
   // The last applied completion of an execution that ended reports how it ended.
   const endedStatus = new Map(ended.map((e) => [e.executionId, e.status]));
   for (let i = settled.length - 1; i >= 0; i--) {
@@ -121,21 +121,130 @@ async function advanceState(trx: Trx, executionIds: string[]): Promise<Map<strin
   return by;
 }
 
-async function settleOne(trx: Trx, turn: Turn, c: Completion, head: Head, rules: SchedulingRules, events: NewEvent[]): Promise<CompleteNodeOutcome> {
-  const r = c.result;
-  if (r.type === 'deferred') return { applied: await deferNode(trx, turn.workerId, c, r.runAt) };
-  const drift = r.type === 'finished' && c.responseShape !== undefined ? await swapShape(trx, head, c, turn.now, rules) : undefined;
-  if (!(await writeNode(trx, turn, c, drift))) return { applied: false };
-  await finishAttempt(trx, c.finishedAt ?? turn.now, c);
-  if (r.type === 'retry') return { applied: true };
-  const node = { ...headFacts(head), nodeId: c.nodeId, attempt: c.attempt, httpStatus: r.httpStatus };
-  if (r.type === 'finished') {
-    events.push(nodeEvent(node, 'node.finished', turn.now));
-    if (drift !== undefined) events.push(driftEvent(node, drift, turn.now));
-  } else {
-    events.push(nodeEvent({ ...node, errCode: r.errCode, errMsg: r.errMsg }, 'node.failed', turn.now));
+/**
+ * Writes the completions' node rows and attempts — one statement for all final results, one for all
+ * retries, one for all attempts, whatever the batch size — and their events in completion order.
+ * Each row's WHERE names the lease owner, the state and the attempt, so a completion whose lease was
+ * lost (abort, timeout, reclaim) changes nothing and is reported as not applied.
+ */
+async function settleNodes(trx: Trx, turn: Turn, completions: Completion[], heads: Map<string, Head>, rules: SchedulingRules, events: NewEvent[]): Promise<CompleteNodeOutcome[]> {
+  const outcomes: CompleteNodeOutcome[] = completions.map(() => ({ applied: false }));
+  const drifts = new Map<number, unknown>();
+  const finals: FinalRow[] = [];
+  const retries: RetryRow[] = [];
+  for (const [i, c] of completions.entries()) {
+    const head = heads.get(c.executionId);
+    const r = c.result;
+    if (!head) continue;
+    if (r.type === 'deferred') {
+      outcomes[i] = { applied: await deferNode(trx, turn.workerId, c, r.runAt) };
+      continue;
+    }
+    const key = { execution_id: c.executionId, node_id: c.nodeId, attempt: c.attempt };
+    if (r.type === 'retry') {
+      retries.push({ ...key, runnable_at: r.runAt, err_code: r.errCode, err_msg: r.errMsg });
+      continue;
+    }
+    const drift = r.type === 'finished' && c.responseShape !== undefined ? await swapShape(trx, head, c, turn.now, rules) : undefined;
+    if (drift !== undefined) drifts.set(i, drift);
+    finals.push({
+      ...key,
+      status: r.type === 'finished' ? 'finish' : 'failed',
+      finished_at: c.finishedAt ?? turn.now,
+      output: r.type === 'finished' ? toJson(r.output) : null,
+      drift: toJson(drift),
+      messages: toJson(r.messages),
+      usage: toJson(r.usage),
+      err_code: r.type === 'failed' ? r.errCode : null,
+      err_msg: r.type === 'failed' ? r.errMsg : null,
+    });
   }
-  return { applied: true, drift };
+  const applied = new Set([...(await writeFinals(trx, turn.workerId, finals)), ...(await writeRetries(trx, turn.workerId, retries))]);
+  const attempts: AttemptRow[] = [];
+  for (const [i, c] of completions.entries()) {
+    const r = c.result;
+    if (r.type === 'deferred' || !applied.has(nodeKey(c.executionId, c.nodeId))) continue;
+    outcomes[i] = drifts.has(i) ? { applied: true, drift: drifts.get(i) } : { applied: true };
+    attempts.push({
+      execution_id: c.executionId,
+      node_id: c.nodeId,
+      attempt: c.attempt,
+      status: r.type === 'finished' ? 'finish' : 'failed',
+      finished_at: c.finishedAt ?? turn.now,
+      http_status: r.httpStatus ?? null,
+      err_code: r.type === 'finished' ? null : r.errCode,
+      err_msg: r.type === 'finished' ? null : r.errMsg,
+      next_attempt_at: r.type === 'retry' ? r.runAt : null,
+    });
+    if (r.type === 'retry') continue;
+    const node = { ...headFacts(heads.get(c.executionId)!), nodeId: c.nodeId, attempt: c.attempt, httpStatus: r.httpStatus };
+    if (r.type === 'finished') {
+      events.push(nodeEvent(node, 'node.finished', turn.now));
+      if (drifts.has(i)) events.push(driftEvent(node, drifts.get(i), turn.now));
+    } else {
+      events.push(nodeEvent({ ...node, errCode: r.errCode, errMsg: r.errMsg }, 'node.failed', turn.now));
+    }
+  }
+  await finishAttempts(trx, attempts);
+  return outcomes;
+}
+
+interface NodeKeyRow { execution_id: string; node_id: string; attempt: number }
+type FinalRow = NodeKeyRow & Pick<Tables['node_executions'], 'status' | 'output' | 'drift' | 'messages' | 'usage' | 'err_code' | 'err_msg'> & { finished_at: number };
+type RetryRow = NodeKeyRow & { runnable_at: number; err_code: string; err_msg: string };
+type AttemptRow = NodeKeyRow & Pick<Tables['node_attempts'], 'status' | 'http_status' | 'err_code' | 'err_msg' | 'next_attempt_at'> & { finished_at: number };
+
+const KEY_COLUMNS = { execution_id: 'TEXT', node_id: 'TEXT', attempt: 'INTEGER' } as const;
+const FINAL_COLUMNS: ValuesColumns<FinalRow> = {
+  ...KEY_COLUMNS, status: 'TEXT', finished_at: 'BIGINT', output: 'TEXT', drift: 'TEXT', messages: 'TEXT', usage: 'TEXT', err_code: 'TEXT', err_msg: 'TEXT',
+};
+const RETRY_COLUMNS: ValuesColumns<RetryRow> = { ...KEY_COLUMNS, runnable_at: 'BIGINT', err_code: 'TEXT', err_msg: 'TEXT' };
+const ATTEMPT_COLUMNS: ValuesColumns<AttemptRow> = {
+  ...KEY_COLUMNS, status: 'TEXT', finished_at: 'BIGINT', http_status: 'INTEGER', err_code: 'TEXT', err_msg: 'TEXT', next_attempt_at: 'BIGINT',
+};
+
+/** The row of each completion still leased to this worker at this attempt (others match nothing). */
+const leasedTo = (workerId: string) => sql`node_executions.execution_id = v.execution_id AND node_executions.node_id = v.node_id
+     AND node_executions.lease_owner = ${workerId} AND node_executions.status = 'executing' AND node_executions.attempts = v.attempt`;
+
+async function writeFinals(trx: Trx, workerId: string, rows: FinalRow[]): Promise<string[]> {
+  const applied: string[] = [];
+  for (const part of chunks(rows, Object.keys(FINAL_COLUMNS).length)) {
+    const { rows: done } = await sql<{ execution_id: string; node_id: string }>`${valuesCte(FINAL_COLUMNS, part)}
+      UPDATE node_executions
+         SET status = v.status, finished_at = v.finished_at, output = v.output, drift = v.drift, messages = v.messages,
+             usage = v.usage, err_code = v.err_code, err_msg = v.err_msg, lease_owner = NULL, lease_expires_at = NULL
+        FROM v
+       WHERE ${leasedTo(workerId)}
+      RETURNING node_executions.execution_id, node_executions.node_id`.execute(trx);
+    for (const d of done) applied.push(nodeKey(d.execution_id, d.node_id));
+  }
+  return applied;
+}
+
+async function writeRetries(trx: Trx, workerId: string, rows: RetryRow[]): Promise<string[]> {
+  const applied: string[] = [];
+  for (const part of chunks(rows, Object.keys(RETRY_COLUMNS).length)) {
+    const { rows: done } = await sql<{ execution_id: string; node_id: string }>`${valuesCte(RETRY_COLUMNS, part)}
+      UPDATE node_executions
+         SET status = 'waiting', runnable_at = v.runnable_at, err_code = v.err_code, err_msg = v.err_msg, lease_owner = NULL, lease_expires_at = NULL
+        FROM v
+       WHERE ${leasedTo(workerId)}
+      RETURNING node_executions.execution_id, node_executions.node_id`.execute(trx);
+    for (const d of done) applied.push(nodeKey(d.execution_id, d.node_id));
+  }
+  return applied;
+}
+
+async function finishAttempts(trx: Trx, rows: AttemptRow[]): Promise<void> {
+  for (const part of chunks(rows, Object.keys(ATTEMPT_COLUMNS).length)) {
+    await sql`${valuesCte(ATTEMPT_COLUMNS, part)}
+      UPDATE node_attempts
+         SET status = v.status, finished_at = v.finished_at, http_status = v.http_status, err_code = v.err_code,
+             err_msg = v.err_msg, next_attempt_at = v.next_attempt_at
+        FROM v
+       WHERE node_attempts.execution_id = v.execution_id AND node_attempts.node_id = v.node_id AND node_attempts.attempt = v.attempt`.execute(trx);
+  }
 }
 
 /** Stores the response shape of a task and asks the rules how it differs from the previous one. */
@@ -155,57 +264,6 @@ async function swapShape(trx: Trx, head: Head, c: Completion, now: number, rules
     .onConflict((oc) => oc.columns(['workspace_id', 'workflow_id', 'node_id']).doUpdateSet({ shape, updated_at: now }))
     .execute();
   return prev === undefined ? undefined : (rules.drift(prev.shape, shape) ?? undefined);
-}
-
-async function writeNode(trx: Trx, turn: Turn, c: Completion, drift: unknown): Promise<boolean> {
-  const r = c.result;
-  const common = { lease_owner: null, lease_expires_at: null };
-  const values =
-    r.type === 'retry'
-      ? { ...common, status: 'waiting', runnable_at: r.runAt, err_code: r.errCode, err_msg: r.errMsg }
-      : r.type === 'finished' || r.type === 'failed'
-        ? {
-            ...common,
-            status: r.type === 'finished' ? 'finish' : 'failed',
-            finished_at: c.finishedAt ?? turn.now,
-            output: r.type === 'finished' ? toJson(r.output) : null,
-            drift: toJson(drift),
-            messages: toJson(r.messages),
-            usage: toJson(r.usage),
-            err_code: r.type === 'failed' ? r.errCode : null,
-            err_msg: r.type === 'failed' ? r.errMsg : null,
-          }
-        : undefined;
-  if (!values) return false;
-  const res = await trx
-    .updateTable('node_executions')
-    .set(values)
-    .where('execution_id', '=', c.executionId)
-    .where('node_id', '=', c.nodeId)
-    .where('lease_owner', '=', turn.workerId)
-    .where('status', '=', 'executing')
-    .where('attempts', '=', c.attempt)
-    .executeTakeFirst();
-  return Number(res.numUpdatedRows) === 1;
-}
-
-async function finishAttempt(trx: Trx, now: number, c: Completion): Promise<void> {
-  const r = c.result;
-  if (r.type === 'deferred') return;
-  await trx
-    .updateTable('node_attempts')
-    .set({
-      status: r.type === 'finished' ? 'finish' : 'failed',
-      finished_at: now,
-      http_status: r.httpStatus ?? null,
-      err_code: r.type === 'finished' ? null : r.errCode,
-      err_msg: r.type === 'finished' ? null : r.errMsg,
-      next_attempt_at: r.type === 'retry' ? r.runAt : null,
-    })
-    .where('execution_id', '=', c.executionId)
-    .where('node_id', '=', c.nodeId)
-    .where('attempt', '=', c.attempt)
-    .execute();
 }
 
 /** Puts a claimed node back without counting the claim as an attempt, and drops that attempt's row. */

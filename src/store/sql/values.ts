@@ -1,0 +1,23 @@
+import { sql, type RawBuilder } from 'kysely';
+import { MAX_BOUND_VALUES } from './insert.ts';
+
+/** The SQL type each column of a VALUES list is cast to: PostgreSQL would otherwise read every parameter as text. */
+export type ValuesColumns<R> = { readonly [K in keyof R]: 'TEXT' | 'BIGINT' | 'INTEGER' };
+
+/**
+ * `WITH v(c1, c2, …) AS (VALUES (CAST(? AS T1), …), …)`: many rows' worth of per-row values in one
+ * statement, for an `UPDATE … FROM v` that settles a whole batch at once instead of one statement per
+ * row. A CTE because SQLite cannot name the columns of a bare VALUES list; casts on every value
+ * because PostgreSQL types an untyped parameter in VALUES as text. Both stores run the same text.
+ */
+export function valuesCte<R extends object>(columns: ValuesColumns<R>, rows: readonly R[]): RawBuilder<unknown> {
+  const names = Object.keys(columns) as (keyof R & string)[];
+  const tuples = rows.map((r) => sql`(${sql.join(names.map((n) => sql`CAST(${r[n] ?? null} AS ${sql.raw(columns[n])})`))})`);
+  return sql`WITH v(${sql.join(names.map((n) => sql.ref(n)))}) AS (VALUES ${sql.join(tuples)})`;
+}
+
+/** `rows` in slices small enough for one statement each, given how many values a row binds. */
+export function* chunks<R>(rows: readonly R[], valuesPerRow: number): Generator<readonly R[]> {
+  const per = Math.max(1, Math.floor(MAX_BOUND_VALUES / valuesPerRow));
+  for (let i = 0; i < rows.length; i += per) yield rows.slice(i, i + per);
+}
