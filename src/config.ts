@@ -86,6 +86,11 @@ export interface Config {
   /** Largest response body an `http` task or a model call reads, in bytes. */
   maxResponseBytes: number;
   logLevel: string;
+  /**
+   * Testing only (`npm run chaos`): the process kills itself with SIGKILL right after its Nth group
+   * commit, before that batch's answers are written. Unset in every real deployment.
+   */
+  faultKillAfterCommits?: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -183,6 +188,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     fileLinkTtlS: int(env, 'FLOWGATE_FILE_LINK_TTL_S', 3600),
     fileTextMaxBytes: int(env, 'FLOWGATE_FILE_TEXT_MAX_BYTES', 1024 * 1024),
     logLevel: env.LOG_LEVEL ?? 'info',
+    faultKillAfterCommits: env.FLOWGATE_FAULT_KILL_AFTER_COMMITS ? int(env, 'FLOWGATE_FAULT_KILL_AFTER_COMMITS', 0) : undefined,
     ...overrides,
   };
   return Object.freeze(config);

@@ -43,6 +43,16 @@ export function createLogger(config: Config): Logger {
   });
 }
 
+/** The chaos benchmark's fault: die between a commit and its answers, as a power cut would. */
+function killAfterCommits(n: number | undefined, logger: Logger): ((items: number) => void) | undefined {
+  if (!n) return undefined;
+  logger.warn({ commits: n }, 'FLOWGATE_FAULT_KILL_AFTER_COMMITS is set: this process will kill itself (testing only)');
+  let left = n;
+  return () => {
+    if (--left === 0) process.kill(process.pid, 'SIGKILL');
+  };
+}
+
 export interface StartOptions {
   /**
    * Called as soon as a first-start admin key is created, before anything that can still fail (binding
@@ -63,7 +73,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const bus = new Bus();
   const metrics = new Metrics(store, Date.now);
   const backpressure = new Backpressure(store, config.maxBacklog);
-  const commits = new GroupCommitter(store);
+  const commits = new GroupCommitter(store, undefined, killAfterCommits(config.faultKillAfterCommits, logger));
   const workflowCache = new ReadCache<WorkflowRecord>();
   const webhookCache = new ReadCache<WebhookRecord>();
   const workspaceCache = new ReadCache<WorkspaceRecord>();

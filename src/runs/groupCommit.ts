@@ -19,6 +19,8 @@ export class GroupCommitter {
     private readonly store: Pick<Store, 'acceptMany'>,
     /** Items per transaction: bounds a commit's latency and its statements' size. */
     private readonly maxBatch = 128,
+    /** Runs after each commit, before its callers hear of it: the chaos benchmark's kill point. */
+    private readonly afterCommit?: (items: number) => void,
   ) {}
 
   submit(item: AcceptItem): Promise<AcceptOutcome> {
@@ -46,6 +48,7 @@ export class GroupCommitter {
         const batch = this.queue.splice(0, this.maxBatch);
         try {
           const outcomes = await this.store.acceptMany(batch.map((b) => b.item));
+          this.afterCommit?.(batch.length);
           batch.forEach((b, i) => b.resolve(outcomes[i]!));
         } catch (e) {
           for (const b of batch) b.reject(e);
