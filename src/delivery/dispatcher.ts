@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { newWorkerId } from '../ids.ts';
 import type { Metrics } from '../metrics.ts';
-import type { ClaimedMessage, MessageNext } from '../store/delivery.ts';
+import type { ClaimedMessage, CompleteMessageInput, MessageNext } from '../store/delivery.ts';
 import type { Store } from '../store/store.ts';
 import { nextDeliveryAt } from './schedule.ts';
 import { sendEvent } from './send.ts';
@@ -24,6 +24,12 @@ export interface DispatcherDeps {
  */
 const leaseFor = (timeoutMs: number) => timeoutMs + 5_000;
 
+/** A delivery whose HTTP call ended, with what to log once it is recorded. */
+interface Finished {
+  input: CompleteMessageInput;
+  failure?: { endpointId: string; status?: number; error?: string; next: MessageNext['type'] };
+}
+
 /**
  * Delivers outbound events (SPEC §4.12). Runs in every worker process; they share the queue in the
  * store, so a message is sent by whichever claims it, and one whose dispatcher died is claimed again
@@ -33,8 +39,13 @@ const leaseFor = (timeoutMs: number) => timeoutMs + 5_000;
 export class Dispatcher {
   readonly id = newWorkerId().replace(/^wk-/, 'dl-');
   private running = false;
+  /** Set by stop(): turns settle what finished but claim nothing new. */
+  private stopping = false;
   private loopDone?: Promise<void>;
-  private readonly inFlight = new Set<Promise<void>>();
+  /** Deliveries whose HTTP call is under way; each resolves once its outcome is queued below. */
+  private readonly sending = new Set<Promise<void>>();
+  /** Finished deliveries waiting for the next turn to record them. */
+  private completions: Finished[] = [];
   private timers: NodeJS.Timeout[] = [];
   private wakeUp?: () => void;
   private unsubscribe?: () => Promise<void>;
@@ -61,9 +72,10 @@ export class Dispatcher {
     this.loopDone = this.loop();
   }
 
-  /** Stops claiming, lets deliveries in flight end (they are bounded by the delivery timeout), releases the rest. */
+  /** Stops claiming, lets deliveries in flight end (they are bounded by the delivery timeout) and records them, releases the rest. */
   async stop(graceMs = this.deps.config.shutdownGraceMs): Promise<void> {
-    if (!this.running) return;
+    if (this.stopping) return;
+    this.stopping = true;
     this.running = false;
     this.wake();
     await this.loopDone;
@@ -71,8 +83,9 @@ export class Dispatcher {
     this.timers = [];
     await this.unsubscribe?.();
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(this.inFlight), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+    await Promise.race([Promise.all(this.sending), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
     clearTimeout(timer);
+    await this.turn().catch((err) => this.deps.logger.warn({ err }, 'recording the last outbound deliveries failed; their leases will expire'));
     await this.deps.store.requeueMessages({ owner: this.id }, this.now()).catch(() => 0);
   }
 
@@ -80,37 +93,70 @@ export class Dispatcher {
     this.wakeUp?.();
   };
 
-  /** One round: claim what is due (up to the free concurrency) and start sending it. For tests and the loop. */
+  /**
+   * One turn: record every delivery that finished since the last one and claim what is due (up to
+   * the free concurrency), in one transaction, then start sending. For tests and the loop.
+   */
   async tick(): Promise<number> {
+    return this.turn();
+  }
+
+  /** Resolves when nothing is in flight and every finished delivery is recorded (tests). */
+  async idle(): Promise<void> {
+    while (this.sending.size || this.completions.length) {
+      await Promise.all(this.sending);
+      await this.turn(0);
+    }
+  }
+
+  private async turn(claim = this.stopping ? 0 : Math.max(0, this.deps.config.deliveryConcurrency - this.sending.size)): Promise<number> {
     const { store, config } = this.deps;
-    const free = config.deliveryConcurrency - this.inFlight.size;
-    if (free <= 0) return 0;
-    const claimed = await store.claimMessages(this.id, free, this.now(), leaseFor(config.deliveryTimeoutMs));
-    for (const c of claimed) {
+    const settling = this.completions;
+    if (settling.length === 0 && claim === 0) return 0;
+    this.completions = [];
+    let r: Awaited<ReturnType<Store['settleAndClaimMessages']>>;
+    try {
+      r = await store.settleAndClaimMessages({
+        workerId: this.id,
+        completions: settling.map((f) => f.input),
+        claim,
+        now: this.now(),
+        leaseMs: leaseFor(config.deliveryTimeoutMs),
+      });
+    } catch (err) {
+      // Kept for the next turn; if none succeeds before the lease ends, the message is sent again.
+      this.completions = [...settling, ...this.completions];
+      throw err;
+    }
+    settling.forEach((f, i) => {
+      if (!r.applied[i]) this.deps.logger.warn({ messageId: f.input.messageId }, 'delivery finished after its lease was lost; another dispatcher owns it');
+      else if (f.failure) this.deps.logger.info({ messageId: f.input.messageId, ...f.failure }, 'event delivery failed');
+    });
+    for (const c of r.claimed) {
       const p = this.deliver(c).catch((err) => this.deps.logger.error({ err, messageId: c.message.id }, 'delivery bookkeeping failed'));
-      this.inFlight.add(p);
+      this.sending.add(p);
       void p.finally(() => {
-        this.inFlight.delete(p);
+        this.sending.delete(p);
         this.wake();
       });
     }
-    return claimed.length;
-  }
-
-  /** Resolves when nothing is in flight (tests). */
-  async idle(): Promise<void> {
-    while (this.inFlight.size) await Promise.all(this.inFlight);
+    return r.claimed.length;
   }
 
   private async loop(): Promise<void> {
     while (this.running) {
+      // A macrotask before each turn: the deliveries whose responses arrived in this I/O phase queue
+      // their outcomes first and share the turn's commit (SQLite answers in microtasks, so without
+      // this every turn would carry the one delivery that woke it).
+      await new Promise((r) => setImmediate(r));
       let got = 0;
       try {
-        got = await this.tick();
+        got = await this.turn();
       } catch (err) {
-        this.deps.logger.warn({ err }, 'claiming outbound events failed; retrying');
+        this.deps.logger.warn({ err }, 'settling or claiming outbound events failed; retrying');
       }
-      if (got > 0 && this.inFlight.size < this.deps.config.deliveryConcurrency) continue;
+      if (!this.running) break;
+      if (this.completions.length || (got > 0 && this.sending.size < this.deps.config.deliveryConcurrency)) continue;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, this.deps.config.pollMs);
         this.wakeUp = () => {
@@ -122,6 +168,7 @@ export class Dispatcher {
     }
   }
 
+  /** Sends one message and queues its outcome for the next turn. */
   private async deliver(c: ClaimedMessage): Promise<void> {
     const { store, config, metrics } = this.deps;
     const { message, endpoint } = c;
@@ -153,25 +200,26 @@ export class Dispatcher {
     }
     metrics?.deliveryAttempts.observe({ outcome: next.type === 'disable_endpoint' ? 'disabled' : next.type }, sent.latencyMs / 1000);
     const error = ok ? undefined : (sent.error ?? `HTTP ${sent.httpStatus}`);
-    const applied = await store.completeMessage({
-      messageId: message.id,
-      workerId: this.id,
-      attempt: {
-        attempt: c.attempt,
-        startedAt,
-        finishedAt,
-        httpStatus: sent.httpStatus,
-        latencyMs: sent.latencyMs,
-        responseExcerpt: sent.responseExcerpt,
-        error,
-        outcome: ok ? 'succeeded' : 'failed',
+    this.completions.push({
+      input: {
+        messageId: message.id,
+        workerId: this.id,
+        attempt: {
+          attempt: c.attempt,
+          startedAt,
+          finishedAt,
+          httpStatus: sent.httpStatus,
+          latencyMs: sent.latencyMs,
+          responseExcerpt: sent.responseExcerpt,
+          error,
+          outcome: ok ? 'succeeded' : 'failed',
+        },
+        next,
+        disableAfterMs: config.endpointDisableAfterMs,
+        now: finishedAt,
       },
-      next,
-      disableAfterMs: config.endpointDisableAfterMs,
-      now: finishedAt,
+      failure: ok ? undefined : { endpointId: endpoint.id, status: sent.httpStatus, error, next: next.type },
     });
-    if (!applied) this.deps.logger.warn({ messageId: message.id }, 'delivery finished after its lease was lost; another dispatcher owns it');
-    else if (!ok) this.deps.logger.info({ messageId: message.id, endpointId: endpoint.id, status: sent.httpStatus, error, next: next.type }, 'event delivery failed');
   }
 
   /** Milliseconds to wait before this endpoint may be called again (0: go). */

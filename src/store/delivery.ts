@@ -107,6 +107,16 @@ export interface CompleteMessageInput {
   now: number;
 }
 
+/** A dispatcher's turn: what finished since the last one, and how much to claim next. */
+export interface MessageTurn {
+  workerId: string;
+  completions: CompleteMessageInput[];
+  /** How many due messages to claim after settling (0: none). */
+  claim: number;
+  now: number;
+  leaseMs: number;
+}
+
 export interface ListMessagesQuery {
   workspaceId: string;
   endpointId: string;

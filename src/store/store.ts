@@ -2,6 +2,7 @@ import type { ErrorCode } from '../errors.ts';
 import type {
   ClaimedMessage,
   CompleteMessageInput,
+  MessageTurn,
   EndpointPatch,
   EndpointRecord,
   ListMessagesQuery,
@@ -468,6 +469,11 @@ export interface Store {
   claimMessages(workerId: string, limit: number, now: number, leaseMs: number): Promise<ClaimedMessage[]>;
   /** Records an attempt and its consequence; false if the lease was lost. May disable the endpoint. */
   completeMessage(input: CompleteMessageInput): Promise<boolean>;
+  /**
+   * A dispatcher's turn in one transaction: records every finished delivery (`applied[i]` false when
+   * its lease was lost), then claims up to `claim` due messages.
+   */
+  settleAndClaimMessages(turn: MessageTurn): Promise<{ applied: boolean[]; claimed: ClaimedMessage[] }>;
   deferMessage(messageId: string, workerId: string, attempt: number, runAt: number, now: number): Promise<boolean>;
   /** Re-queues in-flight messages: those `owner` holds, or those whose lease expired before `expiredBefore`. */
   requeueMessages(which: { owner: string } | { expiredBefore: number }, now: number): Promise<number>;

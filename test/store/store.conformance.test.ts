@@ -433,5 +433,42 @@ for (const kind of STORE_KINDS) {
       assert.equal(await store.replayMessage('ws-2', m1.message.id, 70_000), 'replayed');
       assert.equal(await store.replayMessage('ws-2', m1.message.id, 70_000), 'in_flight', 'a second replay changes nothing');
     });
+
+    t('events: a dispatcher turn records a batch of outcomes (one lease lost, one retry) and claims the next, in one transaction', async () => {
+      await store.ensureWorkspace('ws-3', 1);
+      await store.createEndpoint({ id: 'ep-batch', workspaceId: 'ws-3', url: 'https://example.com/b', enabled: true, ordered: false, secret: 'whsec_dGVzdA==', createdAt: 1, updatedAt: 1 });
+      for (let i = 0; i < 5; i++) {
+        const e = newExecution(80_000 + i, { workspaceId: 'ws-3' });
+        await createExecution(e);
+        await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'stop', 80_100 + i);
+      }
+      // The queue is shared with earlier tests' messages: only this endpoint's count here.
+      const mine = (list: { endpoint: { id: string } }[]) => list.filter((c) => c.endpoint.id === 'ep-batch');
+      const claimed = mine((await store.settleAndClaimMessages({ workerId: 'db1', completions: [], claim: 100, now: 90_000, leaseMs: 1_000 })).claimed).slice(0, 3);
+      assert.equal(claimed.length, 3);
+      const outcome = (m: (typeof claimed)[number], workerId: string, ok: boolean) => ({
+        messageId: m.message.id,
+        workerId,
+        attempt: { attempt: m.attempt, startedAt: 90_000, finishedAt: 90_010, latencyMs: 10, httpStatus: ok ? 200 : 500, outcome: ok ? ('succeeded' as const) : ('failed' as const) },
+        next: ok ? ({ type: 'succeeded' } as const) : ({ type: 'retry', at: 95_000 } as const),
+        disableAfterMs: 1e12,
+        now: 90_010,
+      });
+      const turn = await store.settleAndClaimMessages({
+        workerId: 'db1',
+        completions: [outcome(claimed[0]!, 'db1', true), outcome(claimed[1]!, 'intruder', true), outcome(claimed[2]!, 'db1', false)],
+        claim: 10,
+        now: 90_020,
+        leaseMs: 1_000,
+      });
+      assert.deepEqual(turn.applied, [true, false, true]);
+      assert.equal(mine(turn.claimed).length, 0, 'the retry is not due, the lost lease is still leased, the rest were claimed before');
+      const byId = new Map((await store.listMessages({ workspaceId: 'ws-3', endpointId: 'ep-batch', limit: 10 })).map((m) => [m.id, m]));
+      assert.equal(byId.get(claimed[0]!.message.id)?.status, 'succeeded');
+      assert.deepEqual(byId.get(claimed[0]!.message.id)?.attemptLog.map((a) => a.httpStatus), [200]);
+      assert.equal(byId.get(claimed[1]!.message.id)?.status, 'delivering', 'a completion whose lease was lost writes nothing');
+      assert.equal(byId.get(claimed[2]!.message.id)?.status, 'pending');
+      assert.equal(byId.get(claimed[2]!.message.id)?.nextAttemptAt, 95_000);
+    });
   });
 }

@@ -3,6 +3,7 @@ import type {
   ClaimedMessage,
   CompleteMessageInput,
   ListMessagesQuery,
+  MessageTurn,
   MessageAttemptRecord,
   MessageRecord,
   MessageStatus,
@@ -13,7 +14,9 @@ import { writeEvents } from './outbox.ts';
 import type { BackendProfile } from './profile.ts';
 import { optNum } from './rows.ts';
 import type { EventAttemptsTable, EventMessagesTable, Tables } from './tables.ts';
+import { insertChunked } from './insert.ts';
 import { transaction } from './tx.ts';
+import { chunks, valuesCte, type ValuesColumns } from './values.ts';
 
 /**
  * The delivery queue for outbound events: the same lease discipline as the node queue. A message is
@@ -50,110 +53,161 @@ const toAttempt = (r: EventAttemptsTable): MessageAttemptRecord => ({
   outcome: r.outcome as MessageAttemptRecord['outcome'],
 });
 
-export async function claimMessages(db: Db, profile: BackendProfile, workerId: string, limit: number, now: number, leaseMs: number): Promise<ClaimedMessage[]> {
+export function claimMessages(db: Db, profile: BackendProfile, workerId: string, limit: number, now: number, leaseMs: number): Promise<ClaimedMessage[]> {
+  return transaction(db, (trx) => claimIn(trx, profile, workerId, limit, now, leaseMs));
+}
+
+async function claimIn(trx: Trx, profile: BackendProfile, workerId: string, limit: number, now: number, leaseMs: number): Promise<ClaimedMessage[]> {
+  if (limit <= 0) return [];
   const lock = profile.skipLocked ? sql`FOR UPDATE SKIP LOCKED` : sql``;
-  return transaction(db, async (trx) => {
-    // An ordered endpoint's message waits while an older one is pending or in flight; the older one
-    // is never skipped-locked past, because it is still `pending`/`delivering` in every snapshot.
-    const { rows } = await sql<EventMessagesTable>`
-      UPDATE event_messages
-         SET status = 'delivering', lease_owner = ${workerId}, lease_expires_at = ${now + leaseMs},
-             attempts = attempts + 1, updated_at = ${now}
-       WHERE id IN (
-             SELECT m.id FROM event_messages m
-              WHERE m.status = 'pending' AND m.next_attempt_at <= ${now}
-                AND (m.ordered = 0 OR NOT EXISTS (
-                     SELECT 1 FROM event_messages p
-                      WHERE p.endpoint_id = m.endpoint_id AND p.id < m.id AND p.status IN ('pending', 'delivering')))
-              ORDER BY m.next_attempt_at
-              LIMIT ${limit} ${lock})
-      RETURNING *`.execute(trx);
-    if (rows.length === 0) return [];
-    const endpoints = await trx
-      .selectFrom('event_endpoints')
-      .selectAll()
-      .where('id', 'in', [...new Set(rows.map((r) => r.endpoint_id))])
+  // An ordered endpoint's message waits while an older one is pending or in flight; the older one
+  // is never skipped-locked past, because it is still `pending`/`delivering` in every snapshot.
+  const { rows } = await sql<EventMessagesTable>`
+    UPDATE event_messages
+       SET status = 'delivering', lease_owner = ${workerId}, lease_expires_at = ${now + leaseMs},
+           attempts = attempts + 1, updated_at = ${now}
+     WHERE id IN (
+           SELECT m.id FROM event_messages m
+            WHERE m.status = 'pending' AND m.next_attempt_at <= ${now}
+              AND (m.ordered = 0 OR NOT EXISTS (
+                   SELECT 1 FROM event_messages p
+                    WHERE p.endpoint_id = m.endpoint_id AND p.id < m.id AND p.status IN ('pending', 'delivering')))
+            ORDER BY m.next_attempt_at
+            LIMIT ${limit} ${lock})
+    RETURNING *`.execute(trx);
+  if (rows.length === 0) return [];
+  const endpoints = await trx
+    .selectFrom('event_endpoints')
+    .selectAll()
+    .where('id', 'in', [...new Set(rows.map((r) => r.endpoint_id))])
+    .execute();
+  const byId = new Map(endpoints.map((e) => [e.id, toEndpoint(e)]));
+  // Written while its endpoint was being disabled or deleted: kept for recover, not sent.
+  const unusable = rows.filter((r) => !byId.get(r.endpoint_id)?.enabled).map((r) => r.id);
+  if (unusable.length) {
+    await trx
+      .updateTable('event_messages')
+      .set((eb) => ({ status: 'skipped', next_attempt_at: null, lease_owner: null, lease_expires_at: null, attempts: eb('attempts', '-', 1), last_error: 'endpoint disabled' }))
+      .where('id', 'in', unusable)
       .execute();
-    const byId = new Map(endpoints.map((e) => [e.id, toEndpoint(e)]));
-    // Written while its endpoint was being disabled or deleted: kept for recover, not sent.
-    const unusable = rows.filter((r) => !byId.get(r.endpoint_id)?.enabled).map((r) => r.id);
-    if (unusable.length) {
-      await trx
-        .updateTable('event_messages')
-        .set((eb) => ({ status: 'skipped', next_attempt_at: null, lease_owner: null, lease_expires_at: null, attempts: eb('attempts', '-', 1), last_error: 'endpoint disabled' }))
-        .where('id', 'in', unusable)
-        .execute();
-    }
-    return rows
-      .filter((r) => byId.get(r.endpoint_id)?.enabled)
-      .sort((a, b) => (a.id < b.id ? -1 : 1))
-      .map((r) => ({ message: toMessage(r), endpoint: byId.get(r.endpoint_id)!, attempt: Number(r.attempts), round: Number(r.attempts) - Number(r.schedule_from) }));
-  });
+  }
+  return rows
+    .filter((r) => byId.get(r.endpoint_id)?.enabled)
+    .sort((a, b) => (a.id < b.id ? -1 : 1))
+    .map((r) => ({ message: toMessage(r), endpoint: byId.get(r.endpoint_id)!, attempt: Number(r.attempts), round: Number(r.attempts) - Number(r.schedule_from) }));
 }
 
 /** Records the attempt and moves the message on; false when the lease was lost (nothing written). */
-export function completeMessage(db: Db, profile: BackendProfile, input: CompleteMessageInput): Promise<boolean> {
+export async function completeMessage(db: Db, profile: BackendProfile, input: CompleteMessageInput): Promise<boolean> {
+  const r = await settleAndClaimMessages(db, profile, { workerId: input.workerId, completions: [input], claim: 0, now: input.now, leaseMs: 0 });
+  return r.applied[0]!;
+}
+
+/**
+ * A dispatcher's turn, like the worker's: every delivery that finished since the last turn is
+ * recorded and the next due messages are claimed, in one transaction. Successes — nearly every
+ * delivery — settle in three statements for the whole batch; failures go one by one, since each may
+ * schedule a retry or disable its endpoint.
+ */
+export function settleAndClaimMessages(db: Db, profile: BackendProfile, turn: MessageTurn): Promise<{ applied: boolean[]; claimed: ClaimedMessage[] }> {
   return transaction(db, async (trx) => {
-    const { next, now } = input;
-    const status = next.type === 'succeeded' ? 'succeeded' : next.type === 'retry' ? 'pending' : 'failed';
-    const a = input.attempt;
-    const moved = await trx
-      .updateTable('event_messages')
-      .set({
-        status,
-        next_attempt_at: next.type === 'retry' ? next.at : null,
-        lease_owner: null,
-        lease_expires_at: null,
-        last_http_status: a.httpStatus ?? null,
-        last_error: next.type === 'disable_endpoint' ? next.reason : (a.error ?? null),
-        updated_at: now,
-      })
-      .where('id', '=', input.messageId)
-      .where('lease_owner', '=', input.workerId)
-      .where('status', '=', 'delivering')
-      .where('attempts', '=', a.attempt)
-      .returning(['endpoint_id'])
-      .executeTakeFirst();
-    if (!moved) return false;
-    await trx
-      .insertInto('event_attempts')
-      .values({
-        message_id: input.messageId,
-        attempt: a.attempt,
-        worker_id: input.workerId,
-        started_at: a.startedAt,
-        finished_at: a.finishedAt,
-        http_status: a.httpStatus ?? null,
-        latency_ms: Math.round(a.latencyMs),
-        response_excerpt: a.responseExcerpt ?? null,
-        error: a.error ?? null,
-        outcome: a.outcome,
-      })
-      .execute();
-    const endpointId = moved.endpoint_id;
-    if (a.outcome === 'succeeded') {
-      await trx.updateTable('event_endpoints').set({ failing_since: null }).where('id', '=', endpointId).where('failing_since', 'is not', null).execute();
-      return true;
-    }
-    const ep = await trx
-      .updateTable('event_endpoints')
-      .set((eb) => ({ failing_since: eb.fn.coalesce('failing_since', sql<number>`${now}`) }))
-      .where('id', '=', endpointId)
-      .returning(['failing_since', 'enabled'])
-      .executeTakeFirst();
-    if (next.type === 'retry' && Number(ep?.enabled) !== 1) {
-      // Disabled while this attempt was in flight: the retry waits for a recover instead.
-      await trx.updateTable('event_messages').set({ status: 'skipped', next_attempt_at: null }).where('id', '=', input.messageId).execute();
-      return true;
-    }
-    const failingFor = now - Number(ep?.failing_since ?? now);
-    if (next.type === 'disable_endpoint') await disableEndpoint(trx, profile, endpointId, next.reason, now);
-    else if (failingFor >= input.disableAfterMs) {
-      const since = new Date(Number(ep!.failing_since)).toISOString();
-      await disableEndpoint(trx, profile, endpointId, `failing for ${Math.round(failingFor / 60_000)} min (since ${since})`, now);
-    }
-    return true;
+    const applied = turn.completions.map(() => false);
+    const wins = turn.completions.flatMap((c, i) => (c.next.type === 'succeeded' ? [{ c, i }] : []));
+    const done = await settleSuccesses(trx, wins.map((w) => w.c));
+    wins.forEach((w) => (applied[w.i] = done.has(w.c.messageId)));
+    for (const [i, c] of turn.completions.entries()) if (c.next.type !== 'succeeded') applied[i] = await settleOne(trx, profile, c);
+    const claimed = await claimIn(trx, profile, turn.workerId, turn.claim, turn.now, turn.leaseMs);
+    return { applied, claimed };
   });
+}
+
+const SUCCESS_COLUMNS: ValuesColumns<{ id: string; worker_id: string; attempt: number; last_http_status: number | null; updated_at: number }> = {
+  id: 'TEXT', worker_id: 'TEXT', attempt: 'INTEGER', last_http_status: 'INTEGER', updated_at: 'BIGINT',
+};
+
+async function settleSuccesses(trx: Trx, completions: CompleteMessageInput[]): Promise<Set<string>> {
+  const done = new Set<string>();
+  const endpoints = new Set<string>();
+  for (const part of chunks(completions, Object.keys(SUCCESS_COLUMNS).length)) {
+    const rows = part.map((c) => ({ id: c.messageId, worker_id: c.workerId, attempt: c.attempt.attempt, last_http_status: c.attempt.httpStatus ?? null, updated_at: c.now }));
+    const { rows: moved } = await sql<{ id: string; endpoint_id: string }>`${valuesCte(SUCCESS_COLUMNS, rows)}
+      UPDATE event_messages
+         SET status = 'succeeded', next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
+             last_http_status = v.last_http_status, last_error = NULL, updated_at = v.updated_at
+        FROM v
+       WHERE event_messages.id = v.id AND event_messages.lease_owner = v.worker_id
+         AND event_messages.status = 'delivering' AND event_messages.attempts = v.attempt
+      RETURNING event_messages.id, event_messages.endpoint_id`.execute(trx);
+    for (const m of moved) {
+      done.add(m.id);
+      endpoints.add(m.endpoint_id);
+    }
+  }
+  await insertChunked(trx, 'event_attempts', completions.filter((c) => done.has(c.messageId)).map((c) => attemptRow(c)));
+  // An endpoint that answers is no longer failing.
+  if (endpoints.size) await trx.updateTable('event_endpoints').set({ failing_since: null }).where('id', 'in', [...endpoints]).where('failing_since', 'is not', null).execute();
+  return done;
+}
+
+const attemptRow = (input: CompleteMessageInput): EventAttemptsTable => {
+  const a = input.attempt;
+  return {
+    message_id: input.messageId,
+    attempt: a.attempt,
+    worker_id: input.workerId,
+    started_at: a.startedAt,
+    finished_at: a.finishedAt,
+    http_status: a.httpStatus ?? null,
+    latency_ms: Math.round(a.latencyMs),
+    response_excerpt: a.responseExcerpt ?? null,
+    error: a.error ?? null,
+    outcome: a.outcome,
+  };
+};
+
+/** A delivery that did not succeed: a retry, giving up, or disabling its endpoint. */
+async function settleOne(trx: Trx, profile: BackendProfile, input: CompleteMessageInput): Promise<boolean> {
+  const { next, now } = input;
+  const status = next.type === 'retry' ? 'pending' : 'failed';
+  const a = input.attempt;
+  const moved = await trx
+    .updateTable('event_messages')
+    .set({
+      status,
+      next_attempt_at: next.type === 'retry' ? next.at : null,
+      lease_owner: null,
+      lease_expires_at: null,
+      last_http_status: a.httpStatus ?? null,
+      last_error: next.type === 'disable_endpoint' ? next.reason : (a.error ?? null),
+      updated_at: now,
+    })
+    .where('id', '=', input.messageId)
+    .where('lease_owner', '=', input.workerId)
+    .where('status', '=', 'delivering')
+    .where('attempts', '=', a.attempt)
+    .returning(['endpoint_id'])
+    .executeTakeFirst();
+  if (!moved) return false;
+  await trx.insertInto('event_attempts').values(attemptRow(input)).execute();
+  const endpointId = moved.endpoint_id;
+  const ep = await trx
+    .updateTable('event_endpoints')
+    .set((eb) => ({ failing_since: eb.fn.coalesce('failing_since', sql<number>`${now}`) }))
+    .where('id', '=', endpointId)
+    .returning(['failing_since', 'enabled'])
+    .executeTakeFirst();
+  if (next.type === 'retry' && Number(ep?.enabled) !== 1) {
+    // Disabled while this attempt was in flight: the retry waits for a recover instead.
+    await trx.updateTable('event_messages').set({ status: 'skipped', next_attempt_at: null }).where('id', '=', input.messageId).execute();
+    return true;
+  }
+  const failingFor = now - Number(ep?.failing_since ?? now);
+  if (next.type === 'disable_endpoint') await disableEndpoint(trx, profile, endpointId, next.reason, now);
+  else if (failingFor >= input.disableAfterMs) {
+    const since = new Date(Number(ep!.failing_since)).toISOString();
+    await disableEndpoint(trx, profile, endpointId, `failing for ${Math.round(failingFor / 60_000)} min (since ${since})`, now);
+  }
+  return true;
 }
 
 /**

@@ -25,7 +25,7 @@ import type { BackendProfile } from './profile.ts';
 import * as scheduling from './scheduling.ts';
 import * as webhooks from './webhooks.ts';
 import type { Tables } from './tables.ts';
-import type { CompleteMessageInput, EndpointPatch, EndpointRecord, ListMessagesQuery } from '../delivery.ts';
+import type { CompleteMessageInput, EndpointPatch, EndpointRecord, ListMessagesQuery, MessageTurn } from '../delivery.ts';
 
 /**
  * The Store over Kysely, shared by both dialects. Dialect differences come in through the
@@ -115,6 +115,7 @@ export class SqlStore implements Store {
   rotateEndpointSecret = (ws: string, id: string, secret: string, until: number, now: number) => endpoints.rotateEndpointSecret(this.db, ws, id, secret, until, now);
   claimMessages = (w: string, limit: number, now: number, leaseMs: number) => deliveries.claimMessages(this.db, this.profile, w, limit, now, leaseMs);
   completeMessage = (input: CompleteMessageInput) => deliveries.completeMessage(this.db, this.profile, input);
+  settleAndClaimMessages = (turn: MessageTurn) => deliveries.settleAndClaimMessages(this.db, this.profile, turn);
   deferMessage = (id: string, w: string, attempt: number, runAt: number, now: number) => deliveries.deferMessage(this.db, id, w, attempt, runAt, now);
   requeueMessages = (which: { owner: string } | { expiredBefore: number }, now: number) => deliveries.requeueMessages(this.db, which, now);
   listMessages = (q: ListMessagesQuery) => deliveries.listMessages(this.db, q);
