@@ -9,8 +9,6 @@ import { Worker } from './engine/worker.ts';
 import { Dispatcher } from './delivery/dispatcher.ts';
 import { buildApp, type App } from './http/app.ts';
 import { Metrics } from './metrics.ts';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { RateLimits } from './ingest/rateLimit.ts';
 import { Backpressure } from './runs/backpressure.ts';
 import { RunTrigger } from './runs/trigger.ts';
@@ -63,7 +61,7 @@ export interface StartOptions {
 
 /** Opens the store, migrates, bootstraps, builds the app and starts the worker as the role asks. */
 export async function startServer(config: Config, logger: Logger = createLogger(config), opts: StartOptions = {}): Promise<Server> {
-  const store = openStore(config);
+  const store = await openStore(config);
   await store.migrate();
   const now = Date.now();
   const firstStartKey = await ensureBootstrapKey(store, config, now);
@@ -80,12 +78,15 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const trigger = new RunTrigger({ store, commits, workflows: workflowCache, config, bus, metrics, backpressure });
   // Shared counters across instances when Redis is configured; failing fast keeps a Redis outage
   // from stalling requests (the in-memory limiter stands in).
-  const redis = config.redisUrl ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false }) : undefined;
+  // Both clients are loaded only when configured: most single-node installs need neither.
+  const redis = config.redisUrl
+    ? new (await import('ioredis')).Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false })
+    : undefined;
   redis?.on('error', (err) => logger.warn({ err }, 'redis unavailable; rate limits fall back to this process'));
   // Without Redis, processes sharing PostgreSQL count in it; a small pool keeps it off the store's.
   const rateLimitPool =
     !redis && config.databaseUrl
-      ? new pg.Pool({ connectionString: config.databaseUrl, max: 4, ...(config.databaseSchema ? { options: `-c search_path=${config.databaseSchema}` } : {}) })
+      ? new (await import('pg')).default.Pool({ connectionString: config.databaseUrl, max: 4, ...(config.databaseSchema ? { options: `-c search_path=${config.databaseSchema}` } : {}) })
       : undefined;
   rateLimitPool?.on('error', (err) => logger.warn({ err }, 'rate-limit pool error'));
   const rateLimits = new RateLimits({ redis, postgres: rateLimitPool && { pool: rateLimitPool, schema: config.databaseSchema }, keyPrefix: config.redisKeyPrefix });

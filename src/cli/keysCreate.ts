@@ -27,7 +27,7 @@ export async function createKeyOffline(
   k: { workspaceId: string; name: string; scopes: Scope[] },
   now = Date.now(),
 ): Promise<{ record: ApiKeyRecord; secret: string }> {
-  const store = openStore(config);
+  const store = await openStore(config);
   try {
     await store.migrate();
     if (k.workspaceId === DEFAULT_WORKSPACE) await store.ensureWorkspace(DEFAULT_WORKSPACE, now);

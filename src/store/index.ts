@@ -1,14 +1,17 @@
 import path from 'node:path';
 import type { Config } from '../config.ts';
-import { openPostgresStore } from './postgres/open.ts';
-import { openSqliteStore } from './sqlite/open.ts';
 import type { Store } from './store.ts';
 
-/** SQLite under the data dir by default; `DATABASE_URL=postgres://…` switches to PostgreSQL. */
-export function openStore(config: Pick<Config, 'databaseUrl' | 'databaseSchema' | 'dataDir'> & Partial<Pick<Config, 'dbPoolSize'>>): Store {
+/**
+ * SQLite under the data dir by default; `DATABASE_URL=postgres://…` switches to PostgreSQL. Only the
+ * chosen driver is loaded: the other one's code would cost the process memory for nothing.
+ */
+export async function openStore(config: Pick<Config, 'databaseUrl' | 'databaseSchema' | 'dataDir'> & Partial<Pick<Config, 'dbPoolSize'>>): Promise<Store> {
   if (config.databaseUrl) {
+    const { openPostgresStore } = await import('./postgres/open.ts');
     return openPostgresStore({ connectionString: config.databaseUrl, schema: config.databaseSchema, poolSize: config.dbPoolSize });
   }
+  const { openSqliteStore } = await import('./sqlite/open.ts');
   return openSqliteStore({ file: path.join(config.dataDir, 'flowgate.db') });
 }
 

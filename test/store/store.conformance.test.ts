@@ -443,7 +443,7 @@ for (const kind of STORE_KINDS) {
         await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'stop', 80_100 + i);
       }
       // The queue is shared with earlier tests' messages: only this endpoint's count here.
-      const mine = (list: { endpoint: { id: string } }[]) => list.filter((c) => c.endpoint.id === 'ep-batch');
+      const mine = <T extends { endpoint: { id: string } }>(list: T[]) => list.filter((c) => c.endpoint.id === 'ep-batch');
       const claimed = mine((await store.settleAndClaimMessages({ workerId: 'db1', completions: [], claim: 100, now: 90_000, leaseMs: 1_000 })).claimed).slice(0, 3);
       assert.equal(claimed.length, 3);
       const outcome = (m: (typeof claimed)[number], workerId: string, ok: boolean) => ({

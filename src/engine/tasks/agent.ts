@@ -1,4 +1,4 @@
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import { coerceError } from '../../errors.ts';
 import type { AgentTask, ToolDef } from '../../workflows/definition.ts';
@@ -12,13 +12,16 @@ const DEFAULT_MAX_STEPS = 8;
 /** Tool results are fed back to the model; more than this is cut (and said so). */
 const TOOL_RESULT_MAX = 20 * 1024;
 
+/** The SDK, loaded on the first agent task: a process that never calls a model does not carry it. */
+let sdk: typeof OpenAI | undefined;
 const clients = new Map<string, OpenAI>();
-function clientFor(baseURL: string, apiKey: string | undefined): OpenAI {
+async function clientFor(baseURL: string, apiKey: string | undefined): Promise<OpenAI> {
   const key = `${baseURL}\u0000${apiKey ?? ''}`;
   let c = clients.get(key);
   if (!c) {
+    sdk ??= (await import('openai')).default;
     // Retries belong to the engine (recorded per attempt, waiting in the store), not to the SDK.
-    c = new OpenAI({ baseURL, apiKey: apiKey ?? 'not-needed', maxRetries: 0, timeout: 10 * 60_000 });
+    c = new sdk({ baseURL, apiKey: apiKey ?? 'not-needed', maxRetries: 0, timeout: 10 * 60_000 });
     clients.set(key, c);
   }
   return c;
@@ -38,7 +41,7 @@ function providerFailure(e: unknown, signal: AbortSignal, extra: { messages: Mes
     const code = abortCode(signal);
     return { type: 'failed', errCode: code, message: `model call: ${abortMessage(code)}`, retryable: isRetryableAbort(code), ...extra };
   }
-  if (e instanceof OpenAI.APIError && typeof e.status === 'number') {
+  if (sdk && e instanceof sdk.APIError && typeof e.status === 'number') {
     const retryable = isRetryableStatus(e.status);
     const retryAfter = (e.headers as Headers | undefined)?.get?.('retry-after') ?? undefined;
     return {
@@ -79,7 +82,7 @@ export async function runAgent(input: TaskInput<AgentTask>): Promise<TaskOutcome
     return { type: 'failed', errCode: 'EXPRESSION_ERROR', message: `prompt template failed: ${coerceError(e).message}`, retryable: false };
   }
   const tools = (task.toolsets ?? []).map((name) => workflow.tools?.find((t) => t.name === name)).filter((t): t is ToolDef => !!t);
-  const client = clientFor(config.model.baseUrl, config.model.apiKey);
+  const client = await clientFor(config.model.baseUrl, config.model.apiKey);
   const messages: Message[] = [];
   const usage: TokenUsage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
   const maxSteps = task.maxSteps ?? DEFAULT_MAX_STEPS;
