@@ -15,7 +15,7 @@ import { RunTrigger } from './runs/trigger.ts';
 import { GroupCommitter } from './runs/groupCommit.ts';
 import { ReadCache } from './runs/readCache.ts';
 import { openStore } from './store/index.ts';
-import type { Store, WebhookRecord, WorkflowRecord, WorkspaceRecord } from './store/store.ts';
+import type { ApiKeyRecord, Store, WebhookRecord, WorkflowRecord, WorkspaceRecord } from './store/store.ts';
 
 export interface Server {
   app: App;
@@ -75,6 +75,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const workflowCache = new ReadCache<WorkflowRecord>();
   const webhookCache = new ReadCache<WebhookRecord>();
   const workspaceCache = new ReadCache<WorkspaceRecord>();
+  const apiKeyCache = new ReadCache<ApiKeyRecord>();
   const trigger = new RunTrigger({ store, commits, workflows: workflowCache, config, bus, metrics, backpressure });
   // Shared counters across instances when Redis is configured; failing fast keeps a Redis outage
   // from stalling requests (the in-memory limiter stands in).
@@ -93,7 +94,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const storage = new LocalDiskStorage(path.join(config.dataDir, 'files'));
   const fileLinkSecret = await store.setting('file_link_secret', randomBytes(32).toString('hex'));
   const closing = new AbortController();
-  const app = await buildApp({ store, config, logger, bus, metrics, trigger, commits, workflows: workflowCache, webhooks: webhookCache, workspaces: workspaceCache, rateLimits, storage, fileLinkSecret, closing: closing.signal });
+  const app = await buildApp({ store, config, logger, bus, metrics, trigger, commits, workflows: workflowCache, webhooks: webhookCache, workspaces: workspaceCache, apiKeys: apiKeyCache, rateLimits, storage, fileLinkSecret, closing: closing.signal });
   const worker = config.role === 'api' ? undefined : new Worker({ store, config, logger, bus, metrics, storage });
   await worker?.start();
   const dispatcher = config.role === 'api' ? undefined : new Dispatcher({ store, config, logger, metrics });

@@ -15,7 +15,7 @@ import multipart from '@fastify/multipart';
 import { fileRoutes } from './routes/files.ts';
 import type { RateLimits } from '../ingest/rateLimit.ts';
 import type { ApiKeyRecord, Scope, Store, WebhookRecord, WorkflowRecord, WorkspaceRecord } from '../store/store.ts';
-import { authenticate, authenticateInstanceAdmin } from './auth.ts';
+import { authenticate, authenticateInstanceAdmin, type KeyLookups } from './auth.ts';
 import { registerBodyParsers } from './bodyParsers.ts';
 import { clientErrorHandler, frameworkErrors, MAX_PARAM_LENGTH, registerErrorHandling } from './httpErrors.ts';
 import { FlowgateError } from '../errors.ts';
@@ -43,6 +43,8 @@ export interface AppDeps {
   webhooks: ReadCache<WebhookRecord>;
   /** Whether a key's or webhook's workspace is disabled; the workspace admin routes forget it here. */
   workspaces: ReadCache<WorkspaceRecord>;
+  /** API keys by secret hash; revoking one clears it (other processes see a revocation within 1 s). */
+  apiKeys: ReadCache<ApiKeyRecord>;
   now?: () => number;
   rateLimits: RateLimits;
   storage: FileStorage;
@@ -106,6 +108,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     deps.metrics.httpDuration.observe({ method: req.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
     req.log.info({ method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
   });
+  const lookups: KeyLookups = {
+    keyByHash: (hash) => deps.apiKeys.get(hash, () => deps.store.findApiKeyByHash(hash)),
+    workspace: (id) => deps.workspaces.get(id, () => deps.store.getWorkspace(id)),
+  };
   app.addHook('preHandler', async (req) => {
     if (req.routeOptions.config.instanceAdmin) {
       const admin = authenticateInstanceAdmin(deps.config.adminKey, req);
@@ -114,7 +120,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     }
     const scope = req.routeOptions.config.scope;
     if (!scope) return;
-    const r = await authenticate(deps.store, req, scope, (id) => deps.workspaces.get(id, () => deps.store.getWorkspace(id)));
+    const r = await authenticate(lookups, req, scope);
     if (!r.ok) throw new FlowgateError(r.error);
     req.apiKey = r.value;
   });

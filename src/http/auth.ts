@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { fail, ok, type Result } from '../errors.ts';
-import type { ApiKeyRecord, Scope, Store, WorkspaceRecord } from '../store/store.ts';
+import type { ApiKeyRecord, Scope, WorkspaceRecord } from '../store/store.ts';
 
 /** SHA-256 is enough at rest: keys are 190 random bits, so there is nothing to brute-force. */
 export const hashSecret = (secret: string): string => createHash('sha256').update(secret).digest('hex');
@@ -18,21 +18,22 @@ export function hasScope(key: ApiKeyRecord, scope: Scope): boolean {
   return key.scopes.includes('admin') || key.scopes.includes(scope);
 }
 
-export async function authenticate(
-  store: Store,
-  req: FastifyRequest,
-  scope: Scope,
-  workspaceOf: (id: string) => Promise<WorkspaceRecord | undefined>,
-): Promise<Result<ApiKeyRecord>> {
+/** How a request's key and its workspace are looked up (through the server's read caches). */
+export interface KeyLookups {
+  keyByHash(hash: string): Promise<ApiKeyRecord | undefined>;
+  workspace(id: string): Promise<WorkspaceRecord | undefined>;
+}
+
+export async function authenticate(lookups: KeyLookups, req: FastifyRequest, scope: Scope): Promise<Result<ApiKeyRecord>> {
   const secret = presentedKey(req);
   if (!secret) return fail('UNAUTHORIZED', 'Missing API key: send Authorization: Bearer <key>');
   const hash = hashSecret(secret);
-  const key = await store.findApiKeyByHash(hash);
+  const key = await lookups.keyByHash(hash);
   // The lookup is by hash; the constant-time comparison keeps the final check free of timing leaks.
   if (!key || !timingSafeEqual(Buffer.from(key.secretHash, 'hex'), Buffer.from(hash, 'hex'))) {
     return fail('UNAUTHORIZED', 'Invalid API key');
   }
-  if ((await workspaceOf(key.workspaceId))?.disabledAt !== undefined) {
+  if ((await lookups.workspace(key.workspaceId))?.disabledAt !== undefined) {
     return fail('WORKSPACE_DISABLED', `Workspace ${key.workspaceId} is disabled by the instance administrator`);
   }
   if (!hasScope(key, scope)) return fail('FORBIDDEN', `This API key lacks the "${scope}" scope`);

@@ -1,5 +1,6 @@
 /**
- * A short-lived in-process cache for the two reads every trigger makes (its workflow, its webhook).
+ * A short-lived in-process cache for the reads every request makes (its API key and workspace, a
+ * trigger's workflow and webhook).
  * Writes made through this process forget their key at once; another process's write is seen within
  * `ttlMs` (1 s by default) — the price of not reading the store twice per accepted call. Misses are
  * not cached, so something created elsewhere is found at once.
@@ -25,5 +26,10 @@ export class ReadCache<V> {
 
   forget(key: string): void {
     this.entries.delete(key);
+  }
+
+  /** Forgets everything (for writes that cannot name the key, such as revoking an API key by id). */
+  clear(): void {
+    this.entries.clear();
   }
 }

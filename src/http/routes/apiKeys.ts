@@ -36,6 +36,7 @@ export const apiKeyRoutes = (deps: AppDeps) => async (app: App) => {
     { config: { scope: 'admin' }, schema: { tags: ['api keys'], summary: 'Revoke an API key', params: Type.Object({ id: Type.String({ maxLength: 64 }) }) } },
     async (req, reply) => {
       const gone = await deps.store.deleteApiKey(req.apiKey.workspaceId, req.params.id);
+      deps.apiKeys.clear();
       if (!gone) throw new FlowgateError(failure('NOT_FOUND', `API key ${req.params.id} not found`));
       return sendOk(req, reply, { id: req.params.id, deleted: true });
     },

@@ -7,7 +7,7 @@ import { SQLITE_PROFILE } from '../sql/profile.ts';
 import { SqlStore } from '../sql/sqlStore.ts';
 import type { Tables } from '../sql/tables.ts';
 
-const STATEMENT_CACHE_MAX = 500;
+const STATEMENT_CACHE_MAX = 1000;
 
 /**
  * Kysely's SQLite driver prepares every query anew; the ingest profile showed `prepare` at ~7% of
@@ -24,11 +24,14 @@ function withStatementCache(raw: Database.Database): Database.Database {
       }
       return (sql: string) => {
         let stmt = cache.get(sql);
-        if (!stmt) {
+        // Least recently used goes first: batch verbs have a text per batch size, and the hot ones
+        // must not be pushed out by a burst of rare sizes.
+        if (stmt) cache.delete(sql);
+        else {
           stmt = target.prepare(sql);
           if (cache.size >= STATEMENT_CACHE_MAX) cache.delete(cache.keys().next().value as string);
-          cache.set(sql, stmt);
         }
+        cache.set(sql, stmt);
         return stmt;
       };
     },
