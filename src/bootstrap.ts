@@ -15,12 +15,12 @@ const FIRST_START_KEY_ID = 'ak-first-start';
  * workflows loaded from FLOWGATE_WORKFLOWS.
  */
 export async function ensureBootstrapKey(store: Store, config: Config, now: number): Promise<string | undefined> {
-  await store.ensureWorkspace(DEFAULT_WORKSPACE, now);
+  await store.catalog.ensureWorkspace(DEFAULT_WORKSPACE, now);
   if (config.apiKey) {
     const hash = hashSecret(config.apiKey);
-    if (!(await store.findApiKeyByHash(hash))) {
+    if (!(await store.catalog.findApiKeyByHash(hash))) {
       try {
-        await store.createApiKey({
+        await store.catalog.createApiKey({
           id: newApiKeyId(),
           workspaceId: DEFAULT_WORKSPACE,
           name: 'FLOWGATE_API_KEY',
@@ -32,19 +32,19 @@ export async function ensureBootstrapKey(store: Store, config: Config, now: numb
       } catch (e) {
         // Processes starting together on one database race to create it; the unique hash lets one
         // win, and the others find its key.
-        if (!(await store.findApiKeyByHash(hash))) throw e;
+        if (!(await store.catalog.findApiKeyByHash(hash))) throw e;
       }
     }
     return undefined;
   }
-  if ((await store.countApiKeys()) > 0) return undefined;
+  if ((await store.catalog.countApiKeys()) > 0) return undefined;
   // One fixed id: of several processes starting on an empty database, exactly one creates (and
   // prints) the first key; the others hit the primary key and stay quiet.
   const { record, secret } = mintApiKey({ id: FIRST_START_KEY_ID, workspaceId: DEFAULT_WORKSPACE, name: 'first-start admin key', scopes: ['admin'], createdAt: now });
   try {
-    await store.createApiKey(record);
+    await store.catalog.createApiKey(record);
   } catch (e) {
-    if ((await store.countApiKeys()) > 0) return undefined;
+    if ((await store.catalog.countApiKeys()) > 0) return undefined;
     throw e;
   }
   return secret;
@@ -68,12 +68,12 @@ export async function loadWorkflows(store: Store, path: string, now: number, log
     const canvasId = canvasIdFor(file, v.value);
     const def = { ...v.value, canvasId };
     const same = (w: { definition: unknown } | undefined) => w !== undefined && stringify(w.definition) === stringify(def);
-    let current = await store.getWorkflow(DEFAULT_WORKSPACE, canvasId);
+    let current = await store.catalog.getWorkflow(DEFAULT_WORKSPACE, canvasId);
     let change: LoadedWorkflow['change'] = 'unchanged';
     if (!current) {
-      if (await store.createWorkflow(DEFAULT_WORKSPACE, canvasId, def, now)) change = 'created';
+      if (await store.catalog.createWorkflow(DEFAULT_WORKSPACE, canvasId, def, now)) change = 'created';
       // Another process starting at the same moment may have created it first.
-      else current = await store.getWorkflow(DEFAULT_WORKSPACE, canvasId);
+      else current = await store.catalog.getWorkflow(DEFAULT_WORKSPACE, canvasId);
       if (change !== 'created' && !current) {
         logger.warn({ canvasId, file }, 'workflow was deleted through the API; the file is not loaded again');
         continue;
@@ -81,11 +81,11 @@ export async function loadWorkflows(store: Store, path: string, now: number, log
     }
     if (current && !same(current)) {
       try {
-        await store.updateWorkflow(DEFAULT_WORKSPACE, canvasId, def, now);
+        await store.catalog.updateWorkflow(DEFAULT_WORKSPACE, canvasId, def, now);
         change = 'updated';
       } catch (e) {
         // Processes starting together with the same new file race to add the version; one adds it.
-        if (!same(await store.getWorkflow(DEFAULT_WORKSPACE, canvasId))) throw e;
+        if (!same(await store.catalog.getWorkflow(DEFAULT_WORKSPACE, canvasId))) throw e;
       }
     }
     logger.info({ canvasId, file, change }, 'workflow loaded');

@@ -75,7 +75,7 @@ export class Metrics {
       help: 'Accepted executions no worker has started yet',
       registers: [this.registry],
       async collect() {
-        this.set((await store.backlog(now())).pendingExecutions);
+        this.set((await store.queue.backlog(now())).pendingExecutions);
       },
     });
     new client.Gauge({
@@ -83,7 +83,7 @@ export class Metrics {
       help: 'Nodes ready to run and waiting for a worker',
       registers: [this.registry],
       async collect() {
-        this.set((await store.backlog(now())).runnableNodes);
+        this.set((await store.queue.backlog(now())).runnableNodes);
       },
     });
     client.collectDefaultMetrics({ register: this.registry, prefix: 'flowgate_' });

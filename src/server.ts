@@ -71,7 +71,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const bus = new Bus();
   const metrics = new Metrics(store, Date.now);
   const backpressure = new Backpressure(store, config.maxBacklog);
-  const commits = new GroupCommitter(store, undefined, killAfterCommits(config.faultKillAfterCommits, logger));
+  const commits = new GroupCommitter(store.runs, undefined, killAfterCommits(config.faultKillAfterCommits, logger));
   const workflowCache = new ReadCache<WorkflowRecord>();
   const webhookCache = new ReadCache<WebhookRecord>();
   const workspaceCache = new ReadCache<WorkspaceRecord>();
@@ -92,7 +92,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   rateLimitPool?.on('error', (err) => logger.warn({ err }, 'rate-limit pool error'));
   const rateLimits = new RateLimits({ redis, postgres: rateLimitPool && { pool: rateLimitPool, schema: config.databaseSchema }, keyPrefix: config.redisKeyPrefix });
   const storage = new LocalDiskStorage(path.join(config.dataDir, 'files'));
-  const fileLinkSecret = await store.setting('file_link_secret', randomBytes(32).toString('hex'));
+  const fileLinkSecret = await store.catalog.setting('file_link_secret', randomBytes(32).toString('hex'));
   const closing = new AbortController();
   const app = await buildApp({ store, config, logger, bus, metrics, trigger, commits, workflows: workflowCache, webhooks: webhookCache, workspaces: workspaceCache, apiKeys: apiKeyCache, rateLimits, storage, fileLinkSecret, closing: closing.signal });
   const worker = config.role === 'api' ? undefined : new Worker({ store, config, logger, bus, metrics, storage });

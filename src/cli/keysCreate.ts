@@ -30,10 +30,10 @@ export async function createKeyOffline(
   const store = await openStore(config);
   try {
     await store.migrate();
-    if (k.workspaceId === DEFAULT_WORKSPACE) await store.ensureWorkspace(DEFAULT_WORKSPACE, now);
-    else if (!(await store.getWorkspace(k.workspaceId))) throw new KeyOptionsError(`workspace ${k.workspaceId} does not exist in this database`);
+    if (k.workspaceId === DEFAULT_WORKSPACE) await store.catalog.ensureWorkspace(DEFAULT_WORKSPACE, now);
+    else if (!(await store.catalog.getWorkspace(k.workspaceId))) throw new KeyOptionsError(`workspace ${k.workspaceId} does not exist in this database`);
     const key = mintApiKey({ ...k, createdAt: now });
-    await store.createApiKey(key.record);
+    await store.catalog.createApiKey(key.record);
     return key;
   } finally {
     await store.close();

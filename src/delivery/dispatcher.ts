@@ -63,7 +63,7 @@ export class Dispatcher {
     const { store, config } = this.deps;
     if (store.singleProcess) {
       // Only this process uses the database: whatever is marked in flight was left by a dead one.
-      await store.requeueMessages({ expiredBefore: Number.MAX_SAFE_INTEGER }, this.now());
+      await store.outbox.requeueMessages({ expiredBefore: Number.MAX_SAFE_INTEGER }, this.now());
     }
     this.running = true;
     this.unsubscribe = await store.subscribeWork(this.wake).catch(() => async () => {});
@@ -86,7 +86,7 @@ export class Dispatcher {
     await Promise.race([Promise.all(this.sending), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
     clearTimeout(timer);
     await this.turn().catch((err) => this.deps.logger.warn({ err }, 'recording the last outbound deliveries failed; their leases will expire'));
-    await this.deps.store.requeueMessages({ owner: this.id }, this.now()).catch(() => 0);
+    await this.deps.store.outbox.requeueMessages({ owner: this.id }, this.now()).catch(() => 0);
   }
 
   wake = (): void => {
@@ -114,9 +114,9 @@ export class Dispatcher {
     const settling = this.completions;
     if (settling.length === 0 && claim === 0) return 0;
     this.completions = [];
-    let r: Awaited<ReturnType<Store['settleAndClaimMessages']>>;
+    let r: Awaited<ReturnType<Store['outbox']['settleAndClaimMessages']>>;
     try {
-      r = await store.settleAndClaimMessages({
+      r = await store.outbox.settleAndClaimMessages({
         workerId: this.id,
         completions: settling.map((f) => f.input),
         claim,
@@ -174,7 +174,7 @@ export class Dispatcher {
     const { message, endpoint } = c;
     const wait = this.rateLimitWait(endpoint.id, endpoint.rateLimit);
     if (wait > 0) {
-      await store.deferMessage(message.id, this.id, c.attempt, this.now() + wait, this.now());
+      await store.outbox.deferMessage(message.id, this.id, c.attempt, this.now() + wait, this.now());
       return;
     }
     const startedAt = this.now();
@@ -239,7 +239,7 @@ export class Dispatcher {
 
   private async requeueExpired(): Promise<void> {
     try {
-      const n = await this.deps.store.requeueMessages({ expiredBefore: this.now() }, this.now());
+      const n = await this.deps.store.outbox.requeueMessages({ expiredBefore: this.now() }, this.now());
       if (n) this.deps.logger.warn({ requeued: n }, 'outbound events whose dispatcher stopped were re-queued');
     } catch (err) {
       this.deps.logger.warn({ err }, 'lease sweep for outbound events failed');
@@ -248,7 +248,7 @@ export class Dispatcher {
 
   async checkSilence(): Promise<number> {
     try {
-      return await this.deps.store.flagSilentWebhooks(this.now());
+      return await this.deps.store.webhooks.flagSilentWebhooks(this.now());
     } catch (err) {
       this.deps.logger.warn({ err }, 'silence check failed');
       return 0;

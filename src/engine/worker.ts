@@ -94,7 +94,7 @@ export class Worker {
   async start(): Promise<void> {
     const { store, bus, config } = this.deps;
     if (store.singleProcess) {
-      const released = await store.releaseLeases(null, this.now());
+      const released = await store.queue.releaseLeases(null, this.now());
       if (released) this.deps.logger.warn({ released }, 'released leases left by a previous process');
     }
     this.running = true;
@@ -136,7 +136,7 @@ export class Worker {
     await this.unsubscribe?.();
     // Whatever did not finish goes back to the queue now rather than after the lease expires, without
     // spending its retry budget: being shut down is not the node's failure.
-    await this.deps.store.releaseLeases(this.id, this.now());
+    await this.deps.store.queue.releaseLeases(this.id, this.now());
   }
 
   get busy(): number {
@@ -188,7 +188,7 @@ export class Worker {
     if (completions.length === 0 && claim === 0) return 'idle';
     let out;
     try {
-      out = await store.settleAndClaim({ workerId: this.id, now: this.now(), completions, claim, leaseMs: config.leaseMs }, this.rules);
+      out = await store.queue.settleAndClaim({ workerId: this.id, now: this.now(), completions, claim, leaseMs: config.leaseMs }, this.rules);
     } catch (e) {
       // Nothing of the turn committed: keep the results for the next one (their leases are still held),
       // except one that was in MAX_FAILED_TURNS failed turns: it is dropped, its lease expires and the
@@ -271,7 +271,7 @@ export class Worker {
     const k = definitionKey(execution);
     let def = this.definitions.get(k);
     if (!def) {
-      def = await this.deps.store.getWorkflowVersion(execution.workspaceId, execution.canvasId, execution.version);
+      def = await this.deps.store.catalog.getWorkflowVersion(execution.workspaceId, execution.canvasId, execution.version);
       if (!def) return undefined;
       if (this.definitions.size >= DEFINITION_CACHE_MAX) this.definitions.delete(this.definitions.keys().next().value as string);
       this.definitions.set(k, def);
@@ -352,7 +352,7 @@ export class Worker {
     // heartbeat is in flight is not in its answer, and must not be mistaken for a lost lease.
     const asked = [...this.inFlight.keys()];
     try {
-      const held = await this.deps.store.heartbeat(this.id, this.now(), this.deps.config.leaseMs);
+      const held = await this.deps.store.queue.heartbeat(this.id, this.now(), this.deps.config.leaseMs);
       for (const key of asked) {
         if (!held.has(key)) this.inFlight.get(key)?.controller.abort({ code: 'EXECUTION_ABORTED' });
       }
@@ -365,19 +365,19 @@ export class Worker {
     const { store, logger, bus } = this.deps;
     try {
       const now = this.now();
-      const requeued = await store.requeueExpiredLeases(now);
+      const requeued = await store.queue.requeueExpiredLeases(now);
       if (requeued) {
         logger.warn({ requeued }, 'requeued nodes whose worker stopped heartbeating');
         this.wake();
       }
-      for (const id of await store.timeOutExecutions(now)) {
+      for (const id of await store.runs.timeOutExecutions(now)) {
         this.cancelExecution(id, 'EXECUTION_TIMEOUT');
         this.deps.metrics?.executionsEnded.inc({ status: 'failed' });
         bus.emit('execution.terminal', id, 'failed');
       }
       if (now - this.lastSweep >= 60_000) {
         this.lastSweep = now;
-        await store.deleteExpiredIdempotencyKeys(now);
+        await store.runs.deleteExpiredIdempotencyKeys(now);
         if (this.deps.storage) await sweepExpiredFiles(store, this.deps.storage, now);
       }
     } catch (e) {

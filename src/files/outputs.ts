@@ -4,7 +4,7 @@ import { signLink } from './links.ts';
 /** The `files` of an execution's output: name, type, size, producing node, and a signed, expiring link. */
 export async function outputFiles(store: Store, executionId: string, link: { baseUrl: string; secret: string; ttlS: number; nowMs: number }) {
   const expires = Math.floor(link.nowMs / 1000) + link.ttlS;
-  return (await store.listExecutionFiles(executionId)).map((f) => ({
+  return (await store.files.listExecutionFiles(executionId)).map((f) => ({
     name: f.name,
     type: f.type,
     size: f.size,

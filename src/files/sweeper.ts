@@ -9,10 +9,10 @@ import type { FileStorage } from './storage.ts';
 export async function sweepExpiredFiles(store: Store, storage: FileStorage, now: number, batch = 500): Promise<number> {
   let removed = 0;
   for (;;) {
-    const expired = await store.expiredFiles(now, batch);
+    const expired = await store.files.expiredFiles(now, batch);
     for (const f of expired) {
       await storage.remove(f.storagePath);
-      await store.deleteFile(f.fileKey);
+      await store.files.deleteFile(f.fileKey);
       removed++;
     }
     if (expired.length < batch) return removed;

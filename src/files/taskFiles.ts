@@ -33,7 +33,7 @@ export function taskFiles(deps: {
     const key = typeof ref === 'string' ? ref : (ref as { fileKey?: unknown } | null)?.fileKey;
     if (typeof key !== 'string') throw new FileAccessError('expected a file (a fileKey or a resource variable)');
     // Workspace-bound: a fileKey from another workspace reads as not found.
-    const [f] = await deps.store.getFiles(deps.workspaceId, [key], deps.now());
+    const [f] = await deps.store.files.getFiles(deps.workspaceId, [key], deps.now());
     if (!f) throw new FileAccessError(`file ${key} not found`);
     return f;
   };
@@ -63,7 +63,7 @@ export function taskFiles(deps: {
         executionId: deps.executionId,
         nodeId: deps.nodeId,
       };
-      await deps.store.createFile(rec);
+      await deps.store.files.createFile(rec);
       return fileView(rec);
     },
   };

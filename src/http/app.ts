@@ -109,8 +109,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     req.log.info({ method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
   });
   const lookups: KeyLookups = {
-    keyByHash: (hash) => deps.apiKeys.get(hash, () => deps.store.findApiKeyByHash(hash)),
-    workspace: (id) => deps.workspaces.get(id, () => deps.store.getWorkspace(id)),
+    keyByHash: (hash) => deps.apiKeys.get(hash, () => deps.store.catalog.findApiKeyByHash(hash)),
+    workspace: (id) => deps.workspaces.get(id, () => deps.store.catalog.getWorkspace(id)),
   };
   app.addHook('preHandler', async (req) => {
     if (req.routeOptions.config.instanceAdmin) {

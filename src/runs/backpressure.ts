@@ -22,7 +22,7 @@ export class Backpressure {
   /** Whether a new trigger may be accepted. Never waits on the store except on the very first call. */
   async admit(): Promise<boolean> {
     if (this.now() - this.refreshedAt > REFRESH_MS) {
-      this.refreshing ??= this.store
+      this.refreshing ??= this.store.queue
         .backlog(this.now())
         .then((b) => {
           this.pending = b.pendingExecutions;

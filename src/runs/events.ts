@@ -27,9 +27,9 @@ export async function streamExecution(
   deps.bus.on('execution.terminal', onTerminal);
   try {
     while (!signal.aborted) {
-      const e = await deps.store.getExecution(workspaceId, executionId);
+      const e = await deps.store.runs.getExecution(workspaceId, executionId);
       if (!e) return;
-      const nodes = await deps.store.listNodes(executionId);
+      const nodes = await deps.store.runs.listNodes(executionId);
       const terminal = TERMINAL_EXECUTION.has(e.status);
       const execution = () => {
         const execKey = `${e.status}|${e.errCode ?? ''}`;

@@ -16,7 +16,7 @@ export class GroupCommitter {
   private scheduled = false;
 
   constructor(
-    private readonly store: Pick<Store, 'acceptMany'>,
+    private readonly runs: Pick<Store['runs'], 'acceptMany'>,
     /** Items per transaction: bounds a commit's latency and its statements' size. */
     private readonly maxBatch = 128,
     /** Runs after each commit, before its callers hear of it: the chaos benchmark's kill point. */
@@ -47,7 +47,7 @@ export class GroupCommitter {
       while (this.queue.length) {
         const batch = this.queue.splice(0, this.maxBatch);
         try {
-          const outcomes = await this.store.acceptMany(batch.map((b) => b.item));
+          const outcomes = await this.runs.acceptMany(batch.map((b) => b.item));
           this.afterCommit?.(batch.length);
           batch.forEach((b, i) => b.resolve(outcomes[i]!));
         } catch (e) {

@@ -24,12 +24,12 @@ export interface Replayed {
  */
 export async function replayExecution(deps: ReplayDeps, workspaceId: string, executionId: string): Promise<Result<Replayed>> {
   const now = (deps.now ?? Date.now)();
-  const e = await deps.store.getExecution(workspaceId, executionId);
+  const e = await deps.store.runs.getExecution(workspaceId, executionId);
   if (!e) return fail('EXECUTION_NOT_FOUND', `Execution ${executionId} not found`);
-  const def = await deps.store.getWorkflowVersion(workspaceId, e.canvasId, e.version);
-  const retried = await deps.store.retryExecution(executionId, now, now + (def?.timeoutMs ?? deps.config.executionTimeoutMs), SCHEDULING_RULES);
+  const def = await deps.store.catalog.getWorkflowVersion(workspaceId, e.canvasId, e.version);
+  const retried = await deps.store.runs.retryExecution(executionId, now, now + (def?.timeoutMs ?? deps.config.executionTimeoutMs), SCHEDULING_RULES);
   if (retried) deps.bus.emit('execution.created', executionId);
-  const after = await deps.store.getExecution(workspaceId, executionId);
+  const after = await deps.store.runs.getExecution(workspaceId, executionId);
   return ok({ executionId, status: after!.status, retried });
 }
 
@@ -43,7 +43,7 @@ export interface BulkReplayQuery {
 
 /** Replays failed executions matching the query, newest first. */
 export async function replayFailed(deps: ReplayDeps, workspaceId: string, q: BulkReplayQuery): Promise<{ retried: string[]; more: boolean }> {
-  const page = await deps.store.listExecutions({ workspaceId, status: 'failed', canvasId: q.canvasId, since: q.since, until: q.until, limit: q.limit + 1 });
+  const page = await deps.store.runs.listExecutions({ workspaceId, status: 'failed', canvasId: q.canvasId, since: q.since, until: q.until, limit: q.limit + 1 });
   const retried: string[] = [];
   for (const e of page.slice(0, q.limit)) {
     const r = await replayExecution(deps, workspaceId, e.executionId);

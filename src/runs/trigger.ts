@@ -88,7 +88,7 @@ export class RunTrigger {
 
   async trigger(req: TriggerRequest): Promise<Result<Accepted>> {
     const { store, config } = this.deps;
-    const wf = await this.deps.workflows.get(workflowKey(req.workspaceId, req.canvasId), () => store.getWorkflow(req.workspaceId, req.canvasId));
+    const wf = await this.deps.workflows.get(workflowKey(req.workspaceId, req.canvasId), () => store.catalog.getWorkflow(req.workspaceId, req.canvasId));
     if (!wf) return fail('CANVAS_NOT_FOUND', `Workflow ${req.canvasId} not found`);
     if (wf.definition.apiEnabled === false && !req.ignoreApiDisabled) return fail('WORKFLOW_API_DISABLED');
     if (this.deps.backpressure && !(await this.deps.backpressure.admit())) {
@@ -196,10 +196,10 @@ export class RunTrigger {
   private async resolveFiles(workspaceId: string, def: WorkflowDefinition, variables: Record<string, unknown>): Promise<Result<Record<string, unknown>>> {
     const refs = resourceFileKeys(def, variables);
     if (refs.length === 0) return ok(variables);
-    const found = new Map((await this.deps.store.getFiles(workspaceId, refs.map((r) => r.fileKey), this.now())).map((f) => [f.fileKey, f]));
+    const found = new Map((await this.deps.store.files.getFiles(workspaceId, refs.map((r) => r.fileKey), this.now())).map((f) => [f.fileKey, f]));
     const missing = refs.filter((r) => !found.has(r.fileKey));
     if (missing.length === 0) {
-      await this.deps.store.pinFiles(workspaceId, [...found.keys()]);
+      await this.deps.store.files.pinFiles(workspaceId, [...found.keys()]);
       const resolved = { ...variables };
       const describe = (k: unknown) => fileView(found.get(String(k))!);
       for (const v of def.variables ?? []) {

@@ -33,7 +33,7 @@ export async function waitForTerminal(
     };
     const onAbort = () => finish(undefined);
     const check = async () => {
-      const e = await store.getExecution(workspaceId, executionId).catch(() => undefined);
+      const e = await store.runs.getExecution(workspaceId, executionId).catch(() => undefined);
       if (e && TERMINAL_EXECUTION.has(e.status)) finish(e.status);
     };
     bus.on('execution.terminal', onTerminal);

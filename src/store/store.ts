@@ -364,20 +364,8 @@ export interface FileRecord {
   nodeId?: string;
 }
 
-export interface Store {
-  readonly kind: 'sqlite' | 'postgres';
-  /** Only one process uses this database (SQLite): leases left at start belong to a dead process. */
-  readonly singleProcess: boolean;
-  migrate(): Promise<void>;
-  close(): Promise<void>;
-  /**
-   * Calls `wake` whenever another process committed new work (PostgreSQL LISTEN/NOTIFY). Only an
-   * optimisation: workers also poll, so a lost notification delays work and never loses it.
-   * Returns the unsubscribe function; stores with one process return a no-op.
-   */
-  subscribeWork(wake: () => void): Promise<() => Promise<void>>;
-  ping(): Promise<boolean>;
-
+/** Workspaces, API keys, workflows with their versions, and instance settings. */
+export interface CatalogStore {
   ensureWorkspace(workspaceId: string, now: number): Promise<void>;
   /** False when the id is taken. */
   createWorkspace(w: WorkspaceRecord): Promise<boolean>;
@@ -390,7 +378,6 @@ export interface Store {
   listApiKeys(workspaceId: string): Promise<ApiKeyRecord[]>;
   deleteApiKey(workspaceId: string, id: string): Promise<boolean>;
   countApiKeys(): Promise<number>;
-
   /** Creates version 1. Fails (returns false) if the id exists. */
   createWorkflow(workspaceId: string, canvasId: string, definition: WorkflowDefinition, now: number): Promise<boolean>;
   /** Adds a new immutable version; undefined if the workflow does not exist in this workspace. */
@@ -399,7 +386,12 @@ export interface Store {
   getWorkflowVersion(workspaceId: string, canvasId: string, version: number): Promise<WorkflowDefinition | undefined>;
   listWorkflows(workspaceId: string, q: ListWorkflowsQuery): Promise<{ items: WorkflowSummary[]; total: number }>;
   deleteWorkflow(workspaceId: string, canvasId: string, now: number): Promise<boolean>;
+  /** Returns the stored value of `key`, storing `value` first if there is none (race-safe). */
+  setting(key: string, value: string): Promise<string>;
+}
 
+/** Executions: accepted in batches, read, ended, replayed; idempotency keys. */
+export interface RunStore {
   /**
    * Commits a batch of triggers in one transaction (SPEC §4.1, §4.8): each run with its nodes, key,
    * webhook call and events. One item's conflict or failure never fails its neighbours: outcomes
@@ -418,30 +410,11 @@ export interface Store {
   retryExecution(executionId: string, now: number, deadlineAt: number, rules: Pick<SchedulingRules, 'advance'>): Promise<boolean>;
   /** Ends every live execution whose deadline passed; returns their ids. */
   timeOutExecutions(now: number): Promise<string[]>;
-  createFile(f: FileRecord): Promise<void>;
-  /** The workspace's files among `fileKeys` that have not expired at `now`. */
-  getFiles(workspaceId: string, fileKeys: string[], now: number): Promise<FileRecord[]>;
-  /** For signed download links: by key alone, the link's signature is the credential. */
-  getFile(fileKey: string): Promise<FileRecord | undefined>;
-  /** Files referenced by an execution live as long as it does: their expiry is cleared. */
-  pinFiles(workspaceId: string, fileKeys: string[]): Promise<void>;
-  listExecutionFiles(executionId: string): Promise<FileRecord[]>;
-  /** Up to `limit` files whose expiry passed, for the sweeper. */
-  expiredFiles(now: number, limit: number): Promise<FileRecord[]>;
-  deleteFile(fileKey: string): Promise<void>;
-  /** Returns the stored value of `key`, storing `value` first if there is none (race-safe). */
-  setting(key: string, value: string): Promise<string>;
+  deleteExpiredIdempotencyKeys(now: number): Promise<number>;
+}
 
-  /** The live webhook of a workflow is unique; false if the workflow already has one. */
-  createWebhook(w: WebhookRecord): Promise<boolean>;
-  /** By id alone: the id is the credential. Revoked (reset) webhooks are not found. */
-  getWebhook(webhookId: string): Promise<WebhookRecord | undefined>;
-  getWebhookForWorkflow(workspaceId: string, canvasId: string): Promise<WebhookRecord | undefined>;
-  updateWebhook(workspaceId: string, webhookId: string, patch: WebhookPatch, now: number): Promise<WebhookRecord | undefined>;
-  /** Revokes `webhookId` and creates `newId` with the same settings, in one transaction. */
-  resetWebhook(workspaceId: string, webhookId: string, newId: string, now: number): Promise<WebhookRecord | undefined>;
-  listWebhookCalls(webhookId: string, offset: number, limit: number): Promise<{ records: WebhookCallRecord[]; total: number }>;
-
+/** The node queue the workers share: turns, leases and the backlog. */
+export interface QueueStore {
   /**
    * One worker turn in one transaction: applies each completion (lease-checked; a lost lease writes
    * nothing), records response shapes, releases or skips what the rules say, ends finished runs,
@@ -456,9 +429,40 @@ export interface Store {
   /** Gives back every lease `workerId` holds, for shutdown or a single-process restart. */
   releaseLeases(workerId: string | null, now: number): Promise<number>;
   backlog(now: number): Promise<Backlog>;
-  deleteExpiredIdempotencyKeys(now: number): Promise<number>;
+}
 
-  // Outbound events (SPEC §4.12). Events themselves are written by the transitions above.
+/** Uploaded and produced files (their metadata; the bytes live in FileStorage). */
+export interface FileStore {
+  createFile(f: FileRecord): Promise<void>;
+  /** The workspace's files among `fileKeys` that have not expired at `now`. */
+  getFiles(workspaceId: string, fileKeys: string[], now: number): Promise<FileRecord[]>;
+  /** For signed download links: by key alone, the link's signature is the credential. */
+  getFile(fileKey: string): Promise<FileRecord | undefined>;
+  /** Files referenced by an execution live as long as it does: their expiry is cleared. */
+  pinFiles(workspaceId: string, fileKeys: string[]): Promise<void>;
+  listExecutionFiles(executionId: string): Promise<FileRecord[]>;
+  /** Up to `limit` files whose expiry passed, for the sweeper. */
+  expiredFiles(now: number, limit: number): Promise<FileRecord[]>;
+  deleteFile(fileKey: string): Promise<void>;
+}
+
+/** Webhook triggers, their call history and their silence. */
+export interface WebhookStore {
+  /** The live webhook of a workflow is unique; false if the workflow already has one. */
+  createWebhook(w: WebhookRecord): Promise<boolean>;
+  /** By id alone: the id is the credential. Revoked (reset) webhooks are not found. */
+  getWebhook(webhookId: string): Promise<WebhookRecord | undefined>;
+  getWebhookForWorkflow(workspaceId: string, canvasId: string): Promise<WebhookRecord | undefined>;
+  updateWebhook(workspaceId: string, webhookId: string, patch: WebhookPatch, now: number): Promise<WebhookRecord | undefined>;
+  /** Revokes `webhookId` and creates `newId` with the same settings, in one transaction. */
+  resetWebhook(workspaceId: string, webhookId: string, newId: string, now: number): Promise<WebhookRecord | undefined>;
+  listWebhookCalls(webhookId: string, offset: number, limit: number): Promise<{ records: WebhookCallRecord[]; total: number }>;
+  /** Emits `webhook.silent` for webhooks that heard nothing for their `expectedEvery`; returns how many. */
+  flagSilentWebhooks(now: number): Promise<number>;
+}
+
+/** Outbound events (SPEC §4.12): endpoints, and the delivery queue the dispatchers share. Events themselves are written by the transitions of the other areas, in their transactions. */
+export interface OutboxStore {
   createEndpoint(e: EndpointRecord): Promise<void>;
   listEndpoints(workspaceId: string): Promise<EndpointRecord[]>;
   getEndpoint(workspaceId: string, id: string): Promise<EndpointRecord | undefined>;
@@ -482,8 +486,32 @@ export interface Store {
   replayMessage(workspaceId: string, messageId: string, now: number): Promise<ReplayOutcome>;
   /** How many failed or skipped messages since `since` were re-queued, or why none could be. */
   recoverMessages(workspaceId: string, endpointId: string, since: number, now: number): Promise<number | Exclude<ReplayOutcome, 'replayed' | 'in_flight'>>;
-  /** Emits `webhook.silent` for webhooks that heard nothing for their `expectedEvery`; returns how many. */
-  flagSilentWebhooks(now: number): Promise<number>;
+}
+
+/**
+ * Persistence only: batch verbs grouped by area, composed into one object. Policy (what a turn
+ * decides, which events exist, when an endpoint is disabled) lives with the callers in engine/,
+ * delivery/ and runs/. Both SQLite and PostgreSQL implement it (src/store/sql).
+ */
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Only one process uses this database (SQLite): leases left at start belong to a dead process. */
+  readonly singleProcess: boolean;
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+  /**
+   * Calls `wake` whenever another process committed new work (PostgreSQL LISTEN/NOTIFY). Only an
+   * optimisation: workers also poll, so a lost notification delays work and never loses it.
+   * Returns the unsubscribe function; stores with one process return a no-op.
+   */
+  subscribeWork(wake: () => void): Promise<() => Promise<void>>;
+  ping(): Promise<boolean>;
+  readonly catalog: CatalogStore;
+  readonly runs: RunStore;
+  readonly queue: QueueStore;
+  readonly files: FileStore;
+  readonly webhooks: WebhookStore;
+  readonly outbox: OutboxStore;
 }
 
 export type MessageWithAttempts = MessageRecord & { attemptLog: MessageAttemptRecord[] };

@@ -34,8 +34,8 @@ for (const kind of STORE_KINDS) {
       });
       // Raw bytes matter here, so a second receiver keeps the body as a Buffer.
       t = await startTestServer(kind, { allowPrivateNetworks: true, uploadMaxFiles: 3, uploadMaxFileBytes: 64 * 1024 });
-      await t.server.store.ensureWorkspace('ws-files-other', 1);
-      await t.server.store.createApiKey({ id: 'ak-fo', workspaceId: 'ws-files-other', name: 'o', prefix: 'fg_file', secretHash: hashSecret(OTHER), scopes: ['admin'], createdAt: 1 });
+      await t.server.store.catalog.ensureWorkspace('ws-files-other', 1);
+      await t.server.store.catalog.createApiKey({ id: 'ak-fo', workspaceId: 'ws-files-other', name: 'o', prefix: 'fg_file', secretHash: hashSecret(OTHER), scopes: ['admin'], createdAt: 1 });
     });
     after(async () => {
       await t.close();
@@ -129,7 +129,7 @@ for (const kind of STORE_KINDS) {
       const dl = await fetch(files[0].url);
       assert.equal(dl.status, 200);
       assert.equal(sha(Buffer.from(await dl.arrayBuffer())), sha(produced));
-      const secret = await t.server.store.setting('file_link_secret', 'unused');
+      const secret = await t.server.store.catalog.setting('file_link_secret', 'unused');
       const expired = signLink(t.url, files[0].fileKey, Math.floor(Date.now() / 1000) - 10, secret);
       const gone = await fetch(expired);
       assert.equal(gone.status, 401);
@@ -151,8 +151,8 @@ for (const kind of STORE_KINDS) {
       const storage = new LocalDiskStorage(filesDir());
       const later = Date.now() + 25 * 3600 * 1000;
       assert.ok((await sweepExpiredFiles(store, storage, later)) >= 1);
-      assert.equal((await store.getFiles('ws-default', [drop], Date.now())).length, 0, 'expired upload is gone');
-      assert.equal((await store.getFiles('ws-default', [keep], later)).length, 1, 'referenced upload stays');
+      assert.equal((await store.files.getFiles('ws-default', [drop], Date.now())).length, 0, 'expired upload is gone');
+      assert.equal((await store.files.getFiles('ws-default', [keep], later)).length, 1, 'referenced upload stays');
     });
   });
 }

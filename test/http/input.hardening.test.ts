@@ -113,7 +113,7 @@ describe('bad input is answered in the envelope, never with a 5xx', () => {
     form.append('files', new Blob(['hello']), '文件😀 x (1).txt');
     const up = await fetch(`${t.url}/v1/openapi/files/upload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}` }, body: form });
     const { fileKey } = ((await up.json()) as any).data.files[0];
-    const secret = await t.server.store.setting('file_link_secret', 'unused');
+    const secret = await t.server.store.catalog.setting('file_link_secret', 'unused');
     const dl = await fetch(signLink(t.url, fileKey, Math.floor(Date.now() / 1000) + 60, secret));
     assert.equal(dl.status, 200);
     assert.equal(await dl.text(), 'hello');

@@ -16,9 +16,9 @@ for (const kind of STORE_KINDS) {
     before(async () => {
       t = await startTestServer(kind, { workflowsPath: 'examples/workflows' });
       const store = t.server.store;
-      await store.createApiKey({ id: 'ak-run', workspaceId: 'ws-default', name: 'run', prefix: 'fg_run_', secretHash: hashSecret(RUN_ONLY), scopes: ['run'], createdAt: 1 });
-      await store.ensureWorkspace('ws-x', 1);
-      await store.createApiKey({ id: 'ak-x', workspaceId: 'ws-x', name: 'x', prefix: 'fg_othe', secretHash: hashSecret(OTHER_WS), scopes: ['admin'], createdAt: 1 });
+      await store.catalog.createApiKey({ id: 'ak-run', workspaceId: 'ws-default', name: 'run', prefix: 'fg_run_', secretHash: hashSecret(RUN_ONLY), scopes: ['run'], createdAt: 1 });
+      await store.catalog.ensureWorkspace('ws-x', 1);
+      await store.catalog.createApiKey({ id: 'ak-x', workspaceId: 'ws-x', name: 'x', prefix: 'fg_othe', secretHash: hashSecret(OTHER_WS), scopes: ['admin'], createdAt: 1 });
     });
     after(() => t.close());
 

@@ -14,8 +14,8 @@ for (const kind of STORE_KINDS) {
     const OTHER_KEY = 'fg_other_workspace_key_000000000000';
     before(async () => {
       t = await startTestServer(kind);
-      await t.server.store.ensureWorkspace('ws-other', Date.now());
-      await t.server.store.createApiKey({ id: 'ak-other', workspaceId: 'ws-other', name: 'other', prefix: 'fg_othe', secretHash: hashSecret(OTHER_KEY), scopes: ['admin'], createdAt: 1 });
+      await t.server.store.catalog.ensureWorkspace('ws-other', Date.now());
+      await t.server.store.catalog.createApiKey({ id: 'ak-other', workspaceId: 'ws-other', name: 'other', prefix: 'fg_othe', secretHash: hashSecret(OTHER_KEY), scopes: ['admin'], createdAt: 1 });
     });
     after(() => t.close());
 

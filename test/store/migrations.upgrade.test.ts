@@ -58,17 +58,17 @@ for (const kind of STORE_KINDS) {
         const store = target.open();
         try {
           await store.migrate();
-          const w = await store.getWorkflow('ws-default', 'c-orders');
+          const w = await store.catalog.getWorkflow('ws-default', 'c-orders');
           assert.equal(w?.version, 2);
           assert.equal(w?.title, 'Orders v2');
-          assert.deepEqual((await store.getWorkflowVersion('ws-default', 'c-orders', 1))?.tasks, [{ id: 'o', kind: 'output', value: 1 }]);
-          assert.equal((await store.getWebhookForWorkflow('ws-default', 'c-orders'))?.webhookId, 'wh-1');
+          assert.deepEqual((await store.catalog.getWorkflowVersion('ws-default', 'c-orders', 1))?.tasks, [{ id: 'o', kind: 'output', value: 1 }]);
+          assert.equal((await store.webhooks.getWebhookForWorkflow('ws-default', 'c-orders'))?.webhookId, 'wh-1');
           // The same canvasId is now free in another workspace, and the first one is untouched.
-          await store.ensureWorkspace('ws-2', 3);
-          assert.equal(await store.createWorkflow('ws-2', 'c-orders', { title: 'Theirs', tasks: [{ id: 'o', kind: 'output', value: 3 }] }, 3), true);
-          assert.equal((await store.getWorkflow('ws-2', 'c-orders'))?.title, 'Theirs');
-          assert.equal((await store.getWorkflow('ws-default', 'c-orders'))?.title, 'Orders v2');
-          assert.equal(await store.getWebhookForWorkflow('ws-2', 'c-orders'), undefined);
+          await store.catalog.ensureWorkspace('ws-2', 3);
+          assert.equal(await store.catalog.createWorkflow('ws-2', 'c-orders', { title: 'Theirs', tasks: [{ id: 'o', kind: 'output', value: 3 }] }, 3), true);
+          assert.equal((await store.catalog.getWorkflow('ws-2', 'c-orders'))?.title, 'Theirs');
+          assert.equal((await store.catalog.getWorkflow('ws-default', 'c-orders'))?.title, 'Orders v2');
+          assert.equal(await store.webhooks.getWebhookForWorkflow('ws-2', 'c-orders'), undefined);
         } finally {
           await store.close();
         }

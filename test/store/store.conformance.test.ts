@@ -42,8 +42,8 @@ for (const kind of STORE_KINDS) {
       store = target.open();
       await store.migrate();
       await store.migrate(); // a second start applies nothing
-      await store.ensureWorkspace('ws-1', 1);
-      await store.ensureWorkspace('ws-2', 1);
+      await store.catalog.ensureWorkspace('ws-1', 1);
+      await store.catalog.ensureWorkspace('ws-2', 1);
     });
     after(async () => {
       await store.close();
@@ -51,14 +51,14 @@ for (const kind of STORE_KINDS) {
     });
     // Batches of one, as a caller with a single item uses the batch verbs.
     const createExecution = async (e: NewExecution, idempotency?: IdempotencyClaim) => {
-      const [r] = await store.acceptMany([{ execution: e, idempotency }]);
+      const [r] = await store.runs.acceptMany([{ execution: e, idempotency }]);
       if (r!.type === 'error') throw r!.error;
       return r!;
     };
     const claimNodes = async (workerId: string, limit: number, now: number, leaseMs: number) =>
-      (await store.settleAndClaim({ workerId, now, completions: [], claim: limit, leaseMs }, SCHEDULING_RULES)).claimed;
+      (await store.queue.settleAndClaim({ workerId, now, completions: [], claim: limit, leaseMs }, SCHEDULING_RULES)).claimed;
     const completeNode = async (c: Completion & { workerId: string; now: number }) =>
-      (await store.settleAndClaim({ workerId: c.workerId, now: c.now, completions: [c], claim: 0, leaseMs: 0 }, SCHEDULING_RULES)).settled[0]!;
+      (await store.queue.settleAndClaim({ workerId: c.workerId, now: c.now, completions: [c], claim: 0, leaseMs: 0 }, SCHEDULING_RULES)).settled[0]!;
     const t = (name: string, fn: () => Promise<void>) =>
       it(name, async () => {
         try {
@@ -70,58 +70,58 @@ for (const kind of STORE_KINDS) {
       });
 
     t('workspaces: create once, read, list, rename, disable and enable', async () => {
-      assert.equal(await store.createWorkspace({ id: 'ws-conf', name: 'Conf', createdAt: 5 }), true);
-      assert.equal(await store.createWorkspace({ id: 'ws-conf', name: 'Other', createdAt: 6 }), false);
-      assert.deepEqual(await store.getWorkspace('ws-conf'), { id: 'ws-conf', name: 'Conf', createdAt: 5 });
-      assert.equal(await store.getWorkspace('ws-none'), undefined);
-      assert.deepEqual(await store.updateWorkspace('ws-conf', { name: 'Conf 2', disabledAt: 7 }), { id: 'ws-conf', name: 'Conf 2', createdAt: 5, disabledAt: 7 });
-      assert.deepEqual(await store.updateWorkspace('ws-conf', { disabledAt: null }), { id: 'ws-conf', name: 'Conf 2', createdAt: 5 });
-      assert.equal(await store.updateWorkspace('ws-none', { name: 'x' }), undefined);
-      const listed = await store.listWorkspaces({ offset: 0, limit: 1000 });
+      assert.equal(await store.catalog.createWorkspace({ id: 'ws-conf', name: 'Conf', createdAt: 5 }), true);
+      assert.equal(await store.catalog.createWorkspace({ id: 'ws-conf', name: 'Other', createdAt: 6 }), false);
+      assert.deepEqual(await store.catalog.getWorkspace('ws-conf'), { id: 'ws-conf', name: 'Conf', createdAt: 5 });
+      assert.equal(await store.catalog.getWorkspace('ws-none'), undefined);
+      assert.deepEqual(await store.catalog.updateWorkspace('ws-conf', { name: 'Conf 2', disabledAt: 7 }), { id: 'ws-conf', name: 'Conf 2', createdAt: 5, disabledAt: 7 });
+      assert.deepEqual(await store.catalog.updateWorkspace('ws-conf', { disabledAt: null }), { id: 'ws-conf', name: 'Conf 2', createdAt: 5 });
+      assert.equal(await store.catalog.updateWorkspace('ws-none', { name: 'x' }), undefined);
+      const listed = await store.catalog.listWorkspaces({ offset: 0, limit: 1000 });
       assert.ok(listed.items.some((w) => w.id === 'ws-conf'));
       assert.equal(listed.total, listed.items.length);
     });
 
     t('workflows: one canvasId per workspace, created once under concurrent creates', async () => {
-      await store.ensureWorkspace('ws-race-a', 1);
-      await store.ensureWorkspace('ws-race-b', 1);
-      const results = await Promise.all(Array.from({ length: 6 }, () => store.createWorkflow('ws-race-a', 'c-race', def, 10)));
+      await store.catalog.ensureWorkspace('ws-race-a', 1);
+      await store.catalog.ensureWorkspace('ws-race-b', 1);
+      const results = await Promise.all(Array.from({ length: 6 }, () => store.catalog.createWorkflow('ws-race-a', 'c-race', def, 10)));
       assert.equal(results.filter(Boolean).length, 1);
-      assert.equal(await store.createWorkflow('ws-race-b', 'c-race', { ...def, title: 'theirs' }, 10), true);
-      assert.equal((await store.getWorkflow('ws-race-a', 'c-race'))?.title, def.title);
-      assert.equal((await store.getWorkflow('ws-race-b', 'c-race'))?.title, 'theirs');
+      assert.equal(await store.catalog.createWorkflow('ws-race-b', 'c-race', { ...def, title: 'theirs' }, 10), true);
+      assert.equal((await store.catalog.getWorkflow('ws-race-a', 'c-race'))?.title, def.title);
+      assert.equal((await store.catalog.getWorkflow('ws-race-b', 'c-race'))?.title, 'theirs');
     });
 
     t('workflows: create, version on update, tenancy, list, soft delete', async () => {
-      assert.equal(await store.createWorkflow('ws-1', 'c-1', def, 10), true);
-      assert.equal(await store.createWorkflow('ws-1', 'c-1', def, 10), false);
-      const v2 = await store.updateWorkflow('ws-1', 'c-1', { ...def, title: 'Branches v2' }, 20);
+      assert.equal(await store.catalog.createWorkflow('ws-1', 'c-1', def, 10), true);
+      assert.equal(await store.catalog.createWorkflow('ws-1', 'c-1', def, 10), false);
+      const v2 = await store.catalog.updateWorkflow('ws-1', 'c-1', { ...def, title: 'Branches v2' }, 20);
       assert.equal(v2?.version, 2);
-      assert.equal((await store.getWorkflowVersion('ws-1', 'c-1', 1))?.title, 'Branches');
-      assert.equal(await store.getWorkflowVersion('ws-2', 'c-1', 1), undefined);
-      assert.equal((await store.getWorkflow('ws-1', 'c-1'))?.title, 'Branches v2');
-      assert.equal(await store.getWorkflow('ws-2', 'c-1'), undefined);
-      assert.equal(await store.updateWorkflow('ws-2', 'c-1', def, 30), undefined);
-      await store.createWorkflow('ws-1', 'c-2', { ...def, title: 'Other 50%' }, 15);
-      const list = await store.listWorkflows('ws-1', { keyword: 'BRANCH', order: 'creationDesc', offset: 0, limit: 10 });
+      assert.equal((await store.catalog.getWorkflowVersion('ws-1', 'c-1', 1))?.title, 'Branches');
+      assert.equal(await store.catalog.getWorkflowVersion('ws-2', 'c-1', 1), undefined);
+      assert.equal((await store.catalog.getWorkflow('ws-1', 'c-1'))?.title, 'Branches v2');
+      assert.equal(await store.catalog.getWorkflow('ws-2', 'c-1'), undefined);
+      assert.equal(await store.catalog.updateWorkflow('ws-2', 'c-1', def, 30), undefined);
+      await store.catalog.createWorkflow('ws-1', 'c-2', { ...def, title: 'Other 50%' }, 15);
+      const list = await store.catalog.listWorkflows('ws-1', { keyword: 'BRANCH', order: 'creationDesc', offset: 0, limit: 10 });
       assert.deepEqual(list.items.map((w) => w.canvasId), ['c-1']);
-      const pct = await store.listWorkflows('ws-1', { keyword: '50%', order: 'creationAsc', offset: 0, limit: 10 });
+      const pct = await store.catalog.listWorkflows('ws-1', { keyword: '50%', order: 'creationAsc', offset: 0, limit: 10 });
       assert.deepEqual(pct.items.map((w) => w.canvasId), ['c-2']);
-      const all = await store.listWorkflows('ws-1', { order: 'updationDesc', offset: 0, limit: 1 });
+      const all = await store.catalog.listWorkflows('ws-1', { order: 'updationDesc', offset: 0, limit: 1 });
       assert.equal(all.total, 2);
       assert.deepEqual(all.items.map((w) => w.canvasId), ['c-1']);
-      assert.equal(await store.deleteWorkflow('ws-1', 'c-2', 40), true);
-      assert.equal(await store.getWorkflow('ws-1', 'c-2'), undefined);
-      assert.equal(await store.deleteWorkflow('ws-1', 'c-2', 40), false);
+      assert.equal(await store.catalog.deleteWorkflow('ws-1', 'c-2', 40), true);
+      assert.equal(await store.catalog.getWorkflow('ws-1', 'c-2'), undefined);
+      assert.equal(await store.catalog.deleteWorkflow('ws-1', 'c-2', 40), false);
     });
 
     t('api keys: find by hash, list per workspace, delete', async () => {
-      await store.createApiKey({ id: 'ak-1', workspaceId: 'ws-1', name: 'k', prefix: 'fg_ab', secretHash: 'h1', scopes: ['read'], createdAt: 1 });
-      assert.deepEqual((await store.findApiKeyByHash('h1'))?.scopes, ['read']);
-      assert.equal((await store.listApiKeys('ws-2')).length, 0);
-      assert.equal(await store.deleteApiKey('ws-2', 'ak-1'), false);
-      assert.equal(await store.deleteApiKey('ws-1', 'ak-1'), true);
-      assert.equal(await store.findApiKeyByHash('h1'), undefined);
+      await store.catalog.createApiKey({ id: 'ak-1', workspaceId: 'ws-1', name: 'k', prefix: 'fg_ab', secretHash: 'h1', scopes: ['read'], createdAt: 1 });
+      assert.deepEqual((await store.catalog.findApiKeyByHash('h1'))?.scopes, ['read']);
+      assert.equal((await store.catalog.listApiKeys('ws-2')).length, 0);
+      assert.equal(await store.catalog.deleteApiKey('ws-2', 'ak-1'), false);
+      assert.equal(await store.catalog.deleteApiKey('ws-1', 'ak-1'), true);
+      assert.equal(await store.catalog.findApiKeyByHash('h1'), undefined);
     });
 
     t('idempotency: replay on same hash, reuse on different hash, new run after expiry', async () => {
@@ -153,31 +153,31 @@ for (const kind of STORE_KINDS) {
         { execution: newExecution(90_001), idempotency: key('live') },
         { call: { recordId: 'wc-lone', webhookId: 'wh_x', status: 'rejected' as const, httpStatus: 401, errCode: 'INVALID_SIGNATURE' as const, responseTime: 1, bodySize: 2, duplicate: false, createdAt: 90_001 } },
       ];
-      const out = await store.acceptMany(items);
+      const out = await store.runs.acceptMany(items);
       assert.deepEqual(out.map((o) => o.type), ['created', 'replayed', 'key_reused', 'created', 'replayed', 'recorded']);
       assert.equal(out[1]!.type === 'replayed' && out[1]!.executionId, items[0]!.execution!.executionId, 'the second of a batch replays the first');
       for (const [i, exists] of [[0, true], [1, false], [2, false], [3, true], [4, false]] as const) {
-        assert.equal(Boolean(await store.getExecution('ws-1', items[i]!.execution!.executionId)), exists, `item ${i}`);
+        assert.equal(Boolean(await store.runs.getExecution('ws-1', items[i]!.execution!.executionId)), exists, `item ${i}`);
       }
-      assert.equal((await store.listWebhookCalls('wh_x', 0, 10)).records[0]?.errCode, 'INVALID_SIGNATURE');
+      assert.equal((await store.webhooks.listWebhookCalls('wh_x', 0, 10)).records[0]?.errCode, 'INVALID_SIGNATURE');
     });
 
     t('accept batch: a webhook call and its event commit with the run; a failing item fails alone', async () => {
-      await store.createEndpoint({ id: 'ep-hooks', workspaceId: 'ws-1', url: 'https://example.com/h', enabled: true, ordered: false, eventTypes: ['webhook.received'], secret: 'whsec_dGVzdA==', createdAt: 1, updatedAt: 1 });
+      await store.outbox.createEndpoint({ id: 'ep-hooks', workspaceId: 'ws-1', url: 'https://example.com/h', enabled: true, ordered: false, eventTypes: ['webhook.received'], secret: 'whsec_dGVzdA==', createdAt: 1, updatedAt: 1 });
       const taken = newExecution(91_000);
       await createExecution(taken);
       const fresh = newExecution(91_001);
       const call = { recordId: 'wc-1', webhookId: 'wh_y', status: 'accepted' as const, httpStatus: 200, executionId: fresh.executionId, responseTime: 1, bodySize: 3, duplicate: false, createdAt: 91_001 };
       const event = { workspaceId: 'ws-1', type: 'webhook.received', executionId: fresh.executionId, now: 91_001, data: { recordId: 'wc-1' } };
-      const out = await store.acceptMany([{ execution: { ...newExecution(91_001), executionId: taken.executionId } }, { execution: fresh, call, events: [event] }]);
+      const out = await store.runs.acceptMany([{ execution: { ...newExecution(91_001), executionId: taken.executionId } }, { execution: fresh, call, events: [event] }]);
       assert.equal(out[0]!.type, 'error', 'an execution id that exists cannot be inserted twice');
       assert.equal(out[1]!.type, 'created');
-      const [record] = (await store.listWebhookCalls('wh_y', 0, 10)).records;
+      const [record] = (await store.webhooks.listWebhookCalls('wh_y', 0, 10)).records;
       assert.deepEqual([record?.status, record?.executionId], ['accepted', fresh.executionId]);
-      const messages = await store.listMessages({ workspaceId: 'ws-1', endpointId: 'ep-hooks', limit: 10 });
+      const messages = await store.outbox.listMessages({ workspaceId: 'ws-1', endpointId: 'ep-hooks', limit: 10 });
       assert.deepEqual(messages.map((m) => [m.eventType, m.executionId]), [['webhook.received', fresh.executionId]]);
-      await store.deleteEndpoint('ws-1', 'ep-hooks', 91_002);
-      for (const e of [taken, fresh]) await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'cleanup', 91_003);
+      await store.outbox.deleteEndpoint('ws-1', 'ep-hooks', 91_002);
+      for (const e of [taken, fresh]) await store.runs.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'cleanup', 91_003);
     });
 
     t('worker turn: completions of several runs settle together and their successors are claimed in the same turn', async () => {
@@ -187,7 +187,7 @@ for (const kind of STORE_KINDS) {
       const roots = await claimNodes('w9', 10, 95_001, 10_000);
       assert.deepEqual(roots.map((c) => c.nodeId), ['a', 'a']);
       assert.deepEqual(roots[0]!.execution.variables, { x: 1 }, 'a claim carries its execution');
-      const turn = await store.settleAndClaim(
+      const turn = await store.queue.settleAndClaim(
         { workerId: 'w9', now: 95_002, leaseMs: 10_000, claim: 10, completions: roots.map((c) => ({ ...c, result: { type: 'finished' as const, output: 7 } })) },
         SCHEDULING_RULES,
       );
@@ -195,23 +195,23 @@ for (const kind of STORE_KINDS) {
       assert.deepEqual(turn.claimed.map((c) => c.nodeId).sort(), ['b', 'b', 'gate', 'gate']);
       const next = turn.claimed.find((c) => c.nodeId === 'b')!;
       assert.deepEqual(next.ended.map((n) => [n.nodeId, n.output]), [['a', 7]], 'and the outputs of the nodes that ended');
-      for (const e of runs) await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'cleanup', 95_003);
+      for (const e of runs) await store.runs.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'cleanup', 95_003);
     });
 
     t('worker turn: nodes the rules evaluate settle in the claiming turn, and what they release is claimed in it too', async () => {
       await claimNodes('drain', 1000, 1e12, 1);
-      await store.createEndpoint({ id: 'ep-turn', workspaceId: 'ws-1', url: 'https://example.com/t', enabled: true, ordered: false, eventTypes: ['node.finished', 'execution.finished'], secret: 'whsec_dGVzdA==', createdAt: 1, updatedAt: 1 });
+      await store.outbox.createEndpoint({ id: 'ep-turn', workspaceId: 'ws-1', url: 'https://example.com/t', enabled: true, ordered: false, eventTypes: ['node.finished', 'execution.finished'], secret: 'whsec_dGVzdA==', createdAt: 1, updatedAt: 1 });
       const e = newExecution(96_000);
       await createExecution(e);
       // Every node but `b` is evaluated on the spot: `a` releases `gate` and `b`; `gate` (false) skips `gated`.
       const evaluate = async (w: ClaimedWork) =>
         w.nodeId === 'b' ? undefined : { type: 'finished' as const, output: w.nodeId === 'gate' ? false : { from: w.nodeId, saw: w.ended.map((n) => n.nodeId).sort() } };
-      const turn = await store.settleAndClaim({ workerId: 'w10', now: 96_001, leaseMs: 10_000, claim: 10, completions: [] }, { ...SCHEDULING_RULES, evaluate });
+      const turn = await store.queue.settleAndClaim({ workerId: 'w10', now: 96_001, leaseMs: 10_000, claim: 10, completions: [] }, { ...SCHEDULING_RULES, evaluate });
       assert.deepEqual(turn.claimed.map((c) => c.nodeId), ['b'], 'only the node the rules left is handed out');
       assert.equal(turn.evaluated, 2, 'a and gate');
       assert.deepEqual(turn.ended, []);
       const b = turn.claimed[0]!;
-      const last = await store.settleAndClaim(
+      const last = await store.queue.settleAndClaim(
         { workerId: 'w10', now: 96_002, leaseMs: 10_000, claim: 10, completions: [{ ...b, result: { type: 'finished', output: 3 } }] },
         { ...SCHEDULING_RULES, evaluate },
       );
@@ -219,22 +219,22 @@ for (const kind of STORE_KINDS) {
       assert.equal(last.evaluated, 1, 'out, released by b, evaluated in the same turn');
       assert.deepEqual(last.ended, [{ executionId: e.executionId, status: 'finish' }]);
       assert.equal(last.settled[0]!.executionStatus, undefined, 'b did not end the run; out did');
-      const nodes = await store.listNodes(e.executionId);
+      const nodes = await store.runs.listNodes(e.executionId);
       assert.deepEqual(Object.fromEntries(nodes.map((n) => [n.nodeId, n.status])), { a: 'finish', gate: 'finish', gated: 'skipped', b: 'finish', out: 'finish' });
       assert.deepEqual(nodes.find((n) => n.nodeId === 'out')?.output, { from: 'out', saw: ['a', 'b', 'gate', 'gated'] });
-      const attempts = await store.listAttempts(e.executionId);
+      const attempts = await store.runs.listAttempts(e.executionId);
       assert.deepEqual(attempts.map((a) => [a.nodeId, a.status]).sort(), [['a', 'finish'], ['b', 'finish'], ['gate', 'finish'], ['out', 'finish']]);
-      const messages = await store.listMessages({ workspaceId: 'ws-1', endpointId: 'ep-turn', limit: 100 });
+      const messages = await store.outbox.listMessages({ workspaceId: 'ws-1', endpointId: 'ep-turn', limit: 100 });
       assert.deepEqual(messages.map((m) => m.eventType).sort(), ['execution.finished', 'node.finished', 'node.finished', 'node.finished', 'node.finished']);
-      await store.deleteEndpoint('ws-1', 'ep-turn', 96_003);
+      await store.outbox.deleteEndpoint('ws-1', 'ep-turn', 96_003);
     });
 
     t('scheduling: claim, complete, skip a false branch, finish the run', async () => {
-      await store.releaseLeases(null, 0);
-      await store.requeueExpiredLeases(0);
+      await store.queue.releaseLeases(null, 0);
+      await store.queue.requeueExpiredLeases(0);
       // drain leftovers from earlier tests so the queue holds only this run
-      for (const e of await store.listExecutions({ workspaceId: 'ws-1', limit: 100 })) {
-        await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'cleanup', 1);
+      for (const e of await store.runs.listExecutions({ workspaceId: 'ws-1', limit: 100 })) {
+        await store.runs.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'cleanup', 1);
       }
       const e = newExecution(2000);
       await createExecution(e);
@@ -250,22 +250,22 @@ for (const kind of STORE_KINDS) {
         }
         return status;
       };
-      assert.equal((await store.getExecution('ws-1', e.executionId))?.status, 'init');
+      assert.equal((await store.runs.getExecution('ws-1', e.executionId))?.status, 'init');
       await step(['a'], () => 1);
-      assert.equal((await store.getExecution('ws-1', e.executionId))?.status, 'executing');
+      assert.equal((await store.runs.getExecution('ws-1', e.executionId))?.status, 'executing');
       await step(['b', 'gate'], (id) => (id === 'gate' ? false : 3));
       const final = await step(['out'], () => ({ b: 3 }));
       assert.equal(final, 'finish');
-      const nodes = await store.listNodes(e.executionId);
+      const nodes = await store.runs.listNodes(e.executionId);
       assert.deepEqual(
         Object.fromEntries(nodes.map((n) => [n.nodeId, n.status])),
         { a: 'finish', gate: 'finish', gated: 'skipped', b: 'finish', out: 'finish' },
       );
       assert.deepEqual(nodes.find((n) => n.nodeId === 'out')?.output, { b: 3 });
-      const attempts = await store.listAttempts(e.executionId);
+      const attempts = await store.runs.listAttempts(e.executionId);
       assert.equal(attempts.length, 4);
       assert.ok(attempts.every((a) => a.status === 'finish' && a.workerId === 'w1'));
-      assert.equal((await store.getExecution('ws-2', e.executionId)), undefined, 'other workspace sees nothing');
+      assert.equal((await store.runs.getExecution('ws-2', e.executionId)), undefined, 'other workspace sees nothing');
     });
 
     t('siblings completing at the same moment still release their join (no lost wake-up)', async () => {
@@ -296,7 +296,7 @@ for (const kind of STORE_KINDS) {
       assert.equal(a?.nodeId, 'a');
       const r = await completeNode({ ...a!, workerId: 'w1', now: 4001, result: { type: 'failed', errCode: 'UPSTREAM_ERROR', errMsg: '503 from x' } });
       assert.equal(r.executionStatus, 'failed');
-      const ex = await store.getExecution('ws-1', e.executionId);
+      const ex = await store.runs.getExecution('ws-1', e.executionId);
       assert.equal(ex?.errCode, 'UPSTREAM_ERROR');
       assert.match(ex?.errMsg ?? '', /"a" failed: 503/);
       assert.deepEqual(await claimNodes('w1', 10, 5000, 10_000), []);
@@ -307,23 +307,23 @@ for (const kind of STORE_KINDS) {
       await createExecution(e);
       const [a] = await claimNodes('dead', 10, 6000, 1000);
       assert.ok(a);
-      assert.equal(await store.requeueExpiredLeases(6500), 0, 'lease still valid');
-      assert.equal(await store.requeueExpiredLeases(7001), 1);
+      assert.equal(await store.queue.requeueExpiredLeases(6500), 0, 'lease still valid');
+      assert.equal(await store.queue.requeueExpiredLeases(7001), 1);
       const [again] = await claimNodes('alive', 10, 7002, 1000);
       assert.equal(again?.nodeId, 'a');
       assert.equal(again?.attempt, 2);
       const late = await completeNode({ ...a!, workerId: 'dead', now: 7003, result: { type: 'finished', output: 'stale' } });
       assert.equal(late.applied, false);
-      const held = await store.heartbeat('alive', 7004, 1000);
+      const held = await store.queue.heartbeat('alive', 7004, 1000);
       assert.ok(held.has(`${e.executionId}/a`));
-      assert.equal((await store.heartbeat('dead', 7004, 1000)).size, 0);
+      assert.equal((await store.queue.heartbeat('dead', 7004, 1000)).size, 0);
       await completeNode({ ...again!, workerId: 'alive', now: 7005, result: { type: 'finished', output: 1 } });
-      const attempts = (await store.listAttempts(e.executionId)).filter((x) => x.nodeId === 'a');
+      const attempts = (await store.runs.listAttempts(e.executionId)).filter((x) => x.nodeId === 'a');
       assert.deepEqual(attempts.map((x) => [x.attempt, x.status, x.errCode ?? null]), [
         [1, 'failed', 'WORKER_LOST'],
         [2, 'finish', null],
       ]);
-      await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'cleanup', 7006);
+      await store.runs.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'cleanup', 7006);
     });
 
     t('retry results wait in the store until runAt', async () => {
@@ -331,26 +331,26 @@ for (const kind of STORE_KINDS) {
       await createExecution(e);
       const [a] = await claimNodes('w1', 10, 8000, 10_000);
       await completeNode({ ...a!, workerId: 'w1', now: 8001, result: { type: 'retry', runAt: 9000, errCode: 'UPSTREAM_ERROR', errMsg: '503' } });
-      const n = (await store.listNodes(e.executionId)).find((x) => x.nodeId === 'a');
+      const n = (await store.runs.listNodes(e.executionId)).find((x) => x.nodeId === 'a');
       assert.equal(n?.status, 'waiting');
       assert.deepEqual(await claimNodes('w1', 10, 8999, 10_000), []);
       const [again] = await claimNodes('w1', 10, 9000, 10_000);
       assert.equal(again?.attempt, 2);
-      await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'cleanup', 9001);
+      await store.runs.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'cleanup', 9001);
     });
 
     t('abort ends the run, fails the node in flight, and is idempotent', async () => {
       const e = newExecution(10_000);
       await createExecution(e);
       const [a] = await claimNodes('w1', 10, 10_000, 10_000);
-      assert.equal(await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'Aborted by user', 10_001), true);
-      assert.equal(await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'Aborted by user', 10_002), false);
+      assert.equal(await store.runs.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'Aborted by user', 10_001), true);
+      assert.equal(await store.runs.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'Aborted by user', 10_002), false);
       const late = await completeNode({ ...a!, workerId: 'w1', now: 10_003, result: { type: 'finished', output: 1 } });
       assert.equal(late.applied, false);
-      const ex = await store.getExecution('ws-1', e.executionId);
+      const ex = await store.runs.getExecution('ws-1', e.executionId);
       assert.equal(ex?.status, 'failed');
       assert.equal(ex?.errCode, 'EXECUTION_ABORTED');
-      const nodes = await store.listNodes(e.executionId);
+      const nodes = await store.runs.listNodes(e.executionId);
       assert.equal(nodes.find((n) => n.nodeId === 'a')?.status, 'failed');
       assert.equal(nodes.find((n) => n.nodeId === 'b')?.status, 'init');
     });
@@ -358,9 +358,9 @@ for (const kind of STORE_KINDS) {
     t('executions past their deadline time out', async () => {
       const e = newExecution(20_000, { deadlineAt: 20_500 });
       await createExecution(e);
-      assert.deepEqual(await store.timeOutExecutions(20_400), []);
-      assert.deepEqual(await store.timeOutExecutions(20_500), [e.executionId]);
-      assert.equal((await store.getExecution('ws-1', e.executionId))?.errCode, 'EXECUTION_TIMEOUT');
+      assert.deepEqual(await store.runs.timeOutExecutions(20_400), []);
+      assert.deepEqual(await store.runs.timeOutExecutions(20_500), [e.executionId]);
+      assert.equal((await store.runs.getExecution('ws-1', e.executionId))?.errCode, 'EXECUTION_TIMEOUT');
     });
 
     t('history: newest first, cursor, filters', async () => {
@@ -370,16 +370,16 @@ for (const kind of STORE_KINDS) {
         ids.push(e.executionId);
         await createExecution(e);
       }
-      const page1 = await store.listExecutions({ workspaceId: 'ws-1', canvasId: 'c-hist', limit: 2 });
+      const page1 = await store.runs.listExecutions({ workspaceId: 'ws-1', canvasId: 'c-hist', limit: 2 });
       assert.deepEqual(page1.map((e) => e.executionId), [ids[4], ids[3]]);
-      const page2 = await store.listExecutions({ workspaceId: 'ws-1', canvasId: 'c-hist', limit: 2, cursor: page1[1]!.executionId });
+      const page2 = await store.runs.listExecutions({ workspaceId: 'ws-1', canvasId: 'c-hist', limit: 2, cursor: page1[1]!.executionId });
       assert.deepEqual(page2.map((e) => e.executionId), [ids[2], ids[1]]);
-      const cli = await store.listExecutions({ workspaceId: 'ws-1', canvasId: 'c-hist', trigger: 'cli', limit: 10 });
+      const cli = await store.runs.listExecutions({ workspaceId: 'ws-1', canvasId: 'c-hist', trigger: 'cli', limit: 10 });
       assert.equal(cli.length, 2);
-      const since = await store.listExecutions({ workspaceId: 'ws-1', canvasId: 'c-hist', since: 30_003, limit: 10 });
+      const since = await store.runs.listExecutions({ workspaceId: 'ws-1', canvasId: 'c-hist', since: 30_003, limit: 10 });
       assert.equal(since.length, 2);
-      assert.equal((await store.listExecutions({ workspaceId: 'ws-2', canvasId: 'c-hist', limit: 10 })).length, 0);
-      const backlog = await store.backlog(40_000);
+      assert.equal((await store.runs.listExecutions({ workspaceId: 'ws-2', canvasId: 'c-hist', limit: 10 })).length, 0);
+      const backlog = await store.queue.backlog(40_000);
       assert.ok(backlog.pendingExecutions >= 5);
       assert.ok(backlog.runnableNodes >= 5);
     });
@@ -388,63 +388,63 @@ for (const kind of STORE_KINDS) {
       const ep = (id: string, over: Record<string, unknown> = {}) => ({
         id, workspaceId: 'ws-2', url: 'https://example.com/hook', enabled: true, ordered: true, secret: 'whsec_dGVzdA==', createdAt: 1, updatedAt: 1, ...over,
       });
-      await store.createEndpoint(ep('ep-ordered'));
-      await store.createEndpoint(ep('ep-off', { enabled: false, ordered: false, eventTypes: ['execution.failed'] }));
-      await store.createEndpoint(ep('ep-other-type', { eventTypes: ['webhook.silent'] }));
+      await store.outbox.createEndpoint(ep('ep-ordered'));
+      await store.outbox.createEndpoint(ep('ep-off', { enabled: false, ordered: false, eventTypes: ['execution.failed'] }));
+      await store.outbox.createEndpoint(ep('ep-other-type', { eventTypes: ['webhook.silent'] }));
       const ids: string[] = [];
       for (let i = 0; i < 2; i++) {
         const e = newExecution(50_000 + i, { workspaceId: 'ws-2' });
         await createExecution(e);
-        assert.equal(await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'stop', 50_100 + i), true);
+        assert.equal(await store.runs.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'stop', 50_100 + i), true);
         ids.push(e.executionId);
       }
-      const list = (endpointId: string) => store.listMessages({ workspaceId: 'ws-2', endpointId, limit: 10 });
+      const list = (endpointId: string) => store.outbox.listMessages({ workspaceId: 'ws-2', endpointId, limit: 10 });
       assert.equal((await list('ep-ordered')).length, 2);
       assert.deepEqual((await list('ep-off')).map((m) => m.status), ['skipped', 'skipped']);
       assert.equal((await list('ep-other-type')).length, 0, 'filtered by type');
-      assert.equal((await store.listMessages({ workspaceId: 'ws-1', endpointId: 'ep-ordered', limit: 10 })).length, 0, 'tenancy');
+      assert.equal((await store.outbox.listMessages({ workspaceId: 'ws-1', endpointId: 'ep-ordered', limit: 10 })).length, 0, 'tenancy');
 
-      const first = await store.claimMessages('d1', 10, 60_000, 1_000);
+      const first = await store.outbox.claimMessages('d1', 10, 60_000, 1_000);
       assert.equal(first.length, 1, 'an ordered endpoint releases one message at a time');
       const m1 = first[0]!;
       assert.equal(JSON.parse(m1.message.payload).data.executionId, ids[0]);
       assert.equal(m1.round, 1);
       const attempt = { attempt: 1, startedAt: 60_000, finishedAt: 60_010, latencyMs: 10, httpStatus: 503, outcome: 'failed' as const };
-      const done = (workerId: string, next: any, a = attempt) => store.completeMessage({ messageId: m1.message.id, workerId, attempt: a, next, disableAfterMs: 1e12, now: 60_010 });
+      const done = (workerId: string, next: any, a = attempt) => store.outbox.completeMessage({ messageId: m1.message.id, workerId, attempt: a, next, disableAfterMs: 1e12, now: 60_010 });
       assert.equal(await done('intruder', { type: 'retry', at: 60_500 }), false, 'only the lease holder writes');
       assert.equal(await done('d1', { type: 'retry', at: 60_500 }), true);
-      assert.deepEqual(await store.claimMessages('d1', 10, 60_100, 1_000), [], 'the retry waits, and the next waits behind it');
-      const again = await store.claimMessages('d2', 10, 60_500, 1_000);
+      assert.deepEqual(await store.outbox.claimMessages('d1', 10, 60_100, 1_000), [], 'the retry waits, and the next waits behind it');
+      const again = await store.outbox.claimMessages('d2', 10, 60_500, 1_000);
       assert.equal(again[0]?.message.id, m1.message.id);
       assert.equal(again[0]?.attempt, 2);
       assert.equal(
-        await store.completeMessage({ messageId: m1.message.id, workerId: 'd2', attempt: { ...attempt, attempt: 2, httpStatus: 200, outcome: 'succeeded' }, next: { type: 'succeeded' }, disableAfterMs: 1e12, now: 60_600 }),
+        await store.outbox.completeMessage({ messageId: m1.message.id, workerId: 'd2', attempt: { ...attempt, attempt: 2, httpStatus: 200, outcome: 'succeeded' }, next: { type: 'succeeded' }, disableAfterMs: 1e12, now: 60_600 }),
         true,
       );
-      const second = await store.claimMessages('d1', 10, 60_700, 1_000);
+      const second = await store.outbox.claimMessages('d1', 10, 60_700, 1_000);
       assert.equal(JSON.parse(second[0]!.message.payload).data.executionId, ids[1]);
       const messages = await list('ep-ordered');
       assert.deepEqual(messages.find((m) => m.id === m1.message.id)?.attemptLog.map((a) => a.httpStatus), [503, 200]);
-      assert.equal(await store.requeueMessages({ expiredBefore: 61_701 }, 61_701), 1, 'an expired lease goes back to the queue');
-      assert.equal(await store.recoverMessages('ws-2', 'ep-off', 0, 70_000), 'endpoint_disabled');
-      await store.updateEndpoint('ws-2', 'ep-off', { enabled: true }, 70_000);
-      assert.equal(await store.recoverMessages('ws-2', 'ep-off', 0, 70_000), 2);
-      assert.equal(await store.replayMessage('ws-1', m1.message.id, 70_000), 'not_found', 'tenancy');
-      assert.equal(await store.replayMessage('ws-2', m1.message.id, 70_000), 'replayed');
-      assert.equal(await store.replayMessage('ws-2', m1.message.id, 70_000), 'in_flight', 'a second replay changes nothing');
+      assert.equal(await store.outbox.requeueMessages({ expiredBefore: 61_701 }, 61_701), 1, 'an expired lease goes back to the queue');
+      assert.equal(await store.outbox.recoverMessages('ws-2', 'ep-off', 0, 70_000), 'endpoint_disabled');
+      await store.outbox.updateEndpoint('ws-2', 'ep-off', { enabled: true }, 70_000);
+      assert.equal(await store.outbox.recoverMessages('ws-2', 'ep-off', 0, 70_000), 2);
+      assert.equal(await store.outbox.replayMessage('ws-1', m1.message.id, 70_000), 'not_found', 'tenancy');
+      assert.equal(await store.outbox.replayMessage('ws-2', m1.message.id, 70_000), 'replayed');
+      assert.equal(await store.outbox.replayMessage('ws-2', m1.message.id, 70_000), 'in_flight', 'a second replay changes nothing');
     });
 
     t('events: a dispatcher turn records a batch of outcomes (one lease lost, one retry) and claims the next, in one transaction', async () => {
-      await store.ensureWorkspace('ws-3', 1);
-      await store.createEndpoint({ id: 'ep-batch', workspaceId: 'ws-3', url: 'https://example.com/b', enabled: true, ordered: false, secret: 'whsec_dGVzdA==', createdAt: 1, updatedAt: 1 });
+      await store.catalog.ensureWorkspace('ws-3', 1);
+      await store.outbox.createEndpoint({ id: 'ep-batch', workspaceId: 'ws-3', url: 'https://example.com/b', enabled: true, ordered: false, secret: 'whsec_dGVzdA==', createdAt: 1, updatedAt: 1 });
       for (let i = 0; i < 5; i++) {
         const e = newExecution(80_000 + i, { workspaceId: 'ws-3' });
         await createExecution(e);
-        await store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'stop', 80_100 + i);
+        await store.runs.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'stop', 80_100 + i);
       }
       // The queue is shared with earlier tests' messages: only this endpoint's count here.
       const mine = <T extends { endpoint: { id: string } }>(list: T[]) => list.filter((c) => c.endpoint.id === 'ep-batch');
-      const claimed = mine((await store.settleAndClaimMessages({ workerId: 'db1', completions: [], claim: 100, now: 90_000, leaseMs: 1_000 })).claimed).slice(0, 3);
+      const claimed = mine((await store.outbox.settleAndClaimMessages({ workerId: 'db1', completions: [], claim: 100, now: 90_000, leaseMs: 1_000 })).claimed).slice(0, 3);
       assert.equal(claimed.length, 3);
       const outcome = (m: (typeof claimed)[number], workerId: string, ok: boolean) => ({
         messageId: m.message.id,
@@ -454,7 +454,7 @@ for (const kind of STORE_KINDS) {
         disableAfterMs: 1e12,
         now: 90_010,
       });
-      const turn = await store.settleAndClaimMessages({
+      const turn = await store.outbox.settleAndClaimMessages({
         workerId: 'db1',
         completions: [outcome(claimed[0]!, 'db1', true), outcome(claimed[1]!, 'intruder', true), outcome(claimed[2]!, 'db1', false)],
         claim: 10,
@@ -463,7 +463,7 @@ for (const kind of STORE_KINDS) {
       });
       assert.deepEqual(turn.applied, [true, false, true]);
       assert.equal(mine(turn.claimed).length, 0, 'the retry is not due, the lost lease is still leased, the rest were claimed before');
-      const byId = new Map((await store.listMessages({ workspaceId: 'ws-3', endpointId: 'ep-batch', limit: 10 })).map((m) => [m.id, m]));
+      const byId = new Map((await store.outbox.listMessages({ workspaceId: 'ws-3', endpointId: 'ep-batch', limit: 10 })).map((m) => [m.id, m]));
       assert.equal(byId.get(claimed[0]!.message.id)?.status, 'succeeded');
       assert.deepEqual(byId.get(claimed[0]!.message.id)?.attemptLog.map((a) => a.httpStatus), [200]);
       assert.equal(byId.get(claimed[1]!.message.id)?.status, 'delivering', 'a completion whose lease was lost writes nothing');

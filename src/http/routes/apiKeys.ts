@@ -24,18 +24,18 @@ export const apiKeyRoutes = (deps: AppDeps) => async (app: App) => {
     },
     async (req, reply) => {
       const { record, secret } = mintApiKey({ workspaceId: req.apiKey.workspaceId, name: req.body.name, scopes: req.body.scopes ?? ['run', 'read'], createdAt: now() });
-      await deps.store.createApiKey(record);
+      await deps.store.catalog.createApiKey(record);
       return sendOk(req, reply, { ...keyView(record), secret }, 201);
     },
   );
   app.get('/v1/api-keys', { config: { scope: 'admin' }, schema: { tags: ['api keys'], summary: 'List API keys (never their secrets)' } }, async (req, reply) =>
-    sendOk(req, reply, { keys: (await deps.store.listApiKeys(req.apiKey.workspaceId)).map(keyView) }),
+    sendOk(req, reply, { keys: (await deps.store.catalog.listApiKeys(req.apiKey.workspaceId)).map(keyView) }),
   );
   app.delete(
     '/v1/api-keys/:id',
     { config: { scope: 'admin' }, schema: { tags: ['api keys'], summary: 'Revoke an API key', params: Type.Object({ id: Type.String({ maxLength: 64 }) }) } },
     async (req, reply) => {
-      const gone = await deps.store.deleteApiKey(req.apiKey.workspaceId, req.params.id);
+      const gone = await deps.store.catalog.deleteApiKey(req.apiKey.workspaceId, req.params.id);
       deps.apiKeys.clear();
       if (!gone) throw new FlowgateError(failure('NOT_FOUND', `API key ${req.params.id} not found`));
       return sendOk(req, reply, { id: req.params.id, deleted: true });

@@ -76,7 +76,7 @@ export const eventEndpointRoutes = (deps: AppDeps) => async (app: App) => {
     return r.value;
   };
   const found = async (ws: string, id: string) => {
-    const e = await deps.store.getEndpoint(ws, id);
+    const e = await deps.store.outbox.getEndpoint(ws, id);
     if (!e || e.executionId) throw new FlowgateError(failure('ENDPOINT_NOT_FOUND', `Event endpoint ${id} not found`));
     return e;
   };
@@ -109,13 +109,13 @@ export const eventEndpointRoutes = (deps: AppDeps) => async (app: App) => {
         createdAt: t,
         updatedAt: t,
       };
-      await deps.store.createEndpoint(endpoint);
+      await deps.store.outbox.createEndpoint(endpoint);
       return sendOk(req, reply, { ...endpointView(endpoint), secret: endpoint.secret }, 201);
     },
   );
 
   app.get('/v1/event-endpoints', { config: { scope: 'admin' }, schema: { tags, summary: 'List event endpoints (never their secrets)' } }, async (req, reply) =>
-    sendOk(req, reply, { endpoints: (await deps.store.listEndpoints(req.apiKey.workspaceId)).map(endpointView) }),
+    sendOk(req, reply, { endpoints: (await deps.store.outbox.listEndpoints(req.apiKey.workspaceId)).map(endpointView) }),
   );
 
   app.get('/v1/event-endpoints/:id', { config: { scope: 'admin' }, schema: { tags, summary: 'Read an event endpoint', params: EpParam } }, async (req, reply) =>
@@ -148,7 +148,7 @@ export const eventEndpointRoutes = (deps: AppDeps) => async (app: App) => {
       await found(ws, req.params.id);
       const patch = { ...req.body } as EndpointPatch;
       if (patch.url !== undefined) patch.url = await checkedUrl(patch.url);
-      const updated = await deps.store.updateEndpoint(ws, req.params.id, patch, now());
+      const updated = await deps.store.outbox.updateEndpoint(ws, req.params.id, patch, now());
       if (!updated) throw new FlowgateError(failure('ENDPOINT_NOT_FOUND'));
       return sendOk(req, reply, endpointView(updated));
     },
@@ -156,7 +156,7 @@ export const eventEndpointRoutes = (deps: AppDeps) => async (app: App) => {
 
   app.delete('/v1/event-endpoints/:id', { config: { scope: 'admin' }, schema: { tags, summary: 'Delete an event endpoint (pending messages are given up)', params: EpParam } }, async (req, reply) => {
     await found(req.apiKey.workspaceId, req.params.id);
-    await deps.store.deleteEndpoint(req.apiKey.workspaceId, req.params.id, now());
+    await deps.store.outbox.deleteEndpoint(req.apiKey.workspaceId, req.params.id, now());
     return sendOk(req, reply, { id: req.params.id, deleted: true });
   });
 
@@ -178,7 +178,7 @@ export const eventEndpointRoutes = (deps: AppDeps) => async (app: App) => {
       await found(ws, req.params.id);
       const t = now();
       const grace = (req.body?.graceSeconds ?? 86_400) * 1000;
-      const rotated = await deps.store.rotateEndpointSecret(ws, req.params.id, newEndpointSecret(), t + grace, t);
+      const rotated = await deps.store.outbox.rotateEndpointSecret(ws, req.params.id, newEndpointSecret(), t + grace, t);
       if (!rotated) throw new FlowgateError(failure('ENDPOINT_NOT_FOUND'));
       return sendOk(req, reply, { id: rotated.id, secret: rotated.secret, previousSecretExpiresAt: iso(t + grace) });
     },
@@ -203,7 +203,7 @@ export const eventEndpointRoutes = (deps: AppDeps) => async (app: App) => {
       const ws = req.apiKey.workspaceId;
       await found(ws, req.params.id);
       const limit = req.query.limit ?? 20;
-      const messages = await deps.store.listMessages({
+      const messages = await deps.store.outbox.listMessages({
         workspaceId: ws,
         endpointId: req.params.id,
         status: req.query.status as MessageStatus | undefined,
@@ -228,7 +228,7 @@ export const eventEndpointRoutes = (deps: AppDeps) => async (app: App) => {
     async (req, reply) => {
       const ws = req.apiKey.workspaceId;
       await found(ws, req.params.id);
-      const r = await deps.store.recoverMessages(ws, req.params.id, Date.parse(req.body.since), now());
+      const r = await deps.store.outbox.recoverMessages(ws, req.params.id, Date.parse(req.body.since), now());
       if (r === 'endpoint_disabled') throw new FlowgateError(failure('ENDPOINT_DISABLED', 'Re-enable the endpoint before recovering its messages'));
       if (r === 'not_found') throw new FlowgateError(failure('ENDPOINT_NOT_FOUND'));
       return sendOk(req, reply, { id: req.params.id, recovered: r });
@@ -239,7 +239,7 @@ export const eventEndpointRoutes = (deps: AppDeps) => async (app: App) => {
     '/v1/messages/:id/replay',
     { config: { scope: 'admin' }, schema: { tags, summary: 'Send a message again (same webhook-id, a fresh retry schedule)', params: EpParam } },
     async (req, reply) => {
-      const r = await deps.store.replayMessage(req.apiKey.workspaceId, req.params.id, now());
+      const r = await deps.store.outbox.replayMessage(req.apiKey.workspaceId, req.params.id, now());
       if (r === 'not_found') throw new FlowgateError(failure('MESSAGE_NOT_FOUND', `Message ${req.params.id} not found`));
       if (r === 'endpoint_disabled') throw new FlowgateError(failure('ENDPOINT_DISABLED', 'Re-enable the endpoint before replaying its messages'));
       // A message still pending or in flight is already going to be sent: replaying it changes nothing.

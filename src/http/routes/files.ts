@@ -51,7 +51,7 @@ export const fileRoutes = (deps: AppDeps) => async (app: App) => {
         if (stored.length === 0) throw new FlowgateError(failure('INVALID_REQUEST_BODY', 'No file in the multipart field "files"'));
         // Records only once every file of the request is stored: a rejected request leaves nothing.
         for (const s of stored) {
-          await deps.store.createFile({ ...s.view, workspaceId: req.apiKey.workspaceId, storagePath: s.blob.storagePath, createdAt: t, expiresAt: t + deps.config.uploadTtlMs });
+          await deps.store.files.createFile({ ...s.view, workspaceId: req.apiKey.workspaceId, storagePath: s.blob.storagePath, createdAt: t, expiresAt: t + deps.config.uploadTtlMs });
         }
       } catch (e) {
         await Promise.all(stored.map((s) => deps.storage.remove(s.blob.storagePath)));
@@ -86,7 +86,7 @@ export const fileRoutes = (deps: AppDeps) => async (app: App) => {
       const { fileKey } = req.params;
       const verdict = verifyLink(fileKey, req.query.expires, req.query.sig, deps.fileLinkSecret, now());
       if (verdict !== 'ok') throw new FlowgateError(failure('INVALID_SIGNATURE', verdict === 'expired' ? 'This download link has expired; fetch the output again for a fresh one' : 'Invalid download link'));
-      const f = await deps.store.getFile(fileKey);
+      const f = await deps.store.files.getFile(fileKey);
       if (!f) throw new FlowgateError(failure('NOT_FOUND', 'File not found'));
       reply.header('content-type', f.type);
       reply.header('content-length', String(f.size));

@@ -17,7 +17,7 @@ export const historyQuery = Type.Object(historyFields);
 
 /** Cursor pagination over time-sortable ids: stable under concurrent inserts, no OFFSET scans. */
 export async function listHistory(store: Store, workspaceId: string, q: Static<typeof historyQuery>, canvasId?: string) {
-  const records = await store.listExecutions({
+  const records = await store.runs.listExecutions({
     workspaceId,
     canvasId,
     status: q.status,

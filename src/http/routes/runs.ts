@@ -19,7 +19,7 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
   const now = deps.now ?? Date.now;
 
   const findExecution = async (ws: string, id: string) => {
-    const e = await deps.store.getExecution(ws, id);
+    const e = await deps.store.runs.getExecution(ws, id);
     // 404 rather than 403 for other workspaces' executions: existence is not leaked.
     if (!e) throw new FlowgateError(failure('EXECUTION_NOT_FOUND', `Execution ${id} not found`));
     return e;
@@ -76,7 +76,7 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
     { config: { scope: 'read' }, schema: { tags, summary: 'Execution status with every node and attempt', params: IdParams, response: { 200: Envelope(AnyObject), ...errorResponses(401, 403, 404) } } },
     async (req, reply) => {
       const e = await findExecution(req.apiKey.workspaceId, req.params.id);
-      const [nodes, attempts] = await Promise.all([deps.store.listNodes(e.executionId), deps.store.listAttempts(e.executionId)]);
+      const [nodes, attempts] = await Promise.all([deps.store.runs.listNodes(e.executionId), deps.store.runs.listAttempts(e.executionId)]);
       return sendOk(req, reply, statusView(e, nodes, attempts));
     },
   );
@@ -94,7 +94,7 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
     },
     async (req, reply) => {
       const e = await findExecution(req.apiKey.workspaceId, req.params.id);
-      const [attempts, messages] = await Promise.all([deps.store.listAttempts(e.executionId), deps.store.listExecutionMessages(e.executionId)]);
+      const [attempts, messages] = await Promise.all([deps.store.runs.listAttempts(e.executionId), deps.store.outbox.listExecutionMessages(e.executionId)]);
       return sendOk(req, reply, timelineView(e, attempts, messages));
     },
   );
@@ -113,7 +113,7 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
     { config: { scope: 'run' }, schema: { tags, summary: 'Abort an execution (idempotent)', params: IdParams, response: { 200: Envelope(AnyObject), ...errorResponses(401, 403, 404) } } },
     async (req, reply) => {
       const e = await findExecution(req.apiKey.workspaceId, req.params.id);
-      const aborted = await deps.store.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'Aborted by request', now());
+      const aborted = await deps.store.runs.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'Aborted by request', now());
       if (aborted) {
         deps.bus.emit('execution.abort', e.executionId);
         deps.bus.emit('execution.terminal', e.executionId, 'failed');
@@ -184,7 +184,7 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
     { config: { scope: 'read' }, schema: { tags, summary: 'Run history of a workflow, newest first', params: IdParams, querystring: historyQuery } },
     async (req, reply) => {
       const ws = req.apiKey.workspaceId;
-      if (!(await deps.store.getWorkflow(ws, req.params.id))) throw new FlowgateError(failure('CANVAS_NOT_FOUND'));
+      if (!(await deps.store.catalog.getWorkflow(ws, req.params.id))) throw new FlowgateError(failure('CANVAS_NOT_FOUND'));
       return sendOk(req, reply, await listHistory(deps.store, ws, req.query, req.params.id));
     },
   );

@@ -74,7 +74,7 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
   const checkSettings = async (ws: string, canvasId: string, s: WebhookPatch) => {
     if (s.bodyMode === 'raw') {
       if (!s.rawVariable) throw new FlowgateError(failure('INVALID_REQUEST_BODY', 'bodyMode "raw" needs rawVariable: the workflow variable that receives the body'));
-      const wf = await deps.store.getWorkflow(ws, canvasId);
+      const wf = await deps.store.catalog.getWorkflow(ws, canvasId);
       if (!wf?.definition.variables?.some((v) => v.name === s.rawVariable)) {
         throw new FlowgateError(failure('INVALID_REQUEST_BODY', `The workflow has no variable "${s.rawVariable}" to receive the raw body`));
       }
@@ -104,12 +104,12 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
     async (req, reply) => {
       const ws = req.apiKey.workspaceId;
       const { canvasId, ...settings } = req.body;
-      if (!(await deps.store.getWorkflow(ws, canvasId))) throw new FlowgateError(failure('CANVAS_NOT_FOUND'));
-      const existing = await deps.store.getWebhookForWorkflow(ws, canvasId);
+      if (!(await deps.store.catalog.getWorkflow(ws, canvasId))) throw new FlowgateError(failure('CANVAS_NOT_FOUND'));
+      const existing = await deps.store.webhooks.getWebhookForWorkflow(ws, canvasId);
       const patch = { ...patchFrom(settings as WebhookPatch), enabled: true };
       await checkSettings(ws, canvasId, { bodyMode: patch.bodyMode ?? existing?.bodyMode, rawVariable: patch.rawVariable ?? existing?.rawVariable });
       if (existing) {
-        const w = await deps.store.updateWebhook(ws, existing.webhookId, patch, now());
+        const w = await deps.store.webhooks.updateWebhook(ws, existing.webhookId, patch, now());
         deps.webhooks.forget(existing.webhookId);
         return sendOk(req, reply, webhookView(w!, baseUrl(req)));
       }
@@ -129,16 +129,16 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
         updatedAt: t,
       };
       // Two concurrent enables: the unique index keeps one live webhook; the loser reads it back.
-      if (!(await deps.store.createWebhook(w))) return sendOk(req, reply, webhookView((await deps.store.getWebhookForWorkflow(ws, canvasId))!, baseUrl(req)));
+      if (!(await deps.store.webhooks.createWebhook(w))) return sendOk(req, reply, webhookView((await deps.store.webhooks.getWebhookForWorkflow(ws, canvasId))!, baseUrl(req)));
       return sendOk(req, reply, webhookView(w, baseUrl(req)));
     },
   );
 
   const update = async (ws: string, webhookId: string, patch: WebhookPatch) => {
-    const current = await deps.store.getWebhook(webhookId);
+    const current = await deps.store.webhooks.getWebhook(webhookId);
     if (!current || current.workspaceId !== ws) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND'));
     await checkSettings(ws, current.canvasId, { bodyMode: patch.bodyMode ?? current.bodyMode, rawVariable: patch.rawVariable ?? current.rawVariable });
-    const w = await deps.store.updateWebhook(ws, webhookId, patch, now());
+    const w = await deps.store.webhooks.updateWebhook(ws, webhookId, patch, now());
     deps.webhooks.forget(webhookId);
     if (!w) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND'));
     return w;
@@ -166,7 +166,7 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
     '/v1/webhook/reset',
     { config: { scope: 'admin' }, schema: { tags, summary: 'Replace the webhook id; the old URL stops working at once', body: Type.Object(WebhookIdBody, { additionalProperties: false }) } },
     async (req, reply) => {
-      const w = await deps.store.resetWebhook(req.apiKey.workspaceId, req.body.webhookId, newWebhookId(), now());
+      const w = await deps.store.webhooks.resetWebhook(req.apiKey.workspaceId, req.body.webhookId, newWebhookId(), now());
       deps.webhooks.forget(req.body.webhookId);
       if (!w) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND'));
       return sendOk(req, reply, webhookView(w, baseUrl(req)));
@@ -177,7 +177,7 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
     '/v1/webhook/config',
     { config: { scope: 'admin' }, schema: { tags, summary: "A workflow's webhook settings", querystring: Type.Object({ canvasId: Type.String({ maxLength: 128 }) }) } },
     async (req, reply) => {
-      const w = await deps.store.getWebhookForWorkflow(req.apiKey.workspaceId, req.query.canvasId);
+      const w = await deps.store.webhooks.getWebhookForWorkflow(req.apiKey.workspaceId, req.query.canvasId);
       if (!w) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND', `Workflow ${req.query.canvasId} has no webhook; POST /v1/webhook/enable creates it`));
       return sendOk(req, reply, webhookView(w, baseUrl(req)));
     },
@@ -198,10 +198,10 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
       },
     },
     async (req, reply) => {
-      const w = await deps.store.getWebhook(req.query.webhookId);
+      const w = await deps.store.webhooks.getWebhook(req.query.webhookId);
       if (!w || w.workspaceId !== req.apiKey.workspaceId) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND'));
       const { page, pageSize } = req.query;
-      const r = await deps.store.listWebhookCalls(w.webhookId, (page - 1) * pageSize, pageSize);
+      const r = await deps.store.webhooks.listWebhookCalls(w.webhookId, (page - 1) * pageSize, pageSize);
       return sendOk(req, reply, {
         records: r.records.map((c) => ({ ...c, createdAt: new Date(c.createdAt).toISOString() })),
         total: r.total,
@@ -255,7 +255,7 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
         // Runs before parameter validation: an id that cannot exist (or holds a NUL, which
         // PostgreSQL text refuses) never reaches the store.
         if (!isWebhookId(webhookId)) return;
-        req.webhook = await deps.webhooks.get(webhookId, () => deps.store.getWebhook(webhookId));
+        req.webhook = await deps.webhooks.get(webhookId, () => deps.store.webhooks.getWebhook(webhookId));
         if (req.webhook) req.webhookCall = { webhookId, recordId: newWebhookCallId(), duplicate: false, startedAt: performance.now() };
       },
       // Calls whose record did not commit with a run (rejected, or answered from a duplicate still
@@ -270,7 +270,7 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
     async (req, reply) => {
       const webhook = req.webhook;
       if (!webhook) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND'));
-      const workspace = await deps.workspaces.get(webhook.workspaceId, () => deps.store.getWorkspace(webhook.workspaceId));
+      const workspace = await deps.workspaces.get(webhook.workspaceId, () => deps.store.catalog.getWorkspace(webhook.workspaceId));
       if (workspace?.disabledAt !== undefined) throw new FlowgateError(failure('WORKSPACE_DISABLED'));
       const headers: Record<string, string | undefined> = {};
       for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(", ") : (v as string | undefined);
@@ -287,7 +287,7 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
         const abandon = new AbortController();
         reply.raw.once('close', () => abandon.abort());
         const status = await waitForTerminal(deps.store, deps.bus, webhook.workspaceId, executionId, webhook.timeout * 1000, AbortSignal.any([abandon.signal, deps.closing]));
-        const e = await deps.store.getExecution(webhook.workspaceId, executionId);
+        const e = await deps.store.runs.getExecution(webhook.workspaceId, executionId);
         data.status = e?.status ?? data.status;
         if (e?.errCode) Object.assign(data, { errCode: e.errCode, errMsg: e.errMsg });
         if (status) Object.assign(data, await executionOutput(deps, req, executionId));

@@ -11,7 +11,7 @@ const CanvasParams = Type.Object({ canvasId: Type.String({ minLength: 1, maxLeng
 export const workflowCatalogRoutes = (deps: AppDeps) => async (app: App) => {
   const tags = ['workflows (Refly)'];
   const find = async (ws: string, canvasId: string) => {
-    const w = await deps.store.getWorkflow(ws, canvasId);
+    const w = await deps.store.catalog.getWorkflow(ws, canvasId);
     if (!w) throw new FlowgateError(failure('CANVAS_NOT_FOUND'));
     return w;
   };
@@ -33,7 +33,7 @@ export const workflowCatalogRoutes = (deps: AppDeps) => async (app: App) => {
     },
     async (req, reply) => {
       const { keyword, order, page, pageSize } = req.query;
-      const r = await deps.store.listWorkflows(req.apiKey.workspaceId, { keyword, order, offset: (page - 1) * pageSize, limit: pageSize });
+      const r = await deps.store.catalog.listWorkflows(req.apiKey.workspaceId, { keyword, order, offset: (page - 1) * pageSize, limit: pageSize });
       return sendOk(req, reply, r.items.map((w) => ({ canvasId: w.canvasId, title: w.title })));
     },
   );

@@ -49,10 +49,10 @@ export const workflowRoutes = (deps: AppDeps) => async (app: App) => {
       const canvasId = def.canvasId ?? newCanvasId();
       if (!isCanvasId(canvasId)) throw new FlowgateError(failure('INVALID_WORKFLOW', 'canvasId must match c-[A-Za-z0-9_-]{1,64}'));
       const ws = req.apiKey.workspaceId;
-      if (!(await deps.store.createWorkflow(ws, canvasId, { ...def, canvasId }, now()))) {
+      if (!(await deps.store.catalog.createWorkflow(ws, canvasId, { ...def, canvasId }, now()))) {
         throw new FlowgateError(failure('INVALID_WORKFLOW', `A workflow with canvasId ${canvasId} already exists; PUT /v1/workflows/${canvasId} updates it`));
       }
-      const w = await deps.store.getWorkflow(ws, canvasId);
+      const w = await deps.store.catalog.getWorkflow(ws, canvasId);
       return sendOk(req, reply, workflowView(w!), 201);
     },
   );
@@ -72,7 +72,7 @@ export const workflowRoutes = (deps: AppDeps) => async (app: App) => {
     },
     async (req, reply) => {
       const { page, pageSize } = req.query;
-      const r = await deps.store.listWorkflows(req.apiKey.workspaceId, { order: 'creationDesc', offset: (page - 1) * pageSize, limit: pageSize });
+      const r = await deps.store.catalog.listWorkflows(req.apiKey.workspaceId, { order: 'creationDesc', offset: (page - 1) * pageSize, limit: pageSize });
       return sendOk(req, reply, {
         workflows: r.items.map((w) => ({ ...w, createdAt: new Date(w.createdAt).toISOString(), updatedAt: new Date(w.updatedAt).toISOString() })),
         total: r.total,
@@ -83,7 +83,7 @@ export const workflowRoutes = (deps: AppDeps) => async (app: App) => {
   );
 
   app.get('/v1/workflows/:canvasId', { config: { scope: 'admin' }, schema: { tags, summary: 'Read a workflow and its current definition', params: CanvasParams } }, async (req, reply) => {
-    const w = await deps.store.getWorkflow(req.apiKey.workspaceId, req.params.canvasId);
+    const w = await deps.store.catalog.getWorkflow(req.apiKey.workspaceId, req.params.canvasId);
     if (!w) throw new FlowgateError(failure('CANVAS_NOT_FOUND'));
     return sendOk(req, reply, workflowView(w));
   });
@@ -96,7 +96,7 @@ export const workflowRoutes = (deps: AppDeps) => async (app: App) => {
       if (def.canvasId && def.canvasId !== req.params.canvasId) {
         throw new FlowgateError(failure('INVALID_WORKFLOW', 'canvasId in the body differs from the path'));
       }
-      const w = await deps.store.updateWorkflow(req.apiKey.workspaceId, req.params.canvasId, { ...def, canvasId: req.params.canvasId }, now());
+      const w = await deps.store.catalog.updateWorkflow(req.apiKey.workspaceId, req.params.canvasId, { ...def, canvasId: req.params.canvasId }, now());
       deps.workflows.forget(workflowKey(req.apiKey.workspaceId, req.params.canvasId));
       if (!w) throw new FlowgateError(failure('CANVAS_NOT_FOUND'));
       return sendOk(req, reply, workflowView(w));
@@ -105,7 +105,7 @@ export const workflowRoutes = (deps: AppDeps) => async (app: App) => {
 
   app.delete('/v1/workflows/:canvasId', { config: { scope: 'admin' }, schema: { tags, summary: 'Delete a workflow (its executions are kept)', params: CanvasParams } }, async (req, reply) => {
     deps.workflows.forget(workflowKey(req.apiKey.workspaceId, req.params.canvasId));
-    if (!(await deps.store.deleteWorkflow(req.apiKey.workspaceId, req.params.canvasId, now()))) throw new FlowgateError(failure('CANVAS_NOT_FOUND'));
+    if (!(await deps.store.catalog.deleteWorkflow(req.apiKey.workspaceId, req.params.canvasId, now()))) throw new FlowgateError(failure('CANVAS_NOT_FOUND'));
     return sendOk(req, reply, { canvasId: req.params.canvasId, deleted: true });
   });
 };

@@ -30,12 +30,12 @@ export const workspaceRoutes = (deps: AppDeps) => async (app: App) => {
 
   async function issueKey(workspaceId: string, name: string, scopes: Scope[]) {
     const { record, secret } = mintApiKey({ workspaceId, name, scopes, createdAt: now() });
-    await deps.store.createApiKey(record);
+    await deps.store.catalog.createApiKey(record);
     return { ...apiKeyView(record), secret };
   }
 
   async function existing(workspaceId: string): Promise<WorkspaceRecord> {
-    const w = await deps.store.getWorkspace(workspaceId);
+    const w = await deps.store.catalog.getWorkspace(workspaceId);
     if (!w) throw new FlowgateError(failure('WORKSPACE_NOT_FOUND', `Workspace ${workspaceId} not found`));
     return w;
   }
@@ -56,7 +56,7 @@ export const workspaceRoutes = (deps: AppDeps) => async (app: App) => {
     },
     async (req, reply) => {
       const w: WorkspaceRecord = { id: req.body.workspaceId ?? newWorkspaceId(), name: req.body.name, createdAt: now() };
-      if (!(await deps.store.createWorkspace(w))) {
+      if (!(await deps.store.catalog.createWorkspace(w))) {
         throw new FlowgateError(failure('WORKSPACE_EXISTS', `Workspace ${w.id} already exists; POST /v1/workspaces/${w.id}/api-keys issues another key for it`));
       }
       const apiKey = await issueKey(w.id, 'first admin key', ['admin']);
@@ -80,7 +80,7 @@ export const workspaceRoutes = (deps: AppDeps) => async (app: App) => {
     },
     async (req, reply) => {
       const { page, pageSize } = req.query;
-      const r = await deps.store.listWorkspaces({ offset: (page - 1) * pageSize, limit: pageSize });
+      const r = await deps.store.catalog.listWorkspaces({ offset: (page - 1) * pageSize, limit: pageSize });
       return sendOk(req, reply, { workspaces: r.items.map(workspaceView), total: r.total, page, pageSize });
     },
   );
@@ -108,7 +108,7 @@ export const workspaceRoutes = (deps: AppDeps) => async (app: App) => {
       const { name, disabled } = req.body;
       // Disabling twice keeps the first time; enabling clears it.
       const disabledAt = disabled === undefined ? undefined : disabled ? (before.disabledAt ?? now()) : null;
-      const w = await deps.store.updateWorkspace(before.id, { name, disabledAt });
+      const w = await deps.store.catalog.updateWorkspace(before.id, { name, disabledAt });
       deps.workspaces.forget(before.id);
       return sendOk(req, reply, workspaceView(w!));
     },

@@ -1,21 +1,6 @@
 import type { Kysely } from 'kysely';
-import type { ErrorCode } from '../../errors.ts';
-import type { WorkflowDefinition } from '../../workflows/definition.ts';
-import type {
-  AcceptItem,
-  ApiKeyRecord,
-  FileRecord,
-  ListExecutionsQuery,
-  ListWorkflowsQuery,
-  SchedulingRules,
-  Store,
-  Turn,
-  WebhookPatch,
-  WebhookRecord,
-  WorkspaceRecord,
-} from '../store.ts';
+import type { CatalogStore, FileStore, OutboxStore, QueueStore, RunStore, Store, WebhookStore } from '../store.ts';
 import { acceptMany } from './accept.ts';
-import { settleAndClaim } from './settle.ts';
 import * as catalog from './catalog.ts';
 import * as deliveries from './deliveries.ts';
 import * as endpoints from './endpoints.ts';
@@ -23,25 +8,105 @@ import * as executions from './executions.ts';
 import * as files from './files.ts';
 import type { BackendProfile } from './profile.ts';
 import * as scheduling from './scheduling.ts';
-import * as webhooks from './webhooks.ts';
+import { settleAndClaim } from './settle.ts';
 import type { Tables } from './tables.ts';
-import type { CompleteMessageInput, EndpointPatch, EndpointRecord, ListMessagesQuery, MessageTurn } from '../delivery.ts';
+import * as webhooks from './webhooks.ts';
 
 /**
- * The Store over Kysely, shared by both dialects. Dialect differences come in through the
- * BackendProfile and the `migrate`/`close` hooks the dialect's `open` function supplies.
+ * The Store over Kysely, shared by both dialects: each area binds the verbs of its modules to this
+ * database. Dialect differences come in through the BackendProfile and the `migrate`/`close` hooks
+ * the dialect's `open` function supplies.
  */
 export class SqlStore implements Store {
   readonly kind: BackendProfile['kind'];
   readonly singleProcess: boolean;
+  readonly catalog: CatalogStore;
+  readonly runs: RunStore;
+  readonly queue: QueueStore;
+  readonly files: FileStore;
+  readonly webhooks: WebhookStore;
+  readonly outbox: OutboxStore;
 
   constructor(
     private readonly db: Kysely<Tables>,
-    private readonly profile: BackendProfile,
+    profile: BackendProfile,
     private readonly hooks: { migrate(): Promise<void>; close(): Promise<void>; subscribeWork?(wake: () => void): Promise<() => Promise<void>> },
   ) {
     this.kind = profile.kind;
     this.singleProcess = profile.singleProcess;
+    this.catalog = {
+      ensureWorkspace: (id, now) => catalog.ensureWorkspace(db, id, now),
+      createWorkspace: (w) => catalog.createWorkspace(db, w),
+      getWorkspace: (id) => catalog.getWorkspace(db, id),
+      listWorkspaces: (q) => catalog.listWorkspaces(db, q),
+      updateWorkspace: (id, patch) => catalog.updateWorkspace(db, id, patch),
+      createApiKey: (k) => catalog.createApiKey(db, k),
+      findApiKeyByHash: (hash) => catalog.findApiKeyByHash(db, hash),
+      listApiKeys: (ws) => catalog.listApiKeys(db, ws),
+      deleteApiKey: (ws, id) => catalog.deleteApiKey(db, ws, id),
+      countApiKeys: () => catalog.countApiKeys(db),
+      createWorkflow: (ws, id, def, now) => catalog.createWorkflow(db, ws, id, def, now),
+      updateWorkflow: (ws, id, def, now) => catalog.updateWorkflow(db, ws, id, def, now),
+      getWorkflow: (ws, id) => catalog.getWorkflow(db, ws, id),
+      getWorkflowVersion: (ws, id, version) => catalog.getWorkflowVersion(db, ws, id, version),
+      listWorkflows: (ws, q) => catalog.listWorkflows(db, ws, q),
+      deleteWorkflow: (ws, id, now) => catalog.deleteWorkflow(db, ws, id, now),
+      setting: (key, value) => files.setting(db, key, value),
+    };
+    this.runs = {
+      acceptMany: (items) => acceptMany(db, profile, items),
+      getExecution: (ws, id) => executions.getExecution(db, ws, id),
+      loadExecution: (id) => executions.loadExecution(db, id),
+      listExecutions: (q) => executions.listExecutions(db, q),
+      listNodes: (id) => executions.listNodes(db, id),
+      listAttempts: (id) => executions.listAttempts(db, id),
+      terminateExecution: (id, code, msg, now) => executions.terminateExecution(db, profile, id, code, msg, now),
+      retryExecution: (id, now, deadlineAt, rules) => scheduling.retryExecution(db, profile, id, now, deadlineAt, rules),
+      timeOutExecutions: (now) => executions.timeOutExecutions(db, profile, now),
+      deleteExpiredIdempotencyKeys: (now) => executions.deleteExpiredIdempotencyKeys(db, now),
+    };
+    this.queue = {
+      settleAndClaim: (turn, rules) => settleAndClaim(db, profile, turn, rules),
+      heartbeat: (w, now, leaseMs) => scheduling.heartbeat(db, w, now, leaseMs),
+      requeueExpiredLeases: (now) => scheduling.requeueExpiredLeases(db, profile, now),
+      releaseLeases: (w, now) => scheduling.releaseLeases(db, profile, w, now),
+      backlog: (now) => scheduling.backlog(db, now),
+    };
+    this.files = {
+      createFile: (f) => files.createFile(db, f),
+      getFiles: (ws, keys, now) => files.getFiles(db, ws, keys, now),
+      getFile: (key) => files.getFile(db, key),
+      pinFiles: (ws, keys) => files.pinFiles(db, ws, keys),
+      listExecutionFiles: (id) => files.listExecutionFiles(db, id),
+      expiredFiles: (now, limit) => files.expiredFiles(db, now, limit),
+      deleteFile: (key) => files.deleteFile(db, key),
+    };
+    this.webhooks = {
+      createWebhook: (w) => webhooks.createWebhook(db, profile, w),
+      getWebhook: (id) => webhooks.getWebhook(db, id),
+      getWebhookForWorkflow: (ws, canvasId) => webhooks.getWebhookForWorkflow(db, ws, canvasId),
+      updateWebhook: (ws, id, patch, now) => webhooks.updateWebhook(db, ws, id, patch, now),
+      resetWebhook: (ws, id, newId, now) => webhooks.resetWebhook(db, ws, id, newId, now),
+      listWebhookCalls: (id, offset, limit) => webhooks.listWebhookCalls(db, id, offset, limit),
+      flagSilentWebhooks: (now) => deliveries.flagSilentWebhooks(db, profile, now),
+    };
+    this.outbox = {
+      createEndpoint: (e) => endpoints.createEndpoint(db, e),
+      listEndpoints: (ws) => endpoints.listEndpoints(db, ws),
+      getEndpoint: (ws, id) => endpoints.getEndpoint(db, ws, id),
+      updateEndpoint: (ws, id, p, now) => endpoints.updateEndpoint(db, ws, id, p, now),
+      deleteEndpoint: (ws, id, now) => endpoints.deleteEndpoint(db, ws, id, now),
+      rotateEndpointSecret: (ws, id, secret, until, now) => endpoints.rotateEndpointSecret(db, ws, id, secret, until, now),
+      claimMessages: (w, limit, now, leaseMs) => deliveries.claimMessages(db, profile, w, limit, now, leaseMs),
+      completeMessage: (input) => deliveries.completeMessage(db, profile, input),
+      settleAndClaimMessages: (turn) => deliveries.settleAndClaimMessages(db, profile, turn),
+      deferMessage: (id, w, attempt, runAt, now) => deliveries.deferMessage(db, id, w, attempt, runAt, now),
+      requeueMessages: (which, now) => deliveries.requeueMessages(db, which, now),
+      listMessages: (q) => deliveries.listMessages(db, q),
+      listExecutionMessages: (executionId) => deliveries.listExecutionMessages(db, executionId),
+      replayMessage: (ws, id, now) => deliveries.replayMessage(db, ws, id, now),
+      recoverMessages: (ws, endpointId, since, now) => deliveries.recoverMessages(db, ws, endpointId, since, now),
+    };
   }
 
   migrate = () => this.hooks.migrate();
@@ -56,71 +121,9 @@ export class SqlStore implements Store {
     }
   }
 
-  ensureWorkspace = (id: string, now: number) => catalog.ensureWorkspace(this.db, id, now);
-  createWorkspace = (w: WorkspaceRecord) => catalog.createWorkspace(this.db, w);
-  getWorkspace = (id: string) => catalog.getWorkspace(this.db, id);
-  listWorkspaces = (q: { offset: number; limit: number }) => catalog.listWorkspaces(this.db, q);
-  updateWorkspace = (id: string, patch: { name?: string; disabledAt?: number | null }) => catalog.updateWorkspace(this.db, id, patch);
-  createApiKey = (k: ApiKeyRecord) => catalog.createApiKey(this.db, k);
-  findApiKeyByHash = (hash: string) => catalog.findApiKeyByHash(this.db, hash);
-  listApiKeys = (ws: string) => catalog.listApiKeys(this.db, ws);
-  deleteApiKey = (ws: string, id: string) => catalog.deleteApiKey(this.db, ws, id);
-  countApiKeys = () => catalog.countApiKeys(this.db);
 
-  createWorkflow = (ws: string, id: string, def: WorkflowDefinition, now: number) => catalog.createWorkflow(this.db, ws, id, def, now);
-  updateWorkflow = (ws: string, id: string, def: WorkflowDefinition, now: number) => catalog.updateWorkflow(this.db, ws, id, def, now);
-  getWorkflow = (ws: string, id: string) => catalog.getWorkflow(this.db, ws, id);
-  getWorkflowVersion = (ws: string, id: string, version: number) => catalog.getWorkflowVersion(this.db, ws, id, version);
-  listWorkflows = (ws: string, q: ListWorkflowsQuery) => catalog.listWorkflows(this.db, ws, q);
-  deleteWorkflow = (ws: string, id: string, now: number) => catalog.deleteWorkflow(this.db, ws, id, now);
 
-  acceptMany = (items: readonly AcceptItem[]) => acceptMany(this.db, this.profile, items);
-  getExecution = (ws: string, id: string) => executions.getExecution(this.db, ws, id);
-  loadExecution = (id: string) => executions.loadExecution(this.db, id);
-  listExecutions = (q: ListExecutionsQuery) => executions.listExecutions(this.db, q);
-  listNodes = (id: string) => executions.listNodes(this.db, id);
-  listAttempts = (id: string) => executions.listAttempts(this.db, id);
-  terminateExecution = (id: string, code: ErrorCode, msg: string, now: number) => executions.terminateExecution(this.db, this.profile, id, code, msg, now);
-  timeOutExecutions = (now: number) => executions.timeOutExecutions(this.db, this.profile, now);
-  createFile = (f: FileRecord) => files.createFile(this.db, f);
-  getFiles = (ws: string, keys: string[], now: number) => files.getFiles(this.db, ws, keys, now);
-  getFile = (key: string) => files.getFile(this.db, key);
-  pinFiles = (ws: string, keys: string[]) => files.pinFiles(this.db, ws, keys);
-  listExecutionFiles = (id: string) => files.listExecutionFiles(this.db, id);
-  expiredFiles = (now: number, limit: number) => files.expiredFiles(this.db, now, limit);
-  deleteFile = (key: string) => files.deleteFile(this.db, key);
-  setting = (key: string, value: string) => files.setting(this.db, key, value);
-  deleteExpiredIdempotencyKeys = (now: number) => executions.deleteExpiredIdempotencyKeys(this.db, now);
 
-  createWebhook = (w: WebhookRecord) => webhooks.createWebhook(this.db, this.profile, w);
-  getWebhook = (id: string) => webhooks.getWebhook(this.db, id);
-  getWebhookForWorkflow = (ws: string, canvasId: string) => webhooks.getWebhookForWorkflow(this.db, ws, canvasId);
-  updateWebhook = (ws: string, id: string, patch: WebhookPatch, now: number) => webhooks.updateWebhook(this.db, ws, id, patch, now);
-  resetWebhook = (ws: string, id: string, newId: string, now: number) => webhooks.resetWebhook(this.db, ws, id, newId, now);
-  listWebhookCalls = (id: string, offset: number, limit: number) => webhooks.listWebhookCalls(this.db, id, offset, limit);
 
-  retryExecution = (id: string, now: number, deadlineAt: number, rules: Pick<SchedulingRules, 'advance'>) =>
-    scheduling.retryExecution(this.db, this.profile, id, now, deadlineAt, rules);
-  settleAndClaim = (turn: Turn, rules: SchedulingRules) => settleAndClaim(this.db, this.profile, turn, rules);
-  heartbeat = (w: string, now: number, leaseMs: number) => scheduling.heartbeat(this.db, w, now, leaseMs);
-  requeueExpiredLeases = (now: number) => scheduling.requeueExpiredLeases(this.db, this.profile, now);
-  releaseLeases = (w: string | null, now: number) => scheduling.releaseLeases(this.db, this.profile, w, now);
-  backlog = (now: number) => scheduling.backlog(this.db, now);
 
-  createEndpoint = (e: EndpointRecord) => endpoints.createEndpoint(this.db, e);
-  listEndpoints = (ws: string) => endpoints.listEndpoints(this.db, ws);
-  getEndpoint = (ws: string, id: string) => endpoints.getEndpoint(this.db, ws, id);
-  updateEndpoint = (ws: string, id: string, p: EndpointPatch, now: number) => endpoints.updateEndpoint(this.db, ws, id, p, now);
-  deleteEndpoint = (ws: string, id: string, now: number) => endpoints.deleteEndpoint(this.db, ws, id, now);
-  rotateEndpointSecret = (ws: string, id: string, secret: string, until: number, now: number) => endpoints.rotateEndpointSecret(this.db, ws, id, secret, until, now);
-  claimMessages = (w: string, limit: number, now: number, leaseMs: number) => deliveries.claimMessages(this.db, this.profile, w, limit, now, leaseMs);
-  completeMessage = (input: CompleteMessageInput) => deliveries.completeMessage(this.db, this.profile, input);
-  settleAndClaimMessages = (turn: MessageTurn) => deliveries.settleAndClaimMessages(this.db, this.profile, turn);
-  deferMessage = (id: string, w: string, attempt: number, runAt: number, now: number) => deliveries.deferMessage(this.db, id, w, attempt, runAt, now);
-  requeueMessages = (which: { owner: string } | { expiredBefore: number }, now: number) => deliveries.requeueMessages(this.db, which, now);
-  listMessages = (q: ListMessagesQuery) => deliveries.listMessages(this.db, q);
-  listExecutionMessages = (executionId: string) => deliveries.listExecutionMessages(this.db, executionId);
-  replayMessage = (ws: string, id: string, now: number) => deliveries.replayMessage(this.db, ws, id, now);
-  recoverMessages = (ws: string, endpointId: string, since: number, now: number) => deliveries.recoverMessages(this.db, ws, endpointId, since, now);
-  flagSilentWebhooks = (now: number) => deliveries.flagSilentWebhooks(this.db, this.profile, now);
 }
