@@ -2,7 +2,9 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { newWorkerId } from '../ids.ts';
 import type { Metrics } from '../metrics.ts';
-import type { ClaimedMessage, CompleteMessageInput, MessageNext } from '../store/delivery.ts';
+import type { ClaimedMessage, CompleteMessageInput, DeliveryRules, MessageNext } from '../store/delivery.ts';
+import { deliveryRules } from './rules.ts';
+import { flagSilentWebhooks } from './silence.ts';
 import type { Store } from '../store/store.ts';
 import { nextDeliveryAt } from './schedule.ts';
 import { sendEvent } from './send.ts';
@@ -54,7 +56,10 @@ export class Dispatcher {
   /** Token buckets for endpoints with a rate limit (per process). */
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
+  private readonly rules: DeliveryRules;
+
   constructor(private readonly deps: DispatcherDeps) {
+    this.rules = deliveryRules(deps.config.endpointDisableAfterMs);
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
   }
@@ -122,6 +127,7 @@ export class Dispatcher {
         claim,
         now: this.now(),
         leaseMs: leaseFor(config.deliveryTimeoutMs),
+        rules: this.rules,
       });
     } catch (err) {
       // Kept for the next turn; if none succeeds before the lease ends, the message is sent again.
@@ -215,7 +221,6 @@ export class Dispatcher {
           outcome: ok ? 'succeeded' : 'failed',
         },
         next,
-        disableAfterMs: config.endpointDisableAfterMs,
         now: finishedAt,
       },
       failure: ok ? undefined : { endpointId: endpoint.id, status: sent.httpStatus, error, next: next.type },
@@ -248,7 +253,7 @@ export class Dispatcher {
 
   async checkSilence(): Promise<number> {
     try {
-      return await this.deps.store.webhooks.flagSilentWebhooks(this.now());
+      return await flagSilentWebhooks(this.deps.store, this.now());
     } catch (err) {
       this.deps.logger.warn({ err }, 'silence check failed');
       return 0;

@@ -61,11 +61,34 @@ const WebhookReceivedData = Type.Object(
   { additionalProperties: true },
 );
 
+const WebhookSilentData = Type.Object(
+  {
+    webhookId: Id('The webhook'),
+    canvasId: Id('The workflow'),
+    expectedEvery: Type.Integer({ description: 'Seconds, as configured' }),
+    lastCallAt: Type.Optional(Time),
+    silentForSeconds: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: true },
+);
+
+const EndpointDisabledData = Type.Object(
+  {
+    endpointId: Id('The endpoint (ep-…)'),
+    url: Type.String(),
+    reason: Type.String(),
+    failingSince: Type.Optional(Time),
+  },
+  { additionalProperties: true },
+);
+
 /** Payload types derived from the catalog, so a builder in payloads.ts cannot drift from docs/events/. */
 export type ExecutionEventData = Static<typeof ExecutionData>;
 export type NodeEventData = Static<typeof NodeData>;
 export type DriftEventData = Static<typeof DriftData>;
 export type WebhookReceivedEventData = Static<typeof WebhookReceivedData>;
+export type WebhookSilentEventData = Static<typeof WebhookSilentData>;
+export type EndpointDisabledEventData = Static<typeof EndpointDisabledData>;
 
 export interface EventType {
   type: string;
@@ -96,30 +119,13 @@ export const EVENT_TYPES: readonly EventType[] = [
     type: 'webhook.silent',
     version: 1,
     description: 'A webhook with `expectedEvery` received nothing for that long. Emitted once per silence; the next accepted call re-arms it.',
-    data: Type.Object(
-      {
-        webhookId: Id('The webhook'),
-        canvasId: Id('The workflow'),
-        expectedEvery: Type.Integer({ description: 'Seconds, as configured' }),
-        lastCallAt: Type.Optional(Time),
-        silentForSeconds: Type.Integer({ minimum: 0 }),
-      },
-      { additionalProperties: true },
-    ),
+    data: WebhookSilentData,
   },
   {
     type: 'endpoint.disabled',
     version: 1,
     description: 'An event endpoint was disabled: it answered 410 Gone, or failed continuously for FLOWGATE_ENDPOINT_DISABLE_AFTER_MS (5 days).',
-    data: Type.Object(
-      {
-        endpointId: Id('The endpoint (ep-…)'),
-        url: Type.String(),
-        reason: Type.String(),
-        failingSince: Type.Optional(Time),
-      },
-      { additionalProperties: true },
-    ),
+    data: EndpointDisabledData,
   },
 ];
 

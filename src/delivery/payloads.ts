@@ -1,5 +1,5 @@
 import type { NewEvent } from '../store/delivery.ts';
-import type { DriftEventData, ExecutionEventData, NodeEventData, WebhookReceivedEventData } from './eventTypes.ts';
+import type { DriftEventData, EndpointDisabledEventData, ExecutionEventData, NodeEventData, WebhookReceivedEventData, WebhookSilentEventData } from './eventTypes.ts';
 
 /**
  * What each event says. The store writes these in the transaction of the change they report (the
@@ -88,4 +88,25 @@ export function webhookReceivedEvent(c: WebhookCallFacts, now: number): NewEvent
     bodySize: c.bodySize,
   };
   return { workspaceId: c.workspaceId, type: 'webhook.received', executionId: c.executionId, now, data };
+}
+
+/** `webhook.silent`: a webhook with `expectedEvery` heard nothing for that long. */
+export function webhookSilentEvent(
+  w: { workspaceId: string; webhookId: string; canvasId: string; expectedEvery: number; lastCallAt?: number; quietSince: number },
+  now: number,
+): NewEvent {
+  const data: WebhookSilentEventData = {
+    webhookId: w.webhookId,
+    canvasId: w.canvasId,
+    expectedEvery: w.expectedEvery,
+    lastCallAt: iso(w.lastCallAt),
+    silentForSeconds: Math.floor((now - w.quietSince) / 1000),
+  };
+  return { workspaceId: w.workspaceId, type: 'webhook.silent', now, data };
+}
+
+/** `endpoint.disabled`: heard by the workspace's other endpoints. */
+export function endpointDisabledEvent(e: { workspaceId: string; endpointId: string; url: string; failingSince?: number }, reason: string, now: number): NewEvent {
+  const data: EndpointDisabledEventData = { endpointId: e.endpointId, url: e.url, reason, failingSince: iso(e.failingSince) };
+  return { workspaceId: e.workspaceId, type: 'endpoint.disabled', now, data };
 }

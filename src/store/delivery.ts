@@ -102,9 +102,18 @@ export interface CompleteMessageInput {
   workerId: string;
   attempt: MessageAttemptRecord;
   next: MessageNext;
-  /** Disable the endpoint if it has been failing for this long. */
-  disableAfterMs: number;
   now: number;
+}
+
+/**
+ * The delivery policy a turn applies inside its transaction; `delivery/rules.ts` decides it, the
+ * store only asks (as the worker's turn asks `SchedulingRules`).
+ */
+export interface DeliveryRules {
+  /** Why to disable an endpoint that has been failing since `failingSince`, or undefined to keep trying. */
+  disableReason(failingSince: number, now: number): string | undefined;
+  /** The `endpoint.disabled` event, written with the change. */
+  endpointDisabled(endpoint: { workspaceId: string; endpointId: string; url: string; failingSince?: number }, reason: string, now: number): NewEvent;
 }
 
 /** A dispatcher's turn: what finished since the last one, and how much to claim next. */
@@ -115,6 +124,7 @@ export interface MessageTurn {
   claim: number;
   now: number;
   leaseMs: number;
+  rules: DeliveryRules;
 }
 
 export interface ListMessagesQuery {

@@ -2,6 +2,7 @@ import type { ErrorCode } from '../errors.ts';
 import type {
   ClaimedMessage,
   CompleteMessageInput,
+  DeliveryRules,
   MessageTurn,
   EndpointPatch,
   EndpointRecord,
@@ -457,8 +458,10 @@ export interface WebhookStore {
   /** Revokes `webhookId` and creates `newId` with the same settings, in one transaction. */
   resetWebhook(workspaceId: string, webhookId: string, newId: string, now: number): Promise<WebhookRecord | undefined>;
   listWebhookCalls(webhookId: string, offset: number, limit: number): Promise<{ records: WebhookCallRecord[]; total: number }>;
-  /** Emits `webhook.silent` for webhooks that heard nothing for their `expectedEvery`; returns how many. */
-  flagSilentWebhooks(now: number): Promise<number>;
+  /** Enabled webhooks with `expectedEvery`, and when each last accepted a call (the silence check's input). */
+  silenceWatch(): Promise<SilenceWatch[]>;
+  /** Sets `silentAt` (guarded by the value read) and writes `event` with it; false if already flagged. */
+  markSilent(webhookId: string, previousSilentAt: number | undefined, now: number, event: NewEvent): Promise<boolean>;
 }
 
 /** Outbound events (SPEC §4.12): endpoints, and the delivery queue the dispatchers share. Events themselves are written by the transitions of the other areas, in their transactions. */
@@ -472,7 +475,7 @@ export interface OutboxStore {
   /** Leases up to `limit` due messages (ordered endpoints: only their oldest undelivered one). */
   claimMessages(workerId: string, limit: number, now: number, leaseMs: number): Promise<ClaimedMessage[]>;
   /** Records an attempt and its consequence; false if the lease was lost. May disable the endpoint. */
-  completeMessage(input: CompleteMessageInput): Promise<boolean>;
+  completeMessage(input: CompleteMessageInput, rules: DeliveryRules): Promise<boolean>;
   /**
    * A dispatcher's turn in one transaction: records every finished delivery (`applied[i]` false when
    * its lease was lost), then claims up to `claim` due messages.
@@ -512,6 +515,17 @@ export interface Store {
   readonly files: FileStore;
   readonly webhooks: WebhookStore;
   readonly outbox: OutboxStore;
+}
+
+export interface SilenceWatch {
+  webhookId: string;
+  workspaceId: string;
+  canvasId: string;
+  /** Seconds. */
+  expectedEvery: number;
+  updatedAt: number;
+  silentAt?: number;
+  lastCallAt?: number;
 }
 
 export type MessageWithAttempts = MessageRecord & { attemptLog: MessageAttemptRecord[] };

@@ -2,9 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { newExecutionId } from '../../src/ids.ts';
 import { SCHEDULING_RULES } from '../../src/engine/rules.ts';
+import { deliveryRules } from '../../src/delivery/rules.ts';
 import type { ClaimedWork, Completion, IdempotencyClaim, NewExecution, Store } from '../../src/store/store.ts';
 import type { WorkflowDefinition } from '../../src/workflows/definition.ts';
 import { freshTarget, STORE_KINDS, type StoreTarget } from '../helpers/stores.ts';
+
+/** Endpoints are never disabled for failing in these tests. */
+const RULES = deliveryRules(1e12);
 
 const def: WorkflowDefinition = {
   title: 'Branches',
@@ -410,7 +414,7 @@ for (const kind of STORE_KINDS) {
       assert.equal(JSON.parse(m1.message.payload).data.executionId, ids[0]);
       assert.equal(m1.round, 1);
       const attempt = { attempt: 1, startedAt: 60_000, finishedAt: 60_010, latencyMs: 10, httpStatus: 503, outcome: 'failed' as const };
-      const done = (workerId: string, next: any, a = attempt) => store.outbox.completeMessage({ messageId: m1.message.id, workerId, attempt: a, next, disableAfterMs: 1e12, now: 60_010 });
+      const done = (workerId: string, next: any, a = attempt) => store.outbox.completeMessage({ messageId: m1.message.id, workerId, attempt: a, next, now: 60_010 }, RULES);
       assert.equal(await done('intruder', { type: 'retry', at: 60_500 }), false, 'only the lease holder writes');
       assert.equal(await done('d1', { type: 'retry', at: 60_500 }), true);
       assert.deepEqual(await store.outbox.claimMessages('d1', 10, 60_100, 1_000), [], 'the retry waits, and the next waits behind it');
@@ -418,7 +422,7 @@ for (const kind of STORE_KINDS) {
       assert.equal(again[0]?.message.id, m1.message.id);
       assert.equal(again[0]?.attempt, 2);
       assert.equal(
-        await store.outbox.completeMessage({ messageId: m1.message.id, workerId: 'd2', attempt: { ...attempt, attempt: 2, httpStatus: 200, outcome: 'succeeded' }, next: { type: 'succeeded' }, disableAfterMs: 1e12, now: 60_600 }),
+        await store.outbox.completeMessage({ messageId: m1.message.id, workerId: 'd2', attempt: { ...attempt, attempt: 2, httpStatus: 200, outcome: 'succeeded' }, next: { type: 'succeeded' }, now: 60_600 }, RULES),
         true,
       );
       const second = await store.outbox.claimMessages('d1', 10, 60_700, 1_000);
@@ -444,14 +448,13 @@ for (const kind of STORE_KINDS) {
       }
       // The queue is shared with earlier tests' messages: only this endpoint's count here.
       const mine = <T extends { endpoint: { id: string } }>(list: T[]) => list.filter((c) => c.endpoint.id === 'ep-batch');
-      const claimed = mine((await store.outbox.settleAndClaimMessages({ workerId: 'db1', completions: [], claim: 100, now: 90_000, leaseMs: 1_000 })).claimed).slice(0, 3);
+      const claimed = mine((await store.outbox.settleAndClaimMessages({ workerId: 'db1', completions: [], claim: 100, now: 90_000, leaseMs: 1_000, rules: RULES })).claimed).slice(0, 3);
       assert.equal(claimed.length, 3);
       const outcome = (m: (typeof claimed)[number], workerId: string, ok: boolean) => ({
         messageId: m.message.id,
         workerId,
         attempt: { attempt: m.attempt, startedAt: 90_000, finishedAt: 90_010, latencyMs: 10, httpStatus: ok ? 200 : 500, outcome: ok ? ('succeeded' as const) : ('failed' as const) },
         next: ok ? ({ type: 'succeeded' } as const) : ({ type: 'retry', at: 95_000 } as const),
-        disableAfterMs: 1e12,
         now: 90_010,
       });
       const turn = await store.outbox.settleAndClaimMessages({
@@ -460,6 +463,7 @@ for (const kind of STORE_KINDS) {
         claim: 10,
         now: 90_020,
         leaseMs: 1_000,
+        rules: RULES,
       });
       assert.deepEqual(turn.applied, [true, false, true]);
       assert.equal(mine(turn.claimed).length, 0, 'the retry is not due, the lost lease is still leased, the rest were claimed before');

@@ -2,6 +2,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type {
   ClaimedMessage,
   CompleteMessageInput,
+  DeliveryRules,
   ListMessagesQuery,
   MessageTurn,
   MessageAttemptRecord,
@@ -98,8 +99,8 @@ async function claimIn(trx: Trx, profile: BackendProfile, workerId: string, limi
 }
 
 /** Records the attempt and moves the message on; false when the lease was lost (nothing written). */
-export async function completeMessage(db: Db, profile: BackendProfile, input: CompleteMessageInput): Promise<boolean> {
-  const r = await settleAndClaimMessages(db, profile, { workerId: input.workerId, completions: [input], claim: 0, now: input.now, leaseMs: 0 });
+export async function completeMessage(db: Db, profile: BackendProfile, input: CompleteMessageInput, rules: DeliveryRules): Promise<boolean> {
+  const r = await settleAndClaimMessages(db, profile, { workerId: input.workerId, completions: [input], claim: 0, now: input.now, leaseMs: 0, rules });
   return r.applied[0]!;
 }
 
@@ -115,7 +116,7 @@ export function settleAndClaimMessages(db: Db, profile: BackendProfile, turn: Me
     const wins = turn.completions.flatMap((c, i) => (c.next.type === 'succeeded' ? [{ c, i }] : []));
     const done = await settleSuccesses(trx, wins.map((w) => w.c));
     wins.forEach((w) => (applied[w.i] = done.has(w.c.messageId)));
-    for (const [i, c] of turn.completions.entries()) if (c.next.type !== 'succeeded') applied[i] = await settleOne(trx, profile, c);
+    for (const [i, c] of turn.completions.entries()) if (c.next.type !== 'succeeded') applied[i] = await settleOne(trx, profile, c, turn.rules);
     const claimed = await claimIn(trx, profile, turn.workerId, turn.claim, turn.now, turn.leaseMs);
     return { applied, claimed };
   });
@@ -166,7 +167,7 @@ const attemptRow = (input: CompleteMessageInput): EventAttemptsTable => {
 };
 
 /** A delivery that did not succeed: a retry, giving up, or disabling its endpoint. */
-async function settleOne(trx: Trx, profile: BackendProfile, input: CompleteMessageInput): Promise<boolean> {
+async function settleOne(trx: Trx, profile: BackendProfile, input: CompleteMessageInput, rules: DeliveryRules): Promise<boolean> {
   const { next, now } = input;
   const status = next.type === 'retry' ? 'pending' : 'failed';
   const a = input.attempt;
@@ -201,12 +202,8 @@ async function settleOne(trx: Trx, profile: BackendProfile, input: CompleteMessa
     await trx.updateTable('event_messages').set({ status: 'skipped', next_attempt_at: null }).where('id', '=', input.messageId).execute();
     return true;
   }
-  const failingFor = now - Number(ep?.failing_since ?? now);
-  if (next.type === 'disable_endpoint') await disableEndpoint(trx, profile, endpointId, next.reason, now);
-  else if (failingFor >= input.disableAfterMs) {
-    const since = new Date(Number(ep!.failing_since)).toISOString();
-    await disableEndpoint(trx, profile, endpointId, `failing for ${Math.round(failingFor / 60_000)} min (since ${since})`, now);
-  }
+  const reason = next.type === 'disable_endpoint' ? next.reason : rules.disableReason(Number(ep?.failing_since ?? now), now);
+  if (reason !== undefined) await disableEndpoint(trx, profile, endpointId, reason, now, rules);
   return true;
 }
 
@@ -214,7 +211,7 @@ async function settleOne(trx: Trx, profile: BackendProfile, input: CompleteMessa
  * Stops deliveries to an endpoint: what was waiting becomes `skipped` (recover brings it back after
  * re-enabling), and the workspace hears `endpoint.disabled` — on its other endpoints.
  */
-async function disableEndpoint(trx: Trx, profile: BackendProfile, endpointId: string, reason: string, now: number): Promise<void> {
+async function disableEndpoint(trx: Trx, profile: BackendProfile, endpointId: string, reason: string, now: number, rules: DeliveryRules): Promise<void> {
   const ep = await trx
     .updateTable('event_endpoints')
     .set({ enabled: 0, disabled_reason: reason, updated_at: now })
@@ -229,17 +226,8 @@ async function disableEndpoint(trx: Trx, profile: BackendProfile, endpointId: st
     .where('endpoint_id', '=', endpointId)
     .where('status', '=', 'pending')
     .execute();
-  await writeEvents(trx, profile, [{
-    workspaceId: ep.workspace_id,
-    type: 'endpoint.disabled',
-    now,
-    data: {
-      endpointId: ep.id,
-      url: ep.url,
-      reason,
-      failingSince: ep.failing_since === null ? undefined : new Date(Number(ep.failing_since)).toISOString(),
-    },
-  }]);
+  const failingSince = ep.failing_since === null ? undefined : Number(ep.failing_since);
+  await writeEvents(trx, profile, [rules.endpointDisabled({ workspaceId: ep.workspace_id, endpointId: ep.id, url: ep.url, failingSince }, reason, now)]);
 }
 
 /** Puts a claimed message back without counting an attempt (the endpoint's rate limit said wait). */
@@ -339,55 +327,4 @@ export function recoverMessages(db: Db, workspaceId: string, endpointId: string,
       .executeTakeFirst();
     return Number(r.numUpdatedRows);
   });
-}
-
-/**
- * `webhook.silent` (SPEC §4.12): a webhook with `expectedEvery` that heard nothing for that long.
- * One silence makes one event: `silent_at` is set with a compare-and-set, so concurrent sweepers in
- * several processes emit it once, and a new call re-arms it.
- */
-export async function flagSilentWebhooks(db: Db, profile: BackendProfile, now: number): Promise<number> {
-  const hooks = await db
-    .selectFrom('webhooks')
-    .select(['id', 'workspace_id', 'workflow_id', 'expected_every_s', 'updated_at', 'silent_at'])
-    .where('expected_every_s', 'is not', null)
-    .where('revoked_at', 'is', null)
-    .where('enabled', '=', 1)
-    .execute();
-  let flagged = 0;
-  for (const w of hooks) {
-    const last = await db
-      .selectFrom('webhook_calls')
-      .select('created_at')
-      .where('webhook_id', '=', w.id)
-      .where('status', '=', 'accepted')
-      .orderBy('id', 'desc')
-      .limit(1)
-      .executeTakeFirst();
-    const lastCall = last ? Number(last.created_at) : undefined;
-    const quietSince = Math.max(lastCall ?? 0, Number(w.updated_at));
-    const silentAt = w.silent_at === null ? undefined : Number(w.silent_at);
-    if (now - quietSince < Number(w.expected_every_s) * 1000) continue;
-    if (silentAt !== undefined && silentAt >= quietSince) continue;
-    const emitted = await transaction(db, async (trx) => {
-      let q = trx.updateTable('webhooks').set({ silent_at: now }).where('id', '=', w.id);
-      q = silentAt === undefined ? q.where('silent_at', 'is', null) : q.where('silent_at', '=', silentAt);
-      if (Number((await q.executeTakeFirst()).numUpdatedRows) !== 1) return false;
-      await writeEvents(trx, profile, [{
-        workspaceId: w.workspace_id,
-        type: 'webhook.silent',
-        now,
-        data: {
-          webhookId: w.id,
-          canvasId: w.workflow_id,
-          expectedEvery: Number(w.expected_every_s),
-          lastCallAt: lastCall === undefined ? undefined : new Date(lastCall).toISOString(),
-          silentForSeconds: Math.floor((now - quietSince) / 1000),
-        },
-      }]);
-      return true;
-    });
-    if (emitted) flagged++;
-  }
-  return flagged;
 }

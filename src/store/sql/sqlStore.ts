@@ -88,7 +88,8 @@ export class SqlStore implements Store {
       updateWebhook: (ws, id, patch, now) => webhooks.updateWebhook(db, ws, id, patch, now),
       resetWebhook: (ws, id, newId, now) => webhooks.resetWebhook(db, ws, id, newId, now),
       listWebhookCalls: (id, offset, limit) => webhooks.listWebhookCalls(db, id, offset, limit),
-      flagSilentWebhooks: (now) => deliveries.flagSilentWebhooks(db, profile, now),
+      silenceWatch: () => webhooks.silenceWatch(db),
+      markSilent: (id, previous, now, event) => webhooks.markSilent(db, profile, id, previous, now, event),
     };
     this.outbox = {
       createEndpoint: (e) => endpoints.createEndpoint(db, e),
@@ -98,7 +99,7 @@ export class SqlStore implements Store {
       deleteEndpoint: (ws, id, now) => endpoints.deleteEndpoint(db, ws, id, now),
       rotateEndpointSecret: (ws, id, secret, until, now) => endpoints.rotateEndpointSecret(db, ws, id, secret, until, now),
       claimMessages: (w, limit, now, leaseMs) => deliveries.claimMessages(db, profile, w, limit, now, leaseMs),
-      completeMessage: (input) => deliveries.completeMessage(db, profile, input),
+      completeMessage: (input, rules) => deliveries.completeMessage(db, profile, input, rules),
       settleAndClaimMessages: (turn) => deliveries.settleAndClaimMessages(db, profile, turn),
       deferMessage: (id, w, attempt, runAt, now) => deliveries.deferMessage(db, id, w, attempt, runAt, now),
       requeueMessages: (which, now) => deliveries.requeueMessages(db, which, now),

@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { ErrorCode } from '../../errors.ts';
-import type { BodyMode, WebhookCallRecord, WebhookPatch, WebhookRecord } from '../store.ts';
+import type { NewEvent } from '../delivery.ts';
+import type { BodyMode, SilenceWatch, WebhookCallRecord, WebhookPatch, WebhookRecord } from '../store.ts';
+import { writeEvents } from './outbox.ts';
 import type { BackendProfile } from './profile.ts';
 import { fromJson, toJson } from './rows.ts';
 import type { Tables, WebhooksTable } from './tables.ts';
@@ -126,4 +128,53 @@ export async function listWebhookCalls(db: Db, webhookId: string, offset: number
     })),
     total: Number(count.n),
   };
+}
+
+/** Enabled webhooks with `expectedEvery`, with when each last accepted a call: what the silence check reads. */
+export async function silenceWatch(db: Db): Promise<SilenceWatch[]> {
+  const rows = await db
+    .selectFrom('webhooks as w')
+    .select((eb) => [
+      'w.id',
+      'w.workspace_id',
+      'w.workflow_id',
+      'w.expected_every_s',
+      'w.updated_at',
+      'w.silent_at',
+      eb
+        .selectFrom('webhook_calls as c')
+        .select('c.created_at')
+        .whereRef('c.webhook_id', '=', 'w.id')
+        .where('c.status', '=', 'accepted')
+        .orderBy('c.id', 'desc')
+        .limit(1)
+        .as('last_call_at'),
+    ])
+    .where('w.expected_every_s', 'is not', null)
+    .where('w.revoked_at', 'is', null)
+    .where('w.enabled', '=', 1)
+    .execute();
+  return rows.map((r) => ({
+    webhookId: r.id,
+    workspaceId: r.workspace_id,
+    canvasId: r.workflow_id,
+    expectedEvery: Number(r.expected_every_s),
+    updatedAt: Number(r.updated_at),
+    silentAt: r.silent_at === null ? undefined : Number(r.silent_at),
+    lastCallAt: r.last_call_at === null || r.last_call_at === undefined ? undefined : Number(r.last_call_at),
+  }));
+}
+
+/**
+ * Marks a webhook silent and writes its event, once: the update is guarded by the `silentAt` the
+ * caller read, so two processes checking at once emit one event. False if another got there first.
+ */
+export function markSilent(db: Db, profile: BackendProfile, webhookId: string, previousSilentAt: number | undefined, now: number, event: NewEvent): Promise<boolean> {
+  return transaction(db, async (trx) => {
+    let q = trx.updateTable('webhooks').set({ silent_at: now }).where('id', '=', webhookId);
+    q = previousSilentAt === undefined ? q.where('silent_at', 'is', null) : q.where('silent_at', '=', previousSilentAt);
+    if (Number((await q.executeTakeFirst()).numUpdatedRows) !== 1) return false;
+    await writeEvents(trx, profile, [event]);
+    return true;
+  });
 }
