@@ -7,6 +7,10 @@
  */
 export class ReadCache<V> {
   private readonly entries = new Map<string, { value: V; at: number }>();
+  /** Loads under way: a burst of requests that find the entry expired share one read. */
+  private readonly loading = new Map<string, Promise<V | undefined>>();
+  /** Bumped by every forget/clear: a load that started before a write must not cache what it read. */
+  private generation = 0;
 
   constructor(
     private readonly ttlMs = 1000,
@@ -17,19 +21,29 @@ export class ReadCache<V> {
   async get(key: string, load: () => Promise<V | undefined>): Promise<V | undefined> {
     const hit = this.entries.get(key);
     if (hit && this.now() - hit.at < this.ttlMs) return hit.value;
-    const value = await load();
-    if (value === undefined) return undefined;
+    const generation = this.generation;
+    let pending = this.loading.get(key);
+    if (!pending) {
+      pending = load().finally(() => this.loading.delete(key));
+      this.loading.set(key, pending);
+    }
+    const value = await pending;
+    if (value === undefined || generation !== this.generation) return value;
     if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value as string);
     this.entries.set(key, { value, at: this.now() });
     return value;
   }
 
   forget(key: string): void {
+    this.generation++;
     this.entries.delete(key);
+    this.loading.delete(key);
   }
 
   /** Forgets everything (for writes that cannot name the key, such as revoking an API key by id). */
   clear(): void {
+    this.generation++;
     this.entries.clear();
+    this.loading.clear();
   }
 }
