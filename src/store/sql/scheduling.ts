@@ -127,12 +127,13 @@ export async function applyAdvances(
   const decisions = runs.map((r) => rules.advance(r.nodes));
   const pairs = (pick: (d: (typeof decisions)[number]) => string[]) =>
     runs.flatMap((r, i) => pick(decisions[i]!).map((node_id) => ({ execution_id: r.head.id, node_id })));
-  const initNodes = sql`node_executions.status = 'init' AND (node_executions.execution_id, node_executions.node_id) IN (SELECT execution_id, node_id FROM v)`;
+  // A join on the primary key, not `(a, b) IN (SELECT …)`, which PostgreSQL planned as a scan.
+  const initNodes = sql`node_executions.execution_id = v.execution_id AND node_executions.node_id = v.node_id AND node_executions.status = 'init'`;
   for (const part of chunks(pairs((d) => d.runnable), 2)) {
-    await sql`${valuesCte(PAIR_COLUMNS, part)} UPDATE node_executions SET runnable_at = ${now} WHERE ${initNodes} AND node_executions.runnable_at IS NULL`.execute(trx);
+    await sql`${valuesCte(PAIR_COLUMNS, part)} UPDATE node_executions SET runnable_at = ${now} FROM v WHERE ${initNodes} AND node_executions.runnable_at IS NULL`.execute(trx);
   }
   for (const part of chunks(pairs((d) => d.skipped), 2)) {
-    await sql`${valuesCte(PAIR_COLUMNS, part)} UPDATE node_executions SET status = 'skipped', finished_at = ${now} WHERE ${initNodes}`.execute(trx);
+    await sql`${valuesCte(PAIR_COLUMNS, part)} UPDATE node_executions SET status = 'skipped', finished_at = ${now} FROM v WHERE ${initNodes}`.execute(trx);
   }
 
   const finishing = runs.filter((_, i) => decisions[i]!.outcome?.status === 'finish').map((r) => r.head.id);

@@ -129,7 +129,7 @@ async function advanceState(trx: Trx, executionIds: string[]): Promise<Map<strin
  */
 async function settleNodes(trx: Trx, turn: Turn, completions: Completion[], heads: Map<string, Head>, rules: SchedulingRules, events: NewEvent[]): Promise<CompleteNodeOutcome[]> {
   const outcomes: CompleteNodeOutcome[] = completions.map(() => ({ applied: false }));
-  const drifts = new Map<number, unknown>();
+  const drifts = await swapShapes(trx, completions, heads, turn.now, rules);
   const finals: FinalRow[] = [];
   const retries: RetryRow[] = [];
   for (const [i, c] of completions.entries()) {
@@ -145,8 +145,7 @@ async function settleNodes(trx: Trx, turn: Turn, completions: Completion[], head
       retries.push({ ...key, runnable_at: r.runAt, err_code: r.errCode, err_msg: r.errMsg });
       continue;
     }
-    const drift = r.type === 'finished' && c.responseShape !== undefined ? await swapShape(trx, head, c, turn.now, rules) : undefined;
-    if (drift !== undefined) drifts.set(i, drift);
+    const drift = drifts.get(i);
     finals.push({
       ...key,
       status: r.type === 'finished' ? 'finish' : 'failed',
@@ -247,23 +246,54 @@ async function finishAttempts(trx: Trx, rows: AttemptRow[]): Promise<void> {
   }
 }
 
-/** Stores the response shape of a task and asks the rules how it differs from the previous one. */
-async function swapShape(trx: Trx, head: Head, c: Completion, now: number, rules: SchedulingRules): Promise<unknown> {
-  const shape = c.responseShape!;
-  const prev = await trx
-    .selectFrom('response_shapes')
-    .select('shape')
-    .where('workspace_id', '=', head.workspace_id)
-    .where('workflow_id', '=', head.workflow_id)
-    .where('node_id', '=', c.nodeId)
-    .executeTakeFirst();
-  if (prev?.shape === shape) return undefined;
-  await trx
-    .insertInto('response_shapes')
-    .values({ workspace_id: head.workspace_id, workflow_id: head.workflow_id, node_id: c.nodeId, shape, updated_at: now })
-    .onConflict((oc) => oc.columns(['workspace_id', 'workflow_id', 'node_id']).doUpdateSet({ shape, updated_at: now }))
-    .execute();
-  return prev === undefined ? undefined : (rules.drift(prev.shape, shape) ?? undefined);
+const SHAPE_KEY_COLUMNS = { workspace_id: 'TEXT', workflow_id: 'TEXT', node_id: 'TEXT' } as const;
+const shapeKey = (k: { workspace_id: string; workflow_id: string; node_id: string }) => `${k.workspace_id}\u0000${k.workflow_id}\u0000${k.node_id}`;
+
+/**
+ * Stores the response shape of each finished task and asks the rules how it differs from the one
+ * before — in completion order, so the second of two runs of one workflow in a batch is compared with
+ * the first. One read and one upsert for the batch. Returns the drift by completion index.
+ */
+async function swapShapes(trx: Trx, completions: Completion[], heads: Map<string, Head>, now: number, rules: SchedulingRules): Promise<Map<number, unknown>> {
+  const drifts = new Map<number, unknown>();
+  const shaped = completions.flatMap((c, i) => {
+    const head = heads.get(c.executionId);
+    return head && c.result.type === 'finished' && c.responseShape !== undefined
+      ? [{ i, shape: c.responseShape, key: { workspace_id: head.workspace_id, workflow_id: head.workflow_id, node_id: c.nodeId } }]
+      : [];
+  });
+  if (shaped.length === 0) return drifts;
+  const latest = new Map<string, string>();
+  const keys = [...new Map(shaped.map((s) => [shapeKey(s.key), s.key])).values()];
+  for (const part of chunks(keys, 3)) {
+    const { rows } = await sql<{ workspace_id: string; workflow_id: string; node_id: string; shape: string }>`${valuesCte(SHAPE_KEY_COLUMNS, part)}
+      SELECT s.workspace_id, s.workflow_id, s.node_id, s.shape FROM response_shapes s
+        JOIN v ON s.workspace_id = v.workspace_id AND s.workflow_id = v.workflow_id AND s.node_id = v.node_id`.execute(trx);
+    for (const r of rows) latest.set(shapeKey(r), r.shape);
+  }
+  const changed = new Map<string, Tables['response_shapes']>();
+  for (const s of shaped) {
+    const k = shapeKey(s.key);
+    const prev = latest.get(k);
+    if (prev === s.shape) continue;
+    if (prev !== undefined) {
+      const drift = rules.drift(prev, s.shape);
+      if (drift !== undefined && drift !== null) drifts.set(s.i, drift);
+    }
+    latest.set(k, s.shape);
+    changed.set(k, { ...s.key, shape: s.shape, updated_at: now });
+  }
+  const rows = [...changed.values()];
+  for (const part of chunks(rows, 5)) {
+    await trx
+      .insertInto('response_shapes')
+      .values([...part])
+      .onConflict((oc) =>
+        oc.columns(['workspace_id', 'workflow_id', 'node_id']).doUpdateSet((eb) => ({ shape: eb.ref('excluded.shape'), updated_at: eb.ref('excluded.updated_at') })),
+      )
+      .execute();
+  }
+  return drifts;
 }
 
 /** Puts a claimed node back without counting the claim as an attempt, and drops that attempt's row. */
