@@ -37,12 +37,17 @@ function fresh(tsSeconds: string | undefined, nowMs: number): VerifyResult | und
   return undefined;
 }
 
-/** Standard Webhooks: `v1,<base64 HMAC of id.timestamp.body>`, secret `whsec_<base64>`; several signatures may be sent during rotation. */
+/**
+ * Standard Webhooks: `v1,<base64 HMAC of id.timestamp.body>`, secret `whsec_<base64>`; several
+ * signatures may be sent during rotation. Senders hosted on Svix send the same scheme under `svix-*`
+ * header names, accepted as aliases.
+ */
 const standardWebhooks: Verifier = ({ rawBody, headers, signature, nowMs }) => {
-  const id = headers['webhook-id'];
-  const ts = headers['webhook-timestamp'];
-  const sigs = headers['webhook-signature'];
-  if (!id || !sigs) return { ok: false, message: 'missing webhook-id or webhook-signature header' };
+  const svix = !headers['webhook-id'] && !!headers['svix-id'];
+  const id = svix ? headers['svix-id'] : headers['webhook-id'];
+  const ts = svix ? headers['svix-timestamp'] : headers['webhook-timestamp'];
+  const sigs = svix ? headers['svix-signature'] : headers['webhook-signature'];
+  if (!id || !sigs) return { ok: false, message: 'missing webhook-id (or svix-id) or webhook-signature (or svix-signature) header' };
   const stale = fresh(ts, nowMs);
   if (stale) return stale;
   const key = Buffer.from(signature.secret.replace(/^whsec_/, ''), 'base64');
@@ -63,7 +68,11 @@ const github: Verifier = ({ rawBody, headers, signature }) => {
   return { ok: true, idempotencyKey: headers['x-github-delivery'] };
 };
 
-/** Stripe: `Stripe-Signature: t=<ts>,v1=<hex HMAC of "t.body">[,v1=…]`. */
+/**
+ * Stripe: `Stripe-Signature: t=<ts>,v1=<hex HMAC of "t.body">[,v1=…]`, with the `whsec_…` secret used
+ * as is. Stripe retries an event for up to three days with a fresh signature and the same event `id`,
+ * so that id is the delivery's identity.
+ */
 const stripe: Verifier = ({ rawBody, headers, signature, nowMs }) => {
   const parts = (headers['stripe-signature'] ?? '').split(',').map((p) => p.trim().split('='));
   const t = parts.find(([k]) => k === 't')?.[1];
@@ -72,8 +81,18 @@ const stripe: Verifier = ({ rawBody, headers, signature, nowMs }) => {
   const stale = fresh(t, nowMs);
   if (stale) return stale;
   const expected = hmac(signature.secret, Buffer.concat([Buffer.from(`${t}.`), rawBody]));
-  return v1.some((s) => equal(s, expected)) ? { ok: true } : { ok: false, message: 'signature mismatch' };
+  if (!v1.some((s) => equal(s, expected))) return { ok: false, message: 'signature mismatch' };
+  return { ok: true, idempotencyKey: stripeEventId(rawBody) };
 };
+
+function stripeEventId(rawBody: Buffer): string | undefined {
+  try {
+    const id = (JSON.parse(rawBody.toString('utf8')) as { id?: unknown }).id;
+    return typeof id === 'string' && id.length > 0 && id.length <= 255 ? `stripe:${id}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Generic: a header (default `X-Signature`) with the hex HMAC-SHA256 of the body, optionally prefixed `sha256=`. */
 const hmacSha256: Verifier = ({ rawBody, headers, signature }) => {

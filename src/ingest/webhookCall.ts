@@ -8,6 +8,12 @@ import { verifySignature } from './verifiers.ts';
 
 /** Refly's debounce: a byte-identical body within this window is the same event. */
 export const DEBOUNCE_MS = 1000;
+/**
+ * How long a sender's own delivery id (webhook-id/svix-id, X-GitHub-Delivery, a Stripe event id) is
+ * remembered: senders retry for up to about three days (Stripe: 3 days; Svix: ~28 hours), and every
+ * retry within that answers with the first execution.
+ */
+export const SENDER_DEDUPE_MS = 72 * 3600 * 1000;
 
 export interface WebhookCallInput {
   webhook: WebhookRecord;
@@ -26,7 +32,7 @@ export type WebhookCallOutcome = Result<Accepted> & { rateHeaders: Record<string
 /**
  * One call to a webhook URL, after the webhook was found: enabled check, rate limit, signature,
  * body mode, then the same accept path as the API (committed before the answer), deduplicated by
- * Idempotency-Key, the sender's delivery id, or — failing both — the body bytes within 1 s.
+ * Idempotency-Key (24 h), the sender's delivery id (72 h), or — failing both — the body bytes within 1 s.
  */
 export async function acceptWebhookCall(deps: { trigger: RunTrigger; rateLimits: RateLimits; config: Config }, input: WebhookCallInput): Promise<WebhookCallOutcome> {
   const { webhook, headers } = input;
@@ -56,7 +62,8 @@ export async function acceptWebhookCall(deps: { trigger: RunTrigger; rateLimits:
     };
   }
   const body = webhook.bodyMode === 'raw' ? { variables: { [webhook.rawVariable!]: input.body ?? null } } : input.body;
-  const explicit = headers['idempotency-key'] ?? senderId ?? headers['webhook-id'];
+  const sender = senderId ?? headers['webhook-id'] ?? headers['svix-id'];
+  const explicit = headers['idempotency-key'] ?? sender;
   const bodyKey = `body:${createHash('sha256').update(input.rawBody).digest('hex')}`;
   const r = await deps.trigger.trigger({
     workspaceId: webhook.workspaceId,
@@ -66,7 +73,7 @@ export async function acceptWebhookCall(deps: { trigger: RunTrigger; rateLimits:
     triggeredBy: webhook.webhookId,
     idempotencyKey: explicit ?? bodyKey,
     idempotencyScope: `webhook:${webhook.canvasId}`,
-    idempotencyTtlMs: explicit ? undefined : DEBOUNCE_MS,
+    idempotencyTtlMs: headers['idempotency-key'] ? undefined : sender ? SENDER_DEDUPE_MS : DEBOUNCE_MS,
     whileInProgress: 'wait',
     ignoreApiDisabled: true,
     webhookCall: input.call,
