@@ -1,4 +1,5 @@
 import swagger from '@fastify/swagger';
+import { Type } from 'typebox';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
@@ -65,6 +66,11 @@ declare module 'fastify' {
     scope?: Scope;
     /** The route takes the instance admin key (FLOWGATE_ADMIN_KEY), not a workspace's API key. */
     instanceAdmin?: boolean;
+    /**
+     * The name the OpenAPI document gives the route's `:id` (Refly's `{canvasId}` or `{executionId}`).
+     * The router needs one name per path position, so sibling routes share `:id` at run time.
+     */
+    pathParam?: 'canvasId' | 'executionId';
   }
 }
 
@@ -141,10 +147,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       },
     },
     transform: ({ schema, url, route }) => {
-      const { scope, instanceAdmin } = (route.config ?? {}) as { scope?: Scope; instanceAdmin?: boolean };
+      const { scope, instanceAdmin, pathParam } = (route.config ?? {}) as { scope?: Scope; instanceAdmin?: boolean; pathParam?: 'canvasId' | 'executionId' };
       const s = { ...(schema as Record<string, unknown>) };
       if (scope) s.security = [{ bearer: [] }];
       if (instanceAdmin) s.security = [{ instanceAdmin: [] }];
+      if (pathParam) {
+        s.params = Type.Object({ [pathParam]: Type.String({ minLength: 1, maxLength: 128, description: pathParam === 'canvasId' ? 'The workflow (c-…)' : 'The execution (we-…)' }) });
+        return { schema: s as typeof schema, url: url.replace(':id', `:${pathParam}`) };
+      }
       return { schema: s as typeof schema, url };
     },
   });

@@ -28,3 +28,8 @@ export const IdParam = (name: string, description: string) =>
 export const IdempotencyHeader = Type.Object({
   'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Same key within 24 h returns the original execution' })),
 });
+
+/** Refly caps page sizes at 100 instead of refusing more: accepted (finite, bounded) and clamped. */
+export const REFLY_MAX_PAGE_SIZE = 100;
+export const ReflyPageSize = Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20, description: `Values above ${REFLY_MAX_PAGE_SIZE} are served as ${REFLY_MAX_PAGE_SIZE}` });
+export const clampPageSize = (n: number): number => Math.min(n, REFLY_MAX_PAGE_SIZE);

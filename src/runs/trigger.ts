@@ -243,6 +243,10 @@ function checkBody(body: unknown, allowCallback: boolean): Result<{ variables: u
     );
   }
   const { variables, callbackUrl } = body as { variables?: unknown; callbackUrl?: unknown };
+  // A body of the wrong shape is Refly's INVALID_REQUEST_BODY; INVALID_VARIABLES is for the values inside.
+  if (variables !== undefined && variables !== null && (typeof variables !== 'object' || Array.isArray(variables))) {
+    return fail('INVALID_REQUEST_BODY', '"variables" must be a JSON object of variable names to values', { example: BODY_EXAMPLE });
+  }
   if (callbackUrl !== undefined && typeof callbackUrl !== 'string') return fail('INVALID_REQUEST_BODY', '"callbackUrl" must be a URL string');
   return ok({ variables: variables ?? {}, callbackUrl });
 }

@@ -20,6 +20,16 @@ export function attemptView(a: AttemptRecord) {
   };
 }
 
+/**
+ * Refly's node statuses are init | waiting | executing | finish | failed: a node skipped by a false
+ * condition is reported `finish` (it is resolved and will never run) with Flowgate's own
+ * `skipped: true` and `flowgateStatus: "skipped"` beside it, so strict Refly clients decode it and
+ * Flowgate clients still see what happened.
+ */
+export function reflyNodeStatus(status: NodeRecord['status']): { status: Exclude<NodeRecord['status'], 'skipped'>; skipped?: true; flowgateStatus?: 'skipped' } {
+  return status === 'skipped' ? { status: 'finish', skipped: true, flowgateStatus: 'skipped' } : { status };
+}
+
 export function statusView(e: ExecutionRecord, nodes: NodeRecord[], attempts: AttemptRecord[]) {
   return {
     executionId: e.executionId,
@@ -31,7 +41,7 @@ export function statusView(e: ExecutionRecord, nodes: NodeRecord[], attempts: At
       nodeId: n.nodeId,
       title: n.title ?? n.nodeId,
       kind: n.kind,
-      status: n.status,
+      ...reflyNodeStatus(n.status),
       errCode: n.errCode,
       errorMessage: n.errMsg,
       attempts: attempts.filter((a) => a.nodeId === n.nodeId).map(attemptView),

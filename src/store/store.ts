@@ -347,6 +347,8 @@ export interface WebhookCallRecord {
   bodySize: number;
   duplicate: boolean;
   createdAt: number;
+  /** When read back: the state of the execution the call started or was answered with. */
+  execution?: { status: ExecutionStatus; finishedAt?: number; errMsg?: string };
 }
 
 export interface FileRecord {

@@ -84,6 +84,7 @@ export function validateVariables(def: Pick<WorkflowDefinition, 'variables'>, in
   const vars = def.variables ?? [];
   const values: Record<string, unknown> = { ...(input as Record<string, unknown>) };
   for (const v of vars) if (values[v.name] === undefined && v.default !== undefined) values[v.name] = structuredClone(v.default);
+  for (const v of vars) if (v.variableType === 'resource' && values[v.name] !== undefined) values[v.name] = fileKeysOf(values[v.name]);
   const check = validatorFor(vars);
   if (check(values)) return ok(values);
 
@@ -115,6 +116,20 @@ export function validateVariables(def: Pick<WorkflowDefinition, 'variables'>, in
   }
   const errors = [...byField.values()];
   return fail('INVALID_VARIABLES', `Invalid variables: ${errors.map((e) => `${e.field} ${e.message}`).join('; ')}`, { errors });
+}
+
+/**
+ * A resource variable names files as Refly's clients send them: a fileKey, an array of fileKeys, or
+ * objects in the form Refly's own example uses (`{type: "resource", resourceId}`) or `{fileKey}`. The
+ * objects become their key; anything else is left for validation to refuse.
+ */
+function fileKeysOf(value: unknown): unknown {
+  const one = (x: unknown): unknown => {
+    if (typeof x !== 'object' || x === null || Array.isArray(x)) return x;
+    const o = x as { fileKey?: unknown; resourceId?: unknown };
+    return typeof o.fileKey === 'string' ? o.fileKey : typeof o.resourceId === 'string' ? o.resourceId : x;
+  };
+  return Array.isArray(value) ? value.map(one) : one(value);
 }
 
 /** The fileKeys a run's `resource` variables name; the caller checks they exist in the workspace. */

@@ -61,7 +61,7 @@ for (const kind of STORE_KINDS) {
         const history = new Map<string, string>();
         for (let page = 1; ; page++) {
           const h = await call('GET', `/v1/webhook/history?webhookId=${wh.webhookId}&page=${page}&pageSize=100`);
-          for (const r of h.records) if (r.executionId) history.set(r.executionId, r.status);
+          for (const r of h.records) if (r.executionId) history.set(r.executionId, r.callStatus);
           if (h.records.length < 100) break;
         }
         const received = new Set<string>();

@@ -159,6 +159,6 @@ describe('bad input is answered in the envelope, never with a 5xx', () => {
       if (h.total > 0) break;
       await new Promise((r) => setTimeout(r, 20));
     }
-    assert.deepEqual([h.records[0].status, h.records[0].httpStatus, h.records[0].errCode], ['rejected', 499, 'CLIENT_CLOSED_REQUEST']);
+    assert.deepEqual([h.records[0].callStatus, h.records[0].httpStatus, h.records[0].errCode], ['rejected', 499, 'CLIENT_CLOSED_REQUEST']);
   });
 });

@@ -44,10 +44,10 @@ describe('operations endpoints', () => {
     assert.equal(doc.status, 200);
     assert.match(doc.body.openapi, /^3\.1/);
     for (const p of [
-      '/v1/openapi/workflow/{id}/run',
-      '/v1/openapi/workflow/{id}/status',
-      '/v1/openapi/workflow/{id}/output',
-      '/v1/openapi/workflow/{id}/abort',
+      '/v1/openapi/workflow/{canvasId}/run',
+      '/v1/openapi/workflow/{executionId}/status',
+      '/v1/openapi/workflow/{executionId}/output',
+      '/v1/openapi/workflow/{executionId}/abort',
       '/v1/openapi/workflows',
       '/v1/openapi/workflows/{canvasId}/schema',
       '/v1/workflows',

@@ -42,7 +42,9 @@ for (const kind of STORE_KINDS) {
       assert.deepEqual(refly.body.data, [{ canvasId: id, title: 'Triage v2' }]);
       const one = await t.api('GET', `/v1/openapi/workflows/${id}`);
       assert.equal(one.body.data.tasks.length, 5);
-      assert.deepEqual(one.body.data.tasks[1], { id: 'isUrgent', title: 'Urgent?', kind: 'condition', dependentTasks: ['normalize'] });
+      const cond = one.body.data.tasks[1];
+      assert.deepEqual({ ...cond, prompt: undefined }, { id: 'isUrgent', title: 'Urgent?', kind: 'condition', prompt: undefined, toolsets: [], dependentTasks: ['normalize'] });
+      assert.match(cond.prompt, /^condition: /, "Refly requires a prompt on every task: what the task does");
       assert.deepEqual(one.body.data.variables[1], { name: 'tone', variableType: 'option', required: false, options: ['formal', 'casual'], default: 'formal' });
 
       const schema = await t.api('GET', `/v1/openapi/workflows/${id}/schema`);

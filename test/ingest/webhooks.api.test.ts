@@ -32,10 +32,10 @@ for (const kind of STORE_KINDS) {
     const call = (webhookId: string, opts: { body?: unknown; raw?: string; headers?: Record<string, string> } = {}) =>
       t.api('POST', `/v1/openapi/webhook/${webhookId}/run`, { key: null, body: opts.body, raw: opts.raw, headers: opts.headers });
     const history = async (webhookId: string) => (await t.api('GET', `/v1/webhook/history?webhookId=${webhookId}&pageSize=100`)).body.data;
-    /** Rejected calls are recorded after their answer is sent: poll (bounded) until `done` holds. */
+    /** Rejected calls are recorded after their answer is sent: poll (bounded, 5 s: the full suite loads the machine) until `done` holds. */
     const historyUntil = async (webhookId: string, done: (h: { total: number; records: any[] }) => boolean) => {
       let h = await history(webhookId);
-      for (let i = 0; i < 100 && !done(h); i++) h = await new Promise((r) => setTimeout(r, 20)).then(() => history(webhookId));
+      for (let i = 0; i < 200 && !done(h); i++) h = await new Promise((r) => setTimeout(r, 25)).then(() => history(webhookId));
       return h;
     };
 
@@ -59,9 +59,15 @@ for (const kind of STORE_KINDS) {
       const h = await history(wh.webhookId);
       assert.equal(h.total, 1);
       const rec = h.records[0];
-      assert.equal(rec.status, 'accepted');
+      assert.equal(rec.callStatus, 'accepted');
+      assert.equal(rec.status, 'success', "Refly's status follows the finished run");
       assert.equal(rec.httpStatus, 200);
       assert.equal(rec.executionId, r.body.data.executionId);
+      assert.equal(rec.workflowExecutionId, r.body.data.executionId);
+      assert.equal(rec.apiId, wh.webhookId);
+      assert.equal(rec.requestUrl, wh.webhookUrl);
+      assert.equal(rec.requestMethod, 'POST');
+      assert.ok(rec.completedAt >= rec.createdAt);
       assert.equal(rec.sourceIp, '127.0.0.1');
       assert.ok(rec.bodySize > 0);
       assert.equal(rec.duplicate, false);

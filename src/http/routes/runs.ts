@@ -28,7 +28,7 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
   app.post(
     '/v1/openapi/workflow/:id/run',
     {
-      config: { scope: 'run' },
+      config: { scope: 'run', pathParam: 'canvasId' },
       schema: {
         tags,
         summary: 'Run a workflow',
@@ -73,7 +73,7 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
 
   app.get(
     '/v1/openapi/workflow/:id/status',
-    { config: { scope: 'read' }, schema: { tags, summary: 'Execution status with every node and attempt', params: IdParams, response: { 200: Envelope(AnyObject), ...errorResponses(401, 403, 404) } } },
+    { config: { scope: 'read', pathParam: 'executionId' }, schema: { tags, summary: 'Execution status with every node and attempt', params: IdParams, response: { 200: Envelope(AnyObject), ...errorResponses(401, 403, 404) } } },
     async (req, reply) => {
       const e = await findExecution(req.apiKey.workspaceId, req.params.id);
       const [nodes, attempts] = await Promise.all([deps.store.runs.listNodes(e.executionId), deps.store.runs.listAttempts(e.executionId)]);
@@ -84,7 +84,7 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
   app.get(
     '/v1/openapi/workflow/:id/timeline',
     {
-      config: { scope: 'read' },
+      config: { scope: 'read', pathParam: 'executionId' },
       schema: {
         tags,
         summary: 'The execution in time order: trigger, node attempts, end, and every outbound event with its delivery attempts',
@@ -101,7 +101,7 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
 
   app.get(
     '/v1/openapi/workflow/:id/output',
-    { config: { scope: 'read' }, schema: { tags, summary: 'Execution output (partial while running)', params: IdParams, response: { 200: Envelope(AnyObject), ...errorResponses(401, 403, 404) } } },
+    { config: { scope: 'read', pathParam: 'executionId' }, schema: { tags, summary: 'Execution output (partial while running)', params: IdParams, response: { 200: Envelope(AnyObject), ...errorResponses(401, 403, 404) } } },
     async (req, reply) => {
       const e = await findExecution(req.apiKey.workspaceId, req.params.id);
       return sendOk(req, reply, { executionId: e.executionId, status: e.status, ...(await executionOutput(deps, req, e.executionId)) });
@@ -110,7 +110,7 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
 
   app.post(
     '/v1/openapi/workflow/:id/abort',
-    { config: { scope: 'run' }, schema: { tags, summary: 'Abort an execution (idempotent)', params: IdParams, response: { 200: Envelope(AnyObject), ...errorResponses(401, 403, 404) } } },
+    { config: { scope: 'run', pathParam: 'executionId' }, schema: { tags, summary: 'Abort an execution (idempotent)', params: IdParams, response: { 200: Envelope(AnyObject), ...errorResponses(401, 403, 404) } } },
     async (req, reply) => {
       const e = await findExecution(req.apiKey.workspaceId, req.params.id);
       const aborted = await deps.store.runs.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'Aborted by request', now());
@@ -127,7 +127,7 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
   app.get(
     '/v1/openapi/workflow/:id/events',
     {
-      config: { scope: 'read' },
+      config: { scope: 'read', pathParam: 'executionId' },
       schema: {
         tags,
         summary: 'Server-Sent Events: every status change of the execution and its nodes, then `end`',
@@ -163,7 +163,7 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
   app.post(
     '/v1/openapi/workflow/:id/retry',
     {
-      config: { scope: 'run' },
+      config: { scope: 'run', pathParam: 'executionId' },
       schema: {
         tags,
         summary: 'Resume a failed or aborted execution from its failed nodes (idempotent)',
@@ -181,7 +181,7 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
 
   app.get(
     '/v1/openapi/workflow/:id/executions',
-    { config: { scope: 'read' }, schema: { tags, summary: 'Run history of a workflow, newest first', params: IdParams, querystring: historyQuery } },
+    { config: { scope: 'read', pathParam: 'canvasId' }, schema: { tags, summary: 'Run history of a workflow, newest first', params: IdParams, querystring: historyQuery } },
     async (req, reply) => {
       const ws = req.apiKey.workspaceId;
       if (!(await deps.store.catalog.getWorkflow(ws, req.params.id))) throw new FlowgateError(failure('CANVAS_NOT_FOUND'));

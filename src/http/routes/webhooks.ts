@@ -1,15 +1,15 @@
 import { Type } from 'typebox';
-import { failure, FlowgateError, type Failure } from '../../errors.ts';
+import { ERRORS, failure, FlowgateError, type Failure } from '../../errors.ts';
 import { isWebhookId, newWebhookCallId, newWebhookId } from '../../ids.ts';
 import { acceptWebhookCall } from '../../ingest/webhookCall.ts';
 import { SIGNATURE_SCHEMES } from '../../ingest/verifiers.ts';
 import { executionOutput } from '../output.ts';
 import { waitForTerminal } from '../../runs/wait.ts';
-import type { WebhookPatch, WebhookRecord } from '../../store/store.ts';
+import type { WebhookCallRecord, WebhookPatch, WebhookRecord } from '../../store/store.ts';
 import type { FastifyRequest } from 'fastify';
 import type { App, AppDeps } from '../app.ts';
 import { sendFailure, sendOk } from '../envelope.ts';
-import { AnyObject, Envelope, errorResponses, IdempotencyHeader } from '../schemas.ts';
+import { AnyObject, clampPageSize, Envelope, errorResponses, IdempotencyHeader, ReflyPageSize } from '../schemas.ts';
 
 const WebhookSettings = {
   timeout: Type.Optional(Type.Integer({ minimum: 0, maximum: 60, description: 'Seconds to wait for the run before answering (0: answer at once)' })),
@@ -37,6 +37,41 @@ const WebhookSettings = {
   expectedEvery: Type.Optional(Type.Integer({ minimum: 1, description: 'Seconds; a longer silence is an incident (webhook.silent)' })),
 };
 const WebhookIdBody = { webhookId: Type.String({ maxLength: 64 }) };
+
+/**
+ * A webhook call in the history, with Refly's field names and statuses (`apiId`, `workflowExecutionId`,
+ * `requestUrl`, `requestMethod`, `status: pending | success | failed`, `failureReason`, `completedAt`)
+ * and Flowgate's beside them (`webhookId`, `executionId`, `callStatus: accepted | duplicate | rejected`,
+ * `errCode`, `duplicate`, `sourceIp`, `bodySize`). Refly's `status` follows the run the call started:
+ * pending while it runs, then success or failed; a rejected call is failed with its reason.
+ */
+function callView(c: WebhookCallRecord, w: WebhookRecord, base: string) {
+  const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+  const e = c.execution;
+  const status = c.status === 'rejected' || e?.status === 'failed' ? 'failed' : e?.status === 'finish' ? 'success' : 'pending';
+  const failureReason = c.status === 'rejected' ? (c.errCode ? `${c.errCode}: ${ERRORS[c.errCode].message}` : `HTTP ${c.httpStatus}`) : e?.status === 'failed' ? e.errMsg : undefined;
+  return {
+    recordId: c.recordId,
+    apiId: c.webhookId,
+    webhookId: c.webhookId,
+    canvasId: w.canvasId,
+    workflowExecutionId: c.executionId,
+    executionId: c.executionId,
+    requestUrl: `${base}/v1/openapi/webhook/${c.webhookId}/run`,
+    requestMethod: 'POST',
+    httpStatus: c.httpStatus,
+    responseTime: Math.round(c.responseTime),
+    status,
+    callStatus: c.status,
+    failureReason,
+    errCode: c.errCode,
+    duplicate: c.duplicate,
+    sourceIp: c.sourceIp,
+    bodySize: c.bodySize,
+    createdAt: iso(c.createdAt),
+    completedAt: c.status === 'rejected' ? iso(c.createdAt + c.responseTime) : iso(e?.finishedAt),
+  };
+}
 
 /** Secrets are write-only: config and responses show the scheme, never the secret. */
 function webhookView(w: WebhookRecord, baseUrl: string) {
@@ -175,11 +210,14 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
 
   app.get(
     '/v1/webhook/config',
-    { config: { scope: 'admin' }, schema: { tags, summary: "A workflow's webhook settings", querystring: Type.Object({ canvasId: Type.String({ maxLength: 128 }) }) } },
+    { config: { scope: 'admin' }, schema: { tags, summary: "A workflow's webhook settings (no `data` when it has none)", querystring: Type.Object({ canvasId: Type.String({ maxLength: 128 }) }) } },
     async (req, reply) => {
-      const w = await deps.store.webhooks.getWebhookForWorkflow(req.apiKey.workspaceId, req.query.canvasId);
-      if (!w) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND', `Workflow ${req.query.canvasId} has no webhook; POST /v1/webhook/enable creates it`));
-      return sendOk(req, reply, webhookView(w, baseUrl(req)));
+      const ws = req.apiKey.workspaceId;
+      const w = await deps.store.webhooks.getWebhookForWorkflow(ws, req.query.canvasId);
+      if (w) return sendOk(req, reply, webhookView(w, baseUrl(req)));
+      if (!(await deps.store.catalog.getWorkflow(ws, req.query.canvasId))) throw new FlowgateError(failure('CANVAS_NOT_FOUND', `Workflow ${req.query.canvasId} not found`));
+      // As Refly: a workflow without a webhook is a success with no data (POST /v1/webhook/enable creates one).
+      return sendOk(req, reply, undefined);
     },
   );
 
@@ -193,17 +231,18 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
         querystring: Type.Object({
           webhookId: Type.String({ maxLength: 64 }),
           page: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 }),
-          pageSize: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+          pageSize: ReflyPageSize,
         }),
       },
     },
     async (req, reply) => {
       const w = await deps.store.webhooks.getWebhook(req.query.webhookId);
       if (!w || w.workspaceId !== req.apiKey.workspaceId) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND'));
-      const { page, pageSize } = req.query;
+      const { page } = req.query;
+      const pageSize = clampPageSize(req.query.pageSize);
       const r = await deps.store.webhooks.listWebhookCalls(w.webhookId, (page - 1) * pageSize, pageSize);
       return sendOk(req, reply, {
-        records: r.records.map((c) => ({ ...c, createdAt: new Date(c.createdAt).toISOString() })),
+        records: r.records.map((c) => callView(c, w, baseUrl(req))),
         total: r.total,
         page,
         pageSize,

@@ -1,13 +1,40 @@
 import { Type } from 'typebox';
 import { failure, FlowgateError } from '../../errors.ts';
+import type { TaskDef, VariableDef } from '../../workflows/definition.ts';
 import { workflowOpenApi } from '../../workflows/openapi.ts';
 import { variablesJsonSchema } from '../../workflows/variables.ts';
 import type { App, AppDeps } from '../app.ts';
+import { clampPageSize, ReflyPageSize } from '../schemas.ts';
 import { sendOk } from '../envelope.ts';
 
 const CanvasParams = Type.Object({ canvasId: Type.String({ minLength: 1, maxLength: 128 }) });
 
 /** Refly's read-only workflow endpoints for integrators (key scope `read`), plus each workflow's input contract. */
+/** What a task does, as the `prompt` Refly's schema requires of every task. */
+function taskInstruction(t: TaskDef): string {
+  switch (t.kind) {
+    case 'agent':
+      return t.prompt;
+    case 'http':
+      return `HTTP ${t.request.method ?? 'GET'} ${t.request.url}`;
+    case 'transform':
+      return `transform: ${t.expression}`;
+    case 'condition':
+      return `condition: ${t.expression}`;
+    case 'output':
+      return 'output';
+  }
+}
+
+/**
+ * Refly's variable types are string | option | resource. Flowgate's `number`, `boolean` and `json`
+ * are given to Refly clients as `string` (the closest input they can render), with the real type in
+ * `flowgateVariableType`; the run endpoint still validates the real type.
+ */
+function reflyVariableType(type: VariableDef['variableType']): { variableType: 'string' | 'option' | 'resource'; flowgateVariableType?: string } {
+  return type === 'string' || type === 'option' || type === 'resource' ? { variableType: type } : { variableType: 'string', flowgateVariableType: type };
+}
+
 export const workflowCatalogRoutes = (deps: AppDeps) => async (app: App) => {
   const tags = ['workflows (Refly)'];
   const find = async (ws: string, canvasId: string) => {
@@ -27,12 +54,13 @@ export const workflowCatalogRoutes = (deps: AppDeps) => async (app: App) => {
           keyword: Type.Optional(Type.String({ maxLength: 200 })),
           order: Type.Union([Type.Literal('creationAsc'), Type.Literal('creationDesc'), Type.Literal('updationAsc'), Type.Literal('updationDesc')], { default: 'updationDesc' }),
           page: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 }),
-          pageSize: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+          pageSize: ReflyPageSize,
         }),
       },
     },
     async (req, reply) => {
-      const { keyword, order, page, pageSize } = req.query;
+      const { keyword, order, page } = req.query;
+      const pageSize = clampPageSize(req.query.pageSize);
       const r = await deps.store.catalog.listWorkflows(req.apiKey.workspaceId, { keyword, order, offset: (page - 1) * pageSize, limit: pageSize });
       return sendOk(req, reply, r.items.map((w) => ({ canvasId: w.canvasId, title: w.title })));
     },
@@ -50,11 +78,20 @@ export const workflowCatalogRoutes = (deps: AppDeps) => async (app: App) => {
         id: t.id,
         title: t.title ?? t.id,
         kind: t.kind,
-        prompt: t.kind === 'agent' ? t.prompt : undefined,
-        toolsets: t.kind === 'agent' ? (t.toolsets ?? []) : undefined,
+        // Refly requires both on every task; for tasks that are not agents, the prompt says what
+        // the task does and there are no toolsets.
+        prompt: taskInstruction(t),
+        toolsets: t.kind === 'agent' ? (t.toolsets ?? []) : [],
         dependentTasks: t.dependentTasks ?? [],
       })),
-      variables: (d.variables ?? []).map((v) => ({ name: v.name, variableType: v.variableType, required: v.required ?? false, options: v.options, default: v.default, description: v.description })),
+      variables: (d.variables ?? []).map((v) => ({
+        name: v.name,
+        ...reflyVariableType(v.variableType),
+        required: v.required ?? false,
+        options: v.options,
+        default: v.default,
+        description: v.description,
+      })),
     });
   });
 

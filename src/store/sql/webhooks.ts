@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { ErrorCode } from '../../errors.ts';
 import type { NewEvent } from '../delivery.ts';
-import type { BodyMode, SilenceWatch, WebhookCallRecord, WebhookPatch, WebhookRecord } from '../store.ts';
+import type { BodyMode, ExecutionStatus, SilenceWatch, WebhookCallRecord, WebhookPatch, WebhookRecord } from '../store.ts';
 import { writeEvents } from './outbox.ts';
 import type { BackendProfile } from './profile.ts';
 import { fromJson, toJson } from './rows.ts';
@@ -107,10 +107,18 @@ export function resetWebhook(db: Db, workspaceId: string, id: string, newId: str
 }
 
 export async function listWebhookCalls(db: Db, webhookId: string, offset: number, limit: number): Promise<{ records: WebhookCallRecord[]; total: number }> {
-  const base = db.selectFrom('webhook_calls').where('webhook_id', '=', webhookId);
   const [rows, count] = await Promise.all([
-    base.selectAll().orderBy('id', 'desc').offset(offset).limit(limit).execute(),
-    base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+    db
+      .selectFrom('webhook_calls as c')
+      .leftJoin('executions as e', 'e.id', 'c.execution_id')
+      .selectAll('c')
+      .select(['e.status as execution_status', 'e.finished_at as execution_finished_at', 'e.err_msg as execution_err_msg'])
+      .where('c.webhook_id', '=', webhookId)
+      .orderBy('c.id', 'desc')
+      .offset(offset)
+      .limit(limit)
+      .execute(),
+    db.selectFrom('webhook_calls').where('webhook_id', '=', webhookId).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
   ]);
   return {
     records: rows.map((r) => ({
@@ -125,6 +133,13 @@ export async function listWebhookCalls(db: Db, webhookId: string, offset: number
       bodySize: Number(r.body_size),
       duplicate: Number(r.duplicate) === 1,
       createdAt: Number(r.created_at),
+      execution: r.execution_status
+        ? {
+            status: r.execution_status as ExecutionStatus,
+            finishedAt: r.execution_finished_at === null ? undefined : Number(r.execution_finished_at),
+            errMsg: r.execution_err_msg ?? undefined,
+          }
+        : undefined,
     })),
     total: Number(count.n),
   };
