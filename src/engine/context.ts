@@ -11,5 +11,11 @@ export function evalContext(execution: ExecutionRecord, nodes: NodeContext[]): E
     variables: execution.variables,
     tasks,
     execution: { id: execution.executionId, canvasId: execution.canvasId },
+    trigger: {
+      kind: execution.trigger,
+      webhookId: execution.trigger === 'webhook' ? execution.triggeredBy : undefined,
+      receivedAt: new Date(execution.createdAt).toISOString(),
+      headers: execution.triggerHeaders ?? {},
+    },
   };
 }

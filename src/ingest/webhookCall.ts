@@ -61,7 +61,7 @@ export async function acceptWebhookCall(deps: { trigger: RunTrigger; rateLimits:
       rateHeaders: rate.headers,
     };
   }
-  const body = webhook.bodyMode === 'raw' ? { variables: { [webhook.rawVariable!]: input.body ?? null } } : input.body;
+  const body = webhook.bodyMode === 'raw' ? { variables: { [webhook.rawVariable!]: rawValue(webhook, input.body) } } : input.body;
   const sender = senderId ?? headers['webhook-id'] ?? headers['svix-id'];
   const explicit = headers['idempotency-key'] ?? sender;
   const bodyKey = `body:${createHash('sha256').update(input.rawBody).digest('hex')}`;
@@ -71,6 +71,7 @@ export async function acceptWebhookCall(deps: { trigger: RunTrigger; rateLimits:
     body,
     trigger: 'webhook',
     triggeredBy: webhook.webhookId,
+    triggerHeaders: forwardedHeaders(webhook, headers),
     idempotencyKey: explicit ?? bodyKey,
     idempotencyScope: `webhook:${webhook.canvasId}`,
     idempotencyTtlMs: headers['idempotency-key'] ? undefined : sender ? SENDER_DEDUPE_MS : DEBOUNCE_MS,
@@ -79,6 +80,48 @@ export async function acceptWebhookCall(deps: { trigger: RunTrigger; rateLimits:
     webhookCall: input.call,
   });
   return { ...(r.ok ? ok(r.value) : r), rateHeaders: rate.headers };
+}
+
+/** Request headers a run sees by default, per signature scheme: what tells one event from another. */
+const DEFAULT_FORWARD: Record<string, string[]> = {
+  github: ['x-github-event', 'x-github-delivery', 'x-github-hook-id'],
+  'standard-webhooks': ['webhook-id', 'webhook-timestamp'],
+  stripe: [],
+  'hmac-sha256': [],
+  none: [],
+};
+
+/** Never passed to a run, whatever the allow-list says: credentials and signatures. */
+export const NEVER_FORWARDED = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|x-refly-api-key|stripe-signature|webhook-signature|svix-signature|x-hub-signature(-256)?)$/i;
+
+const HEADER_VALUE_MAX = 1024;
+
+/** The headers of this call the webhook passes on as `trigger.headers` (lower-cased names). */
+export function forwardedHeaders(webhook: Pick<WebhookRecord, 'forwardHeaders' | 'signature'>, headers: Record<string, string | undefined>): Record<string, string> | undefined {
+  const names = webhook.forwardHeaders ?? DEFAULT_FORWARD[webhook.signature?.scheme ?? 'none'] ?? [];
+  const out: Record<string, string> = {};
+  for (const name of names) {
+    const key = name.toLowerCase();
+    const value = headers[key];
+    if (value !== undefined && !NEVER_FORWARDED.test(key)) out[key] = value.slice(0, HEADER_VALUE_MAX);
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+/**
+ * The value a raw-mode webhook hands its variable. GitHub's form-encoded deliveries carry the event as
+ * JSON in a `payload` field: on a `github` webhook that field is parsed, so both delivery formats give
+ * the workflow the same object.
+ */
+function rawValue(webhook: Pick<WebhookRecord, 'signature'>, body: unknown): unknown {
+  if (webhook.signature?.scheme === 'github' && body && typeof body === 'object' && typeof (body as { payload?: unknown }).payload === 'string') {
+    try {
+      return JSON.parse((body as { payload: string }).payload);
+    } catch {
+      return body;
+    }
+  }
+  return body ?? null;
 }
 
 /** Form-encoded bodies become an object; a repeated field becomes an array. */

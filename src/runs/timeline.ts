@@ -2,7 +2,7 @@ import type { AttemptRecord, ExecutionRecord, MessageWithAttempts } from '../sto
 import { iso } from './views.ts';
 
 
-/** How the run came in: the surface, the key or webhook that accepted it, and its dedupe key. */
+/** How the run came in: the surface, the key or webhook that accepted it, its dedupe key and passed-on headers. */
 function triggerView(e: ExecutionRecord) {
   const key = e.triggerKey;
   const body = key?.startsWith('body:');
@@ -14,6 +14,8 @@ function triggerView(e: ExecutionRecord) {
     // keyed the body's hash.
     idempotencyKey: key && !body ? key : undefined,
     bodySha256: body ? key!.slice(5) : undefined,
+    // What the workflow saw as `trigger.headers`.
+    headers: e.triggerHeaders,
   };
 }
 

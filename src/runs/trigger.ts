@@ -36,6 +36,8 @@ export interface TriggerRequest {
   trigger: Trigger;
   /** The API key id or webhook id accepting the run (shown in its timeline). */
   triggeredBy?: string;
+  /** Request headers the webhook passes on to the run as `trigger.headers`. */
+  triggerHeaders?: Record<string, string>;
   idempotencyKey?: string;
   /** Idempotency keys are scoped per surface (`api`, `webhook:<id>`). */
   idempotencyScope?: string;
@@ -117,6 +119,7 @@ export class RunTrigger {
       now,
       deadlineAt: now + (wf.definition.timeoutMs ?? config.executionTimeoutMs),
       triggeredBy: req.triggeredBy,
+      triggerHeaders: req.triggerHeaders,
       callback: callback?.ok ? { endpointId: newEndpointId(), url: callback.value, secret: newEndpointSecret(), eventTypes: [...CALLBACK_EVENTS] } : undefined,
     };
 

@@ -87,6 +87,8 @@ export interface ExecutionRecord {
   triggeredBy?: string;
   /** The Idempotency-Key, webhook-id or body hash (`body:…`) the run was accepted under. */
   triggerKey?: string;
+  /** The request headers its webhook passes on (`trigger.headers`), lower-cased names. */
+  triggerHeaders?: Record<string, string>;
 }
 
 export interface NodeRecord {
@@ -143,6 +145,8 @@ export interface NewExecution {
   deadlineAt: number;
   /** The API key id or webhook id that accepted the run, for its timeline. */
   triggeredBy?: string;
+  /** Request headers the webhook passes on to the run (already filtered by its allow-list). */
+  triggerHeaders?: Record<string, string>;
   /** A `callbackUrl`: an event endpoint for this execution only, created with it. */
   callback?: { endpointId: string; url: string; secret: string; eventTypes: string[] };
 }
@@ -326,11 +330,13 @@ export interface WebhookRecord {
   signature?: WebhookSignature;
   rateLimit?: { perMinute?: number; perDay?: number };
   expectedEvery?: number;
+  /** Request headers passed to runs as `trigger.headers`; undefined: the signature scheme's defaults. */
+  forwardHeaders?: string[];
   createdAt: number;
   updatedAt: number;
 }
 
-export type WebhookPatch = Partial<Pick<WebhookRecord, 'enabled' | 'timeout' | 'bodyMode' | 'rawVariable' | 'signature' | 'rateLimit' | 'expectedEvery'>> & {
+export type WebhookPatch = Partial<Pick<WebhookRecord, 'enabled' | 'timeout' | 'bodyMode' | 'rawVariable' | 'signature' | 'rateLimit' | 'expectedEvery' | 'forwardHeaders'>> & {
   /** `null` removes the signature requirement. */
   signature?: WebhookSignature | null;
 };

@@ -5,8 +5,9 @@ import Database from 'better-sqlite3';
 import Stripe from 'stripe';
 import { Webhook as SvixWebhook } from 'svix';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
+import { sign as githubSign } from '@octokit/webhooks-methods';
 import { SENDER_DEDUPE_MS } from '../../src/ingest/webhookCall.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, waitDone, type TestServer } from '../helpers/server.ts';
 
 /**
  * Real senders, signed by their own libraries and delivered as they deliver (Stripe's
@@ -92,5 +93,55 @@ describe('real senders reach a webhook', () => {
     const first = await deliver(id, payload, headers);
     assert.equal(first.status, 200, JSON.stringify(first.body));
     assert.equal((await deliver(id, payload, headers)).body.data.executionId, first.body.data.executionId);
+  });
+
+  it('GitHub: JSON and form deliveries signed by @octokit/webhooks-methods; the workflow branches on X-GitHub-Event; secrets never reach trigger.headers', async () => {
+    const secret = 'github-webhook-secret';
+    const wf = await t.api('POST', '/v1/workflows', {
+      body: {
+        title: 'GitHub',
+        variables: [{ name: 'event', variableType: 'json' }],
+        tasks: [
+          { id: 'isPush', kind: 'condition', expression: "trigger.headers.`x-github-event` = 'push'" },
+          { id: 'push', kind: 'output', dependentTasks: ['isPush'], value: { ref: '{{ variables.event.ref }}', kind: '{{ trigger.kind }}', via: '{{ trigger.webhookId }}' } },
+        ],
+      },
+    });
+    const hook = await t.api('POST', '/v1/webhook/enable', { body: { canvasId: wf.body.data.canvasId, bodyMode: 'raw', rawVariable: 'event', signature: { scheme: 'github', secret } } });
+    const webhookId = hook.body.data.webhookId as string;
+    const headers = async (event: string, delivery: string, body: string, type = 'application/json') => ({
+      'content-type': type,
+      'x-github-event': event,
+      'x-github-delivery': delivery,
+      'x-hub-signature-256': await githubSign(secret, body),
+    });
+    const json = JSON.stringify({ ref: 'refs/heads/main' });
+    const push = await deliver(webhookId, json, await headers('push', 'd-push', json));
+    assert.equal(push.status, 200, JSON.stringify(push.body));
+    const pushed = await waitDone(t, push.body.data.executionId);
+    assert.equal(pushed.status, 'finish');
+    const out = await t.api('GET', `/v1/openapi/workflow/${push.body.data.executionId}/output`);
+    assert.deepEqual(out.body.data.output[0].value, { ref: 'refs/heads/main', kind: 'webhook', via: webhookId });
+    const timeline = await t.api('GET', `/v1/openapi/workflow/${push.body.data.executionId}/timeline`);
+    const seen = timeline.body.data.trigger.headers as Record<string, string>;
+    assert.equal(seen['x-github-event'], 'push');
+    assert.ok(!Object.keys(seen).some((k) => /signature|authorization/.test(k)), JSON.stringify(seen));
+
+    const pr = await deliver(webhookId, json, await headers('pull_request', 'd-pr', json));
+    await waitDone(t, pr.body.data.executionId);
+    const prStatus = await t.api('GET', `/v1/openapi/workflow/${pr.body.data.executionId}/status`);
+    assert.equal(prStatus.body.data.nodeExecutions.find((n: { nodeId: string }) => n.nodeId === 'push').flowgateStatus, 'skipped', 'a pull_request does not take the push branch');
+
+    const form = `payload=${encodeURIComponent(JSON.stringify({ ref: 'refs/heads/form' }))}`;
+    const viaForm = await deliver(webhookId, form, await headers('push', 'd-form', form, 'application/x-www-form-urlencoded'));
+    assert.equal(viaForm.status, 200, JSON.stringify(viaForm.body));
+    await waitDone(t, viaForm.body.data.executionId);
+    const formOut = await t.api('GET', `/v1/openapi/workflow/${viaForm.body.data.executionId}/output`);
+    assert.equal(formOut.body.data.output[0].value.ref, 'refs/heads/form', "GitHub's form delivery reaches the workflow as the same object");
+
+    const tampered = await deliver(webhookId, json.replace('main', 'evil'), await headers('push', 'd-bad', json));
+    assert.equal(tampered.body.errCode, 'INVALID_SIGNATURE');
+    const refused = await t.api('POST', '/v1/webhook/update', { body: { webhookId, forwardHeaders: ['X-Hub-Signature-256'] } });
+    assert.equal(refused.status, 400);
   });
 });

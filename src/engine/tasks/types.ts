@@ -9,6 +9,11 @@ export interface EvalContext {
   variables: Record<string, unknown>;
   tasks: Record<string, { output: unknown; messages: Message[]; status: string }>;
   execution: { id: string; canvasId: string };
+  /**
+   * How the run was started: `kind` (api, webhook, retry…), the webhook that received it, when, and
+   * the request headers that webhook passes on (lower-cased names; empty for API runs).
+   */
+  trigger?: { kind: string; webhookId?: string; receivedAt: string; headers: Record<string, string> };
 }
 
 export interface Message {

@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import { ERRORS, failure, FlowgateError, type Failure } from '../../errors.ts';
 import { isWebhookId, newWebhookCallId, newWebhookId } from '../../ids.ts';
-import { acceptWebhookCall } from '../../ingest/webhookCall.ts';
+import { acceptWebhookCall, NEVER_FORWARDED } from '../../ingest/webhookCall.ts';
 import { SIGNATURE_SCHEMES } from '../../ingest/verifiers.ts';
 import { executionOutput } from '../output.ts';
 import { waitForTerminal } from '../../runs/wait.ts';
@@ -35,6 +35,12 @@ const WebhookSettings = {
     ),
   ),
   expectedEvery: Type.Optional(Type.Integer({ minimum: 1, description: 'Seconds; a longer silence is an incident (webhook.silent)' })),
+  forwardHeaders: Type.Optional(
+    Type.Array(Type.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$" }), {
+      maxItems: 20,
+      description: 'Request headers runs see as `trigger.headers` (default: the signature scheme\'s event headers, e.g. X-GitHub-Event). Credentials and signatures are never passed on',
+    }),
+  ),
 };
 const WebhookIdBody = { webhookId: Type.String({ maxLength: 64 }) };
 
@@ -86,6 +92,7 @@ function webhookView(w: WebhookRecord, baseUrl: string) {
     signature: w.signature ? { scheme: w.signature.scheme, header: w.signature.header, secretSet: true } : null,
     rateLimit: w.rateLimit ?? null,
     expectedEvery: w.expectedEvery ?? null,
+    forwardHeaders: w.forwardHeaders ?? null,
     createdAt: new Date(w.createdAt).toISOString(),
     updatedAt: new Date(w.updatedAt).toISOString(),
   };
@@ -107,6 +114,8 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
   const baseUrl = (req: { protocol: string; host: string }) => `${req.protocol}://${req.host}`;
 
   const checkSettings = async (ws: string, canvasId: string, s: WebhookPatch) => {
+    const secret = s.forwardHeaders?.find((h) => NEVER_FORWARDED.test(h));
+    if (secret) throw new FlowgateError(failure('INVALID_REQUEST_BODY', `forwardHeaders: ${secret} carries a credential or signature and is never passed to runs`));
     if (s.bodyMode === 'raw') {
       if (!s.rawVariable) throw new FlowgateError(failure('INVALID_REQUEST_BODY', 'bodyMode "raw" needs rawVariable: the workflow variable that receives the body'));
       const wf = await deps.store.catalog.getWorkflow(ws, canvasId);
@@ -123,6 +132,7 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
     signature: b.signature,
     rateLimit: b.rateLimit,
     expectedEvery: b.expectedEvery,
+    forwardHeaders: b.forwardHeaders?.map((h) => h.toLowerCase()),
   });
 
   app.post(
@@ -142,7 +152,7 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
       if (!(await deps.store.catalog.getWorkflow(ws, canvasId))) throw new FlowgateError(failure('CANVAS_NOT_FOUND'));
       const existing = await deps.store.webhooks.getWebhookForWorkflow(ws, canvasId);
       const patch = { ...patchFrom(settings as WebhookPatch), enabled: true };
-      await checkSettings(ws, canvasId, { bodyMode: patch.bodyMode ?? existing?.bodyMode, rawVariable: patch.rawVariable ?? existing?.rawVariable });
+      await checkSettings(ws, canvasId, { bodyMode: patch.bodyMode ?? existing?.bodyMode, rawVariable: patch.rawVariable ?? existing?.rawVariable, forwardHeaders: patch.forwardHeaders });
       if (existing) {
         const w = await deps.store.webhooks.updateWebhook(ws, existing.webhookId, patch, now());
         deps.webhooks.forget(existing.webhookId);
@@ -160,6 +170,7 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
         signature: patch.signature ?? undefined,
         rateLimit: patch.rateLimit,
         expectedEvery: patch.expectedEvery,
+        forwardHeaders: patch.forwardHeaders,
         createdAt: t,
         updatedAt: t,
       };
@@ -172,7 +183,7 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
   const update = async (ws: string, webhookId: string, patch: WebhookPatch) => {
     const current = await deps.store.webhooks.getWebhook(webhookId);
     if (!current || current.workspaceId !== ws) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND'));
-    await checkSettings(ws, current.canvasId, { bodyMode: patch.bodyMode ?? current.bodyMode, rawVariable: patch.rawVariable ?? current.rawVariable });
+    await checkSettings(ws, current.canvasId, { bodyMode: patch.bodyMode ?? current.bodyMode, rawVariable: patch.rawVariable ?? current.rawVariable, forwardHeaders: patch.forwardHeaders });
     const w = await deps.store.webhooks.updateWebhook(ws, webhookId, patch, now());
     deps.webhooks.forget(webhookId);
     if (!w) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND'));

@@ -168,6 +168,7 @@ async function insertExecutions(trx: Trx, items: AcceptItem[]): Promise<void> {
       deadline_at: e!.deadlineAt,
       triggered_by: e!.triggeredBy ?? null,
       trigger_key: idempotency?.key ?? null,
+      trigger_headers: e!.triggerHeaders ? JSON.stringify(e!.triggerHeaders) : null,
     })),
   );
   await insertChunked(

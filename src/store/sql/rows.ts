@@ -27,6 +27,7 @@ export function toExecution(r: ExecutionsTable): ExecutionRecord {
     deadlineAt: Number(r.deadline_at),
     triggeredBy: opt(r.triggered_by),
     triggerKey: opt(r.trigger_key),
+    triggerHeaders: fromJson<Record<string, string>>(r.trigger_headers),
   };
 }
 

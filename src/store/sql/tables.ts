@@ -14,7 +14,7 @@ export interface ExecutionsTable {
   id: string; workspace_id: string; workflow_id: string; workflow_version: number; status: string; trigger: string;
   variables: string; err_code: string | null; err_msg: string | null; created_at: number; started_at: number | null;
   finished_at: number | null; deadline_at: number; triggered_by: string | null;
-  trigger_key: string | null;
+  trigger_key: string | null; trigger_headers: string | null;
 }
 export interface NodeExecutionsTable {
   execution_id: string; node_id: string; position: number; kind: string; title: string | null; deps: string; status: string;
@@ -75,7 +75,7 @@ export interface EventAttemptsTable {
 export interface WebhooksTable {
   id: string; workspace_id: string; workflow_id: string; enabled: number; timeout_s: number; body_mode: string;
   raw_variable: string | null; signature: string | null; rate_limit: string | null; expected_every_s: number | null;
-  created_at: number; updated_at: number; revoked_at: number | null; silent_at: number | null;
+  created_at: number; updated_at: number; revoked_at: number | null; silent_at: number | null; forward_headers: string | null;
 }
 export interface WebhookCallsTable {
   id: string; webhook_id: string; status: string; http_status: number; err_code: string | null; execution_id: string | null;

@@ -22,6 +22,7 @@ const toWebhook = (r: WebhooksTable): WebhookRecord => ({
   signature: fromJson(r.signature),
   rateLimit: fromJson(r.rate_limit),
   expectedEvery: r.expected_every_s === null ? undefined : Number(r.expected_every_s),
+  forwardHeaders: fromJson<string[]>(r.forward_headers),
   createdAt: Number(r.created_at),
   updatedAt: Number(r.updated_at),
 });
@@ -41,6 +42,7 @@ const toRow = (w: WebhookRecord): WebhooksTable => ({
   updated_at: w.updatedAt,
   revoked_at: null,
   silent_at: null,
+  forward_headers: toJson(w.forwardHeaders),
 });
 
 export async function createWebhook(db: Db, profile: BackendProfile, w: WebhookRecord): Promise<boolean> {
@@ -78,6 +80,7 @@ export async function updateWebhook(db: Db, workspaceId: string, id: string, pat
   if (patch.signature !== undefined) set.signature = toJson(patch.signature ?? undefined);
   if (patch.rateLimit !== undefined) set.rate_limit = toJson(patch.rateLimit);
   if (patch.expectedEvery !== undefined) set.expected_every_s = patch.expectedEvery;
+  if (patch.forwardHeaders !== undefined) set.forward_headers = toJson(patch.forwardHeaders);
   const r = await db
     .updateTable('webhooks')
     .set(set)
