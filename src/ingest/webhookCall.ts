@@ -4,6 +4,7 @@ import { fail, ok, type Result } from '../errors.ts';
 import type { Accepted, RunTrigger, TriggerRequest } from '../runs/trigger.ts';
 import type { WebhookRecord } from '../store/store.ts';
 import type { RateLimits } from './rateLimit.ts';
+import { DEFAULT_DEDUPE_WINDOW_HOURS, dedupeKey } from './dedupe.ts';
 import { verifySignature } from './verifiers.ts';
 
 /** Refly's debounce: a byte-identical body within this window is the same event. */
@@ -13,7 +14,7 @@ export const DEBOUNCE_MS = 1000;
  * remembered: senders retry for up to about three days (Stripe: 3 days; Svix: ~28 hours), and every
  * retry within that answers with the first execution.
  */
-export const SENDER_DEDUPE_MS = 72 * 3600 * 1000;
+export const SENDER_DEDUPE_MS = DEFAULT_DEDUPE_WINDOW_HOURS * 3600 * 1000;
 
 export interface WebhookCallInput {
   webhook: WebhookRecord;
@@ -62,7 +63,9 @@ export async function acceptWebhookCall(deps: { trigger: RunTrigger; rateLimits:
     };
   }
   const body = webhook.bodyMode === 'raw' ? { variables: { [webhook.rawVariable!]: rawValue(webhook, input.body) } } : input.body;
-  const sender = senderId ?? headers['webhook-id'] ?? headers['svix-id'];
+  // The webhook's own rule first (when it finds a key), then the sender's delivery id.
+  const ruled = webhook.dedupe ? await dedupeKey(webhook.dedupe, dedupeBody(webhook, body), headers) : undefined;
+  const sender = ruled ?? senderId ?? headers['webhook-id'] ?? headers['svix-id'];
   const explicit = headers['idempotency-key'] ?? sender;
   const bodyKey = `body:${createHash('sha256').update(input.rawBody).digest('hex')}`;
   const r = await deps.trigger.trigger({
@@ -74,12 +77,18 @@ export async function acceptWebhookCall(deps: { trigger: RunTrigger; rateLimits:
     triggerHeaders: forwardedHeaders(webhook, headers),
     idempotencyKey: explicit ?? bodyKey,
     idempotencyScope: `webhook:${webhook.canvasId}`,
-    idempotencyTtlMs: headers['idempotency-key'] ? undefined : sender ? SENDER_DEDUPE_MS : DEBOUNCE_MS,
+    idempotencyKeyOnly: !headers['idempotency-key'] && ruled !== undefined,
+    idempotencyTtlMs: headers['idempotency-key'] ? undefined : ruled ? (webhook.dedupe!.windowHours ?? DEFAULT_DEDUPE_WINDOW_HOURS) * 3_600_000 : sender ? SENDER_DEDUPE_MS : DEBOUNCE_MS,
     whileInProgress: 'wait',
     ignoreApiDisabled: true,
     webhookCall: input.call,
   });
   return { ...(r.ok ? ok(r.value) : r), rateHeaders: rate.headers };
+}
+
+/** What a dedupe rule reads as `body`: the sender's payload, whichever body mode delivers it. */
+function dedupeBody(webhook: Pick<WebhookRecord, 'bodyMode' | 'rawVariable'>, body: unknown): unknown {
+  return webhook.bodyMode === 'raw' ? (body as { variables: Record<string, unknown> }).variables[webhook.rawVariable!] : body;
 }
 
 /** Request headers a run sees by default, per signature scheme: what tells one event from another. */

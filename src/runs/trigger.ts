@@ -44,6 +44,11 @@ export interface TriggerRequest {
   /** How long the key is remembered; 24 h by default, 1 s for Refly's body debounce. */
   idempotencyTtlMs?: number;
   /**
+   * The key alone is the request's identity (a webhook's dedupe rule): a retry whose bytes differ
+   * (a fresh timestamp inside) is the same event, never IDEMPOTENCY_KEY_REUSED.
+   */
+  idempotencyKeyOnly?: boolean;
+  /**
    * A duplicate arriving while the first is still being committed: the API answers 409 (SPEC §3);
    * webhooks wait for the first and answer with its execution, since senders retry on errors.
    */
@@ -146,7 +151,7 @@ export class RunTrigger {
   }
 
   private async commitOnce(execution: NewExecution, req: TriggerRequest, scope: string): Promise<Result<Accepted>> {
-    const requestHash = createHash('sha256').update(stringify({ canvasId: req.canvasId, body: req.body ?? null }) ?? '').digest('hex');
+    const requestHash = createHash('sha256').update(stringify(req.idempotencyKeyOnly ? { canvasId: req.canvasId } : { canvasId: req.canvasId, body: req.body ?? null }) ?? '').digest('hex');
     const response = { executionId: execution.executionId, status: 'init', callback: callbackView(execution) };
     const idempotency = { scope, key: req.idempotencyKey!, requestHash, response, ttlMs: req.idempotencyTtlMs ?? IDEMPOTENCY_TTL_MS };
     const r = await this.commit({ execution, idempotency, ...this.callOf(req, execution) });

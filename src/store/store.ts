@@ -332,11 +332,21 @@ export interface WebhookRecord {
   expectedEvery?: number;
   /** Request headers passed to runs as `trigger.headers`; undefined: the signature scheme's defaults. */
   forwardHeaders?: string[];
+  /** How a sender's retry of the same event is recognised; undefined: the built-in rules. */
+  dedupe?: WebhookDedupe;
   createdAt: number;
   updatedAt: number;
 }
 
+/** A preset (`stripe`, `github`, `standard-webhooks`), a JSON pointer into the body, or JSONata over `{body, headers}`. */
+export interface WebhookDedupe {
+  key: string;
+  windowHours?: number;
+}
+
 export type WebhookPatch = Partial<Pick<WebhookRecord, 'enabled' | 'timeout' | 'bodyMode' | 'rawVariable' | 'signature' | 'rateLimit' | 'expectedEvery' | 'forwardHeaders'>> & {
+  /** `null` removes the rule. */
+  dedupe?: WebhookDedupe | null;
   /** `null` removes the signature requirement. */
   signature?: WebhookSignature | null;
 };

@@ -144,4 +144,40 @@ describe('real senders reach a webhook', () => {
     const refused = await t.api('POST', '/v1/webhook/update', { body: { webhookId, forwardHeaders: ['X-Hub-Signature-256'] } });
     assert.equal(refused.status, 400);
   });
+
+  it('a dedupe rule per webhook: a JSON pointer, JSONata over body and headers, a preset; its window; bad keys refused', async () => {
+    const wf = await t.api('POST', '/v1/workflows', { body: WORKFLOW });
+    const canvasId = wf.body.data.canvasId as string;
+    const enable = async (dedupe: unknown) => t.api('POST', '/v1/webhook/enable', { body: { canvasId, bodyMode: 'raw', rawVariable: 'event', dedupe } });
+    const send = async (webhookId: string, body: unknown, headers: Record<string, string> = {}) =>
+      (await deliver(webhookId, JSON.stringify(body), { 'content-type': 'application/json', ...headers })).body.data.executionId as string;
+
+    const byPointer = (await enable({ key: '/data/id', windowHours: 1 })).body.data.webhookId as string;
+    const a = await send(byPointer, { type: 'order.created', data: { id: 'o-1' }, sentAt: 1 });
+    assert.equal(await send(byPointer, { type: 'order.created', data: { id: 'o-1' }, sentAt: 2 }), a, 'same id, different body bytes: the same event');
+    assert.notEqual(await send(byPointer, { type: 'order.created', data: { id: 'o-2' } }), a);
+    const db = new Database(path.join(t.target.config.dataDir, 'flowgate.db'), { readonly: true });
+    const key = db.prepare("SELECT created_at, expires_at FROM idempotency_keys WHERE key = 'dedupe:o-1'").get() as { created_at: number; expires_at: number };
+    db.close();
+    assert.equal(key.expires_at - key.created_at, 3_600_000, 'remembered for windowHours');
+
+    const byExpression = (await enable({ key: "headers.`x-delivery` & ':' & body.type" })).body.data.webhookId as string;
+    assert.equal(byExpression, byPointer, 'enable updates the same webhook');
+    const e1 = await send(byExpression, { type: 't', n: 1 }, { 'x-delivery': 'd1' });
+    assert.equal(await send(byExpression, { type: 't', n: 2 }, { 'x-delivery': 'd1' }), e1);
+    assert.notEqual(await send(byExpression, { type: 't', n: 3 }, { 'x-delivery': 'd2' }), e1);
+
+    const preset = (await enable({ key: 'stripe' })).body.data;
+    assert.deepEqual(preset.dedupe, { key: 'stripe' });
+    const s1 = await send(preset.webhookId, { id: 'evt_unsigned', type: 'x' });
+    assert.equal(await send(preset.webhookId, { id: 'evt_unsigned', type: 'x', retry: true }), s1);
+
+    for (const key of ['/bad~2pointer', '$$$(', 'body.(']) {
+      const r = await enable({ key });
+      assert.equal(r.status, 400, key);
+      assert.equal(r.body.errCode, 'INVALID_REQUEST_BODY');
+    }
+    const off = await enable(null);
+    assert.equal(off.body.data.dedupe, null);
+  });
 });

@@ -1,6 +1,7 @@
 import { Type } from 'typebox';
 import { ERRORS, failure, FlowgateError, type Failure } from '../../errors.ts';
 import { isWebhookId, newWebhookCallId, newWebhookId } from '../../ids.ts';
+import { dedupeKeyError } from '../../ingest/dedupe.ts';
 import { acceptWebhookCall, NEVER_FORWARDED } from '../../ingest/webhookCall.ts';
 import { SIGNATURE_SCHEMES } from '../../ingest/verifiers.ts';
 import { executionOutput } from '../output.ts';
@@ -35,6 +36,18 @@ const WebhookSettings = {
     ),
   ),
   expectedEvery: Type.Optional(Type.Integer({ minimum: 1, description: 'Seconds; a longer silence is an incident (webhook.silent)' })),
+  dedupe: Type.Optional(
+    Type.Union([
+      Type.Null(),
+      Type.Object(
+        {
+          key: Type.String({ minLength: 1, maxLength: 500, description: 'A preset (stripe, github, standard-webhooks), a JSON pointer into the body (/data/id), or JSONata over {body, headers}' }),
+          windowHours: Type.Optional(Type.Integer({ minimum: 1, maximum: 720, description: 'How long a key is remembered (default 72)' })),
+        },
+        { additionalProperties: false },
+      ),
+    ]),
+  ),
   forwardHeaders: Type.Optional(
     Type.Array(Type.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$" }), {
       maxItems: 20,
@@ -93,6 +106,7 @@ function webhookView(w: WebhookRecord, baseUrl: string) {
     rateLimit: w.rateLimit ?? null,
     expectedEvery: w.expectedEvery ?? null,
     forwardHeaders: w.forwardHeaders ?? null,
+    dedupe: w.dedupe ?? null,
     createdAt: new Date(w.createdAt).toISOString(),
     updatedAt: new Date(w.updatedAt).toISOString(),
   };
@@ -114,6 +128,8 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
   const baseUrl = (req: { protocol: string; host: string }) => `${req.protocol}://${req.host}`;
 
   const checkSettings = async (ws: string, canvasId: string, s: WebhookPatch) => {
+    const badKey = s.dedupe ? dedupeKeyError(s.dedupe.key) : undefined;
+    if (badKey) throw new FlowgateError(failure('INVALID_REQUEST_BODY', `dedupe.key ${badKey}`));
     const secret = s.forwardHeaders?.find((h) => NEVER_FORWARDED.test(h));
     if (secret) throw new FlowgateError(failure('INVALID_REQUEST_BODY', `forwardHeaders: ${secret} carries a credential or signature and is never passed to runs`));
     if (s.bodyMode === 'raw') {
@@ -133,6 +149,7 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
     rateLimit: b.rateLimit,
     expectedEvery: b.expectedEvery,
     forwardHeaders: b.forwardHeaders?.map((h) => h.toLowerCase()),
+    dedupe: b.dedupe,
   });
 
   app.post(
@@ -152,7 +169,7 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
       if (!(await deps.store.catalog.getWorkflow(ws, canvasId))) throw new FlowgateError(failure('CANVAS_NOT_FOUND'));
       const existing = await deps.store.webhooks.getWebhookForWorkflow(ws, canvasId);
       const patch = { ...patchFrom(settings as WebhookPatch), enabled: true };
-      await checkSettings(ws, canvasId, { bodyMode: patch.bodyMode ?? existing?.bodyMode, rawVariable: patch.rawVariable ?? existing?.rawVariable, forwardHeaders: patch.forwardHeaders });
+      await checkSettings(ws, canvasId, { bodyMode: patch.bodyMode ?? existing?.bodyMode, rawVariable: patch.rawVariable ?? existing?.rawVariable, forwardHeaders: patch.forwardHeaders, dedupe: patch.dedupe });
       if (existing) {
         const w = await deps.store.webhooks.updateWebhook(ws, existing.webhookId, patch, now());
         deps.webhooks.forget(existing.webhookId);
@@ -171,6 +188,7 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
         rateLimit: patch.rateLimit,
         expectedEvery: patch.expectedEvery,
         forwardHeaders: patch.forwardHeaders,
+        dedupe: patch.dedupe ?? undefined,
         createdAt: t,
         updatedAt: t,
       };
@@ -183,7 +201,7 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
   const update = async (ws: string, webhookId: string, patch: WebhookPatch) => {
     const current = await deps.store.webhooks.getWebhook(webhookId);
     if (!current || current.workspaceId !== ws) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND'));
-    await checkSettings(ws, current.canvasId, { bodyMode: patch.bodyMode ?? current.bodyMode, rawVariable: patch.rawVariable ?? current.rawVariable, forwardHeaders: patch.forwardHeaders });
+    await checkSettings(ws, current.canvasId, { bodyMode: patch.bodyMode ?? current.bodyMode, rawVariable: patch.rawVariable ?? current.rawVariable, forwardHeaders: patch.forwardHeaders, dedupe: patch.dedupe });
     const w = await deps.store.webhooks.updateWebhook(ws, webhookId, patch, now());
     deps.webhooks.forget(webhookId);
     if (!w) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND'));

@@ -76,6 +76,7 @@ export interface WebhooksTable {
   id: string; workspace_id: string; workflow_id: string; enabled: number; timeout_s: number; body_mode: string;
   raw_variable: string | null; signature: string | null; rate_limit: string | null; expected_every_s: number | null;
   created_at: number; updated_at: number; revoked_at: number | null; silent_at: number | null; forward_headers: string | null;
+  dedupe: string | null;
 }
 export interface WebhookCallsTable {
   id: string; webhook_id: string; status: string; http_status: number; err_code: string | null; execution_id: string | null;

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { ErrorCode } from '../../errors.ts';
 import type { NewEvent } from '../delivery.ts';
-import type { BodyMode, ExecutionStatus, SilenceWatch, WebhookCallRecord, WebhookPatch, WebhookRecord } from '../store.ts';
+import type { BodyMode, ExecutionStatus, SilenceWatch, WebhookCallRecord, WebhookDedupe, WebhookPatch, WebhookRecord } from '../store.ts';
 import { writeEvents } from './outbox.ts';
 import type { BackendProfile } from './profile.ts';
 import { fromJson, toJson } from './rows.ts';
@@ -23,6 +23,7 @@ const toWebhook = (r: WebhooksTable): WebhookRecord => ({
   rateLimit: fromJson(r.rate_limit),
   expectedEvery: r.expected_every_s === null ? undefined : Number(r.expected_every_s),
   forwardHeaders: fromJson<string[]>(r.forward_headers),
+  dedupe: fromJson<WebhookDedupe>(r.dedupe),
   createdAt: Number(r.created_at),
   updatedAt: Number(r.updated_at),
 });
@@ -43,6 +44,7 @@ const toRow = (w: WebhookRecord): WebhooksTable => ({
   revoked_at: null,
   silent_at: null,
   forward_headers: toJson(w.forwardHeaders),
+  dedupe: toJson(w.dedupe),
 });
 
 export async function createWebhook(db: Db, profile: BackendProfile, w: WebhookRecord): Promise<boolean> {
@@ -81,6 +83,7 @@ export async function updateWebhook(db: Db, workspaceId: string, id: string, pat
   if (patch.rateLimit !== undefined) set.rate_limit = toJson(patch.rateLimit);
   if (patch.expectedEvery !== undefined) set.expected_every_s = patch.expectedEvery;
   if (patch.forwardHeaders !== undefined) set.forward_headers = toJson(patch.forwardHeaders);
+  if (patch.dedupe !== undefined) set.dedupe = toJson(patch.dedupe ?? undefined);
   const r = await db
     .updateTable('webhooks')
     .set(set)
