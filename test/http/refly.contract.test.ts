@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
+import { fakeServer, type FakeServer } from '../helpers/fakes.ts';
 import { ADMIN_KEY, startTestServer, waitDone, type TestServer } from '../helpers/server.ts';
 
 /**
@@ -62,10 +63,17 @@ const EVERY_KIND = {
 
 describe("Refly's published schema, on every Refly-compatible answer", () => {
   let t: TestServer;
+  let files: FakeServer;
   before(async () => {
-    t = await startTestServer('sqlite');
+    t = await startTestServer('sqlite', { allowPrivateNetworks: true });
+    files = await fakeServer((_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'text/csv', 'content-disposition': 'attachment; filename="report.csv"' }).end('a,b\n1,2\n');
+    });
   });
-  after(() => t.close());
+  after(async () => {
+    await t.close();
+    await files.close();
+  });
 
   it('run, status with a skipped node, output, abort, workflows list and detail, upload, webhooks', async () => {
     const created = await t.api('POST', '/v1/workflows', { body: EVERY_KIND });
@@ -84,6 +92,16 @@ describe("Refly's published schema, on every Refly-compatible answer", () => {
     check('get', '/openapi/workflow/{executionId}/status', await t.api('GET', `/v1/openapi/workflow/${id}/status`));
     check('get', '/openapi/workflow/{executionId}/output', await t.api('GET', `/v1/openapi/workflow/${id}/output`));
     check('post', '/openapi/workflow/{executionId}/abort', await t.api('POST', `/v1/openapi/workflow/${id}/abort`));
+
+    // An output with files: an http task's response saved as a file.
+    const withFile = await t.api('POST', '/v1/workflows', {
+      body: { title: 'Report', tasks: [{ id: 'fetch', kind: 'http', request: { url: `${files.url}/report.csv` }, saveAs: 'file' }, { id: 'out', kind: 'output', dependentTasks: ['fetch'], value: '{{ tasks.fetch.output.status }}' }] },
+    });
+    const reportRun = await t.api('POST', `/v1/openapi/workflow/${withFile.body.data.canvasId}/run`, { body: {} });
+    assert.equal((await waitDone(t, reportRun.body.data.executionId)).status, 'finish');
+    const reportOut = await t.api('GET', `/v1/openapi/workflow/${reportRun.body.data.executionId}/output`);
+    assert.ok(reportOut.body.data.files.length >= 1, JSON.stringify(reportOut.body.data));
+    check('get', '/openapi/workflow/{executionId}/output', reportOut);
 
     for (const order of ['creationAsc', 'creationDesc', 'updationAsc', 'updationDesc']) {
       check('get', '/openapi/workflows', await t.api('GET', `/v1/openapi/workflows?order=${order}&pageSize=1000`));
