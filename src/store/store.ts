@@ -503,6 +503,8 @@ export interface OutboxStore {
   /** Re-queues in-flight messages: those `owner` holds, or those whose lease expired before `expiredBefore`. */
   requeueMessages(which: { owner: string } | { expiredBefore: number }, now: number): Promise<number>;
   listMessages(q: ListMessagesQuery): Promise<MessageWithAttempts[]>;
+  /** Queues `event` for one enabled endpoint whatever its subscriptions (a test send); the message id or why not. */
+  enqueueForEndpoint(endpointId: string, event: NewEvent): Promise<string | 'not_found' | 'endpoint_disabled'>;
   listExecutionMessages(executionId: string): Promise<MessageWithAttempts[]>;
   replayMessage(workspaceId: string, messageId: string, now: number): Promise<ReplayOutcome>;
   /** How many failed or skipped messages since `since` were re-queued, or why none could be. */

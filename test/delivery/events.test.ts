@@ -36,6 +36,30 @@ for (const kind of STORE_KINDS) {
     };
     const messages = async (id: string, q = '') => (await t.api('GET', `/v1/event-endpoints/${id}/messages${q}`)).body.data.messages as any[];
 
+    it('sends a signed test event of any type on request, whatever the endpoint subscribes to', async () => {
+      const rxTest = await receiver();
+      try {
+        const ep = await endpoint({ eventTypes: ['webhook.silent'] }, rxTest);
+        const sent = await t.api('POST', `/v1/event-endpoints/${ep.id}/test`, { body: { eventType: 'node.failed' } });
+        assert.equal(sent.status, 202, JSON.stringify(sent.body));
+        await until(() => rxTest.deliveries.length === 1, 10_000, 'the test event');
+        const d = rxTest.deliveries[0]!;
+        assert.equal(d.id, sent.body.data.messageId, 'webhook-id is the message id');
+        assert.deepEqual([d.type, d.data.test, d.data.errCode], ['node.failed', true, 'UPSTREAM_ERROR']);
+        assert.deepEqual(d.verifiedWith, [0], 'signed with the endpoint secret');
+        const listed = await messages(ep.id);
+        assert.ok(listed.some((m) => m.id === sent.body.data.messageId && m.eventType === 'node.failed'));
+        const byDefault = await t.api('POST', `/v1/event-endpoints/${ep.id}/test`);
+        assert.equal(byDefault.body.data.eventType, 'execution.finished');
+        assert.equal((await t.api('POST', `/v1/event-endpoints/${ep.id}/test`, { body: { eventType: 'no.such' } })).status, 400);
+        assert.equal((await t.api('POST', '/v1/event-endpoints/ep-nope/test')).body.errCode, 'ENDPOINT_NOT_FOUND');
+        await t.api('PATCH', `/v1/event-endpoints/${ep.id}`, { body: { enabled: false } });
+        assert.equal((await t.api('POST', `/v1/event-endpoints/${ep.id}/test`)).body.errCode, 'ENDPOINT_DISABLED');
+      } finally {
+        await rxTest.close();
+      }
+    });
+
     it('manages endpoints: secret shown once, private URLs refused, unknown types rejected, 404 elsewhere', async () => {
       const ep = await endpoint({ description: 'crm', eventTypes: ['execution.finished'] });
       assert.match(ep.secret, /^whsec_[A-Za-z0-9+/=]{40,}$/);

@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import { checkEndpointUrl } from '../../delivery/endpointUrl.ts';
+import { exampleEvent } from '../../delivery/examples.ts';
 import { EVENT_TYPE_NAMES, EVENT_TYPES, eventSchema } from '../../delivery/eventTypes.ts';
 import { failure, FlowgateError } from '../../errors.ts';
 import { newEndpointId, newEndpointSecret } from '../../ids.ts';
@@ -232,6 +233,31 @@ export const eventEndpointRoutes = (deps: AppDeps) => async (app: App) => {
       if (r === 'endpoint_disabled') throw new FlowgateError(failure('ENDPOINT_DISABLED', 'Re-enable the endpoint before recovering its messages'));
       if (r === 'not_found') throw new FlowgateError(failure('ENDPOINT_NOT_FOUND'));
       return sendOk(req, reply, { id: req.params.id, recovered: r });
+    },
+  );
+
+  app.post(
+    '/v1/event-endpoints/:id/test',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags,
+        summary: 'Send a signed example event to this endpoint now (data.test is true), whatever it subscribes to',
+        params: EpParam,
+        body: Type.Object({ eventType: Type.Optional(Type.Union(EVENT_TYPE_NAMES.map((t) => Type.Literal(t)), { default: 'execution.finished' })) }, { additionalProperties: false }),
+      },
+      // The body is optional: no body means the default event type.
+      preValidation: async (req) => {
+        req.body ??= {};
+      },
+    },
+    async (req, reply) => {
+      const ws = req.apiKey.workspaceId;
+      const eventType = req.body.eventType ?? 'execution.finished';
+      const r = await deps.store.outbox.enqueueForEndpoint(req.params.id, exampleEvent(eventType, ws, now()));
+      if (r === 'not_found') throw new FlowgateError(failure('ENDPOINT_NOT_FOUND'));
+      if (r === 'endpoint_disabled') throw new FlowgateError(failure('ENDPOINT_DISABLED', 'Enable the endpoint to send it a test event'));
+      return sendOk(req, reply, { endpointId: req.params.id, messageId: r, eventType, status: 'pending' }, 202);
     },
   );
 

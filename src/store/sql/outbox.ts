@@ -38,30 +38,55 @@ export async function writeEvents(trx: Trx, profile: BackendProfile, events: rea
       (e) => e.workspace_id === ev.workspaceId && (e.execution_id === null || e.execution_id === ev.executionId) && (!e.types || e.types.includes(ev.type)),
     );
     if (targets.length === 0) continue;
-    const payload = JSON.stringify({ type: ev.type, timestamp: new Date(ev.now).toISOString(), data: ev.data });
-    for (const e of targets) {
-      rows.push({
-        id: newMessageId(ev.now),
-        endpoint_id: e.id,
-        workspace_id: ev.workspaceId,
-        event_type: ev.type,
-        execution_id: ev.executionId ?? null,
-        payload,
-        status: e.on ? 'pending' : 'skipped',
-        ordered: Number(e.ordered),
-        attempts: 0,
-        schedule_from: 0,
-        next_attempt_at: e.on ? ev.now : null,
-        lease_owner: null,
-        lease_expires_at: null,
-        last_http_status: null,
-        last_error: e.on ? null : 'endpoint disabled',
-        created_at: ev.now,
-        updated_at: ev.now,
-      });
-    }
+    const payload = payloadOf(ev);
+    for (const e of targets) rows.push(messageRow(ev, payload, e.id, Number(e.ordered), e.on));
   }
   await insertChunked(trx, 'event_messages', rows);
   if (rows.some((r) => r.status === 'pending')) await notifyWork(trx, profile);
   return rows.length;
+}
+
+const payloadOf = (ev: NewEvent) => JSON.stringify({ type: ev.type, timestamp: new Date(ev.now).toISOString(), data: ev.data });
+
+/** One endpoint's message for an event: pending if the endpoint is on, kept as skipped if not. */
+function messageRow(ev: NewEvent, payload: string, endpointId: string, ordered: number, on: boolean): Tables['event_messages'] {
+  return {
+    id: newMessageId(ev.now),
+    endpoint_id: endpointId,
+    workspace_id: ev.workspaceId,
+    event_type: ev.type,
+    execution_id: ev.executionId ?? null,
+    payload,
+    status: on ? 'pending' : 'skipped',
+    ordered,
+    attempts: 0,
+    schedule_from: 0,
+    next_attempt_at: on ? ev.now : null,
+    lease_owner: null,
+    lease_expires_at: null,
+    last_http_status: null,
+    last_error: on ? null : 'endpoint disabled',
+    created_at: ev.now,
+    updated_at: ev.now,
+  };
+}
+
+/**
+ * Queues `ev` for one enabled endpoint of its workspace, whether or not the endpoint subscribes to its
+ * type (a test send). Returns the message id, or why nothing was queued.
+ */
+export async function enqueueForEndpoint(trx: Trx, profile: BackendProfile, endpointId: string, ev: NewEvent): Promise<string | 'not_found' | 'endpoint_disabled'> {
+  const ep = await trx
+    .selectFrom('event_endpoints')
+    .select(['id', 'enabled', 'ordered'])
+    .where('id', '=', endpointId)
+    .where('workspace_id', '=', ev.workspaceId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+  if (!ep) return 'not_found';
+  if (Number(ep.enabled) !== 1) return 'endpoint_disabled';
+  const row = messageRow(ev, payloadOf(ev), ep.id, Number(ep.ordered), true);
+  await trx.insertInto('event_messages').values(row).execute();
+  await notifyWork(trx, profile);
+  return row.id;
 }

@@ -8,8 +8,10 @@ import * as executions from './executions.ts';
 import * as files from './files.ts';
 import type { BackendProfile } from './profile.ts';
 import * as scheduling from './scheduling.ts';
+import { enqueueForEndpoint } from './outbox.ts';
 import { settleAndClaim } from './settle.ts';
 import type { Tables } from './tables.ts';
+import { transaction } from './tx.ts';
 import * as webhooks from './webhooks.ts';
 
 /**
@@ -104,6 +106,7 @@ export class SqlStore implements Store {
       deferMessage: (id, w, attempt, runAt, now) => deliveries.deferMessage(db, id, w, attempt, runAt, now),
       requeueMessages: (which, now) => deliveries.requeueMessages(db, which, now),
       listMessages: (q) => deliveries.listMessages(db, q),
+      enqueueForEndpoint: (id, event) => transaction(db, (trx) => enqueueForEndpoint(trx, profile, id, event)),
       listExecutionMessages: (executionId) => deliveries.listExecutionMessages(db, executionId),
       replayMessage: (ws, id, now) => deliveries.replayMessage(db, ws, id, now),
       recoverMessages: (ws, endpointId, since, now) => deliveries.recoverMessages(db, ws, endpointId, since, now),
