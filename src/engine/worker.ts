@@ -316,7 +316,8 @@ export class Worker {
     const responseShape =
       outcome.type === 'finished' && task?.kind === 'http' && !task.expect ? JSON.stringify(shapeOf((outcome.output as { body?: unknown }).body)) : undefined;
     const result = this.toResult({ ...workflow?.retry, ...task?.retry }, claim.attempt, outcome, finished);
-    this.ended.push({ executionId: claim.executionId, nodeId: claim.nodeId, attempt: claim.attempt, result, finishedAt: finished, responseShape });
+    const sent = outcome.type === 'deferred' ? undefined : maskSecrets(outcome.input, config.templateEnv);
+    this.ended.push({ executionId: claim.executionId, nodeId: claim.nodeId, attempt: claim.attempt, result, finishedAt: finished, responseShape, input: sent });
   }
 
   private toResult(policy: RetryPolicy, attempt: number, outcome: TaskOutcome, now: number): NodeResult {
@@ -384,4 +385,20 @@ export class Worker {
       logger.warn({ err: coerceError(e) }, 'maintenance pass failed');
     }
   }
+}
+
+/**
+ * The values templates read from `$env` (FLOWGATE_TEMPLATE_ENV) are secrets: wherever one appears in
+ * what an attempt sent, the record shows `[redacted]` instead. Very short values are left alone, since
+ * masking them would garble the record without protecting anything.
+ */
+export function maskSecrets(input: unknown, env: Readonly<Record<string, string>>): unknown {
+  if (input === undefined) return undefined;
+  let text = JSON.stringify(input);
+  for (const value of Object.values(env)) {
+    if (value.length < 4) continue;
+    const encoded = JSON.stringify(value).slice(1, -1);
+    text = text.split(encoded).join('[redacted]');
+  }
+  return JSON.parse(text) as unknown;
 }

@@ -124,6 +124,8 @@ export interface AttemptRecord {
   finishedAt?: number;
   /** When the attempt failed and another is scheduled: when it is due. */
   nextAttemptAt?: number;
+  /** What the attempt sent (rendered request or prompt, secrets masked). */
+  input?: unknown;
 }
 
 export interface NewNode {
@@ -246,6 +248,8 @@ export interface Completion {
   finishedAt?: number;
   /** For http tasks without `expect`: the response's shape, compared with the last one of the task. */
   responseShape?: string;
+  /** What the attempt sent, recorded on the attempt (the caller masks secrets). */
+  input?: unknown;
 }
 
 /** One turn of a worker: settle what finished, then claim up to `claim` nodes — one transaction. */

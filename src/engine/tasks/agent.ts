@@ -63,6 +63,14 @@ function providerFailure(e: unknown, signal: AbortSignal, extra: { messages: Mes
  * spent. Deterministic settings: temperature 0 and a fixed seed.
  */
 export async function runAgent(input: TaskInput<AgentTask>): Promise<TaskOutcome> {
+  const sent: { prompt?: { system?: string; user: string } } = {};
+  const outcome = await converse(input, sent);
+  if (outcome.type === 'deferred' || !sent.prompt) return outcome;
+  return { ...outcome, input: { model: input.task.model ?? input.config.model.model, prompt: sent.prompt } };
+}
+
+/** The conversation with the model; what was rendered (system and user prompt) goes into `sent` for the node's record. */
+async function converse(input: TaskInput<AgentTask>, sent: { prompt?: { system?: string; user: string } }): Promise<TaskOutcome> {
   const { task, config, context, signal, workflow } = input;
   const model = task.model ?? config.model.model;
   if (!config.model.baseUrl || !model) {
@@ -78,6 +86,7 @@ export async function runAgent(input: TaskInput<AgentTask>): Promise<TaskOutcome
   try {
     if (task.systemPrompt) chat.push({ role: 'system', content: await renderText(task.systemPrompt, context, env) });
     chat.push({ role: 'user', content: await renderText(task.prompt, context, env) });
+    sent.prompt = { system: chat.find((m) => m.role === 'system')?.content as string | undefined, user: chat.at(-1)!.content as string };
   } catch (e) {
     return { type: 'failed', errCode: 'EXPRESSION_ERROR', message: `prompt template failed: ${coerceError(e).message}`, retryable: false };
   }

@@ -69,7 +69,34 @@ export interface HttpResponse {
 }
 
 type Failed = Extract<TaskOutcome, { type: 'failed' }>;
-export type HttpCallResult = { ok: true; response: HttpResponse } | { ok: false; failure: Failed };
+export type HttpCallResult = ({ ok: true; response: HttpResponse } | { ok: false; failure: Failed }) & { request?: SentRequest };
+
+/** The request as it went out, for the node's record: headers that carry credentials are masked. */
+export interface SentRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body?: unknown;
+}
+
+const CREDENTIAL_HEADER = /^(authorization|proxy-authorization|cookie|x-api-key|api-key)$/i;
+const BODY_RECORD_MAX = 4096;
+
+function sentRequest(method: string, url: URL, headers: Record<string, string>, body: RequestBody): SentRequest {
+  const shown: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) shown[k] = CREDENTIAL_HEADER.test(k) ? '[redacted]' : v;
+  let recorded: unknown;
+  if (typeof body === 'string') {
+    const text = body.length > BODY_RECORD_MAX ? `${body.slice(0, BODY_RECORD_MAX)}… [${body.length} characters]` : body;
+    try {
+      recorded = body.length <= BODY_RECORD_MAX ? JSON.parse(body) : text;
+    } catch {
+      recorded = text;
+    }
+  } else if (body instanceof Blob) recorded = `[file, ${body.size} bytes]`;
+  else if (body !== undefined) recorded = '[multipart form]';
+  return { method, url: url.toString(), headers: shown, ...(recorded === undefined ? {} : { body: recorded }) };
+}
 
 /** SPEC §4.3: these statuses may succeed on a later attempt; other 4xx will not. */
 const RETRYABLE_STATUS = new Set([408, 425, 429]);
@@ -148,7 +175,7 @@ export async function performHttpRequest(
   // Only failures that say the host is unwell count: network errors, timeouts, 408/425/429/5xx.
   if (r.ok) opts.breakers?.success(url.host);
   else if (r.failure.retryable && r.failure.errCode !== 'EXECUTION_ABORTED') opts.breakers?.failure(url.host);
-  return r;
+  return { ...r, request: sentRequest(method, url, headers, body) };
 }
 
 async function send(
@@ -218,12 +245,13 @@ export async function runHttp(input: TaskInput<HttpTask>): Promise<TaskOutcome> 
     saveAsFile: input.task.saveAs === 'file',
   });
   if ('deferred' in r) return r.deferred;
-  if (!r.ok) return r.failure;
+  const sent = r.request;
+  if (!r.ok) return { ...r.failure, input: sent };
   const { status, headers, body } = r.response;
   if (input.task.expect) {
     const violation = contractViolation(input.task.expect, body);
     // The third party changed its API: another attempt gets the same answer, so it is not retried.
-    if (violation) return { type: 'failed', errCode: 'RESPONSE_CONTRACT_VIOLATION', message: `response does not match expect: ${violation}`, retryable: false, httpStatus: status };
+    if (violation) return { type: 'failed', errCode: 'RESPONSE_CONTRACT_VIOLATION', message: `response does not match expect: ${violation}`, retryable: false, httpStatus: status, input: sent };
   }
-  return { type: 'finished', output: { status, headers, body }, httpStatus: status };
+  return { type: 'finished', output: { status, headers, body }, httpStatus: status, input: sent };
 }

@@ -58,6 +58,8 @@ export type TaskOutcome =
       httpStatus?: number;
       /** The response's shape changed against the last one seen for this task (see tasks/contract.ts). */
       drift?: unknown;
+      /** What the attempt sent: the rendered request or prompt (the worker masks `$env` secrets in it). */
+      input?: unknown;
     }
   | {
       type: 'failed';
@@ -70,6 +72,7 @@ export type TaskOutcome =
       httpStatus?: number;
       messages?: Message[];
       usage?: TokenUsage;
+      input?: unknown;
     }
   /** Not attempted: the downstream's breaker is open. Run again at `runAt`, no attempt spent. */
   | { type: 'deferred'; runAt: number; reason: string };

@@ -1,4 +1,7 @@
 import { Type } from 'typebox';
+import { failure, FlowgateError } from '../../errors.ts';
+import { outputFiles } from '../../files/outputs.ts';
+import { attemptView, iso } from '../../runs/views.ts';
 import type { App, AppDeps } from '../app.ts';
 import { sendOk } from '../envelope.ts';
 import { historyFields, listHistory } from './history.ts';
@@ -17,6 +20,48 @@ export const executionRoutes = (deps: AppDeps) => async (app: App) => {
       },
     },
     async (req, reply) => sendOk(req, reply, await listHistory(deps.store, req.apiKey.workspaceId, req.query, req.query.canvasId)),
+  );
+
+  app.get(
+    '/v1/executions/:executionId/nodes/:nodeId',
+    {
+      config: { scope: 'read' },
+      schema: {
+        tags: ['executions'],
+        summary: "One node of a run in full: what each attempt sent, its output, messages, usage and files (Flowgate's own status vocabulary)",
+        params: Type.Object({ executionId: Type.String({ maxLength: 128 }), nodeId: Type.String({ maxLength: 128 }) }),
+      },
+    },
+    async (req, reply) => {
+      const e = await deps.store.runs.getExecution(req.apiKey.workspaceId, req.params.executionId);
+      if (!e) throw new FlowgateError(failure('EXECUTION_NOT_FOUND', `Execution ${req.params.executionId} not found`));
+      const [nodes, attempts, files] = await Promise.all([
+        deps.store.runs.listNodes(e.executionId),
+        deps.store.runs.listAttempts(e.executionId),
+        outputFiles(deps.store, e.executionId, { baseUrl: `${req.protocol}://${req.host}`, secret: deps.fileLinkSecret, ttlS: deps.config.fileLinkTtlS, nowMs: (deps.now ?? Date.now)() }),
+      ]);
+      const n = nodes.find((x) => x.nodeId === req.params.nodeId);
+      if (!n) throw new FlowgateError(failure('NOT_FOUND', `Execution ${e.executionId} has no node ${req.params.nodeId}`));
+      return sendOk(req, reply, {
+        executionId: e.executionId,
+        canvasId: e.canvasId,
+        nodeId: n.nodeId,
+        title: n.title ?? n.nodeId,
+        kind: n.kind,
+        status: n.status,
+        dependsOn: n.deps,
+        output: n.output ?? null,
+        messages: n.messages ?? [],
+        usage: n.usage,
+        errCode: n.errCode,
+        errorMessage: n.errMsg,
+        drift: n.drift,
+        startTime: iso(n.startedAt),
+        endTime: iso(n.finishedAt),
+        attempts: attempts.filter((a) => a.nodeId === n.nodeId).map((a) => ({ ...attemptView(a), input: a.input })),
+        files: files.filter((f) => f.nodeId === n.nodeId),
+      });
+    },
   );
 
   app.post(

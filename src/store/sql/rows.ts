@@ -65,5 +65,6 @@ export function toAttempt(r: NodeAttemptsTable): AttemptRecord {
     startedAt: Number(r.started_at),
     finishedAt: r.finished_at === null ? undefined : Number(r.finished_at),
     nextAttemptAt: r.next_attempt_at === null ? undefined : Number(r.next_attempt_at),
+    input: fromJson(r.input),
   };
 }

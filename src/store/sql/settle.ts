@@ -174,6 +174,7 @@ async function settleNodes(trx: Trx, turn: Turn, completions: Completion[], head
       err_code: r.type === 'finished' ? null : r.errCode,
       err_msg: r.type === 'finished' ? null : r.errMsg,
       next_attempt_at: r.type === 'retry' ? r.runAt : null,
+      input: toJson(c.input),
     });
     if (r.type === 'retry') continue;
     const node = { ...headFacts(heads.get(c.executionId)!), nodeId: c.nodeId, attempt: c.attempt, httpStatus: r.httpStatus };
@@ -191,7 +192,7 @@ async function settleNodes(trx: Trx, turn: Turn, completions: Completion[], head
 interface NodeKeyRow { execution_id: string; node_id: string; attempt: number }
 type FinalRow = NodeKeyRow & Pick<Tables['node_executions'], 'status' | 'output' | 'drift' | 'messages' | 'usage' | 'err_code' | 'err_msg'> & { finished_at: number };
 type RetryRow = NodeKeyRow & { runnable_at: number; err_code: string; err_msg: string };
-type AttemptRow = NodeKeyRow & Pick<Tables['node_attempts'], 'status' | 'http_status' | 'err_code' | 'err_msg' | 'next_attempt_at'> & { finished_at: number };
+type AttemptRow = NodeKeyRow & Pick<Tables['node_attempts'], 'status' | 'http_status' | 'err_code' | 'err_msg' | 'next_attempt_at' | 'input'> & { finished_at: number };
 
 const KEY_COLUMNS = { execution_id: 'TEXT', node_id: 'TEXT', attempt: 'INTEGER' } as const;
 const FINAL_COLUMNS: ValuesColumns<FinalRow> = {
@@ -199,7 +200,7 @@ const FINAL_COLUMNS: ValuesColumns<FinalRow> = {
 };
 const RETRY_COLUMNS: ValuesColumns<RetryRow> = { ...KEY_COLUMNS, runnable_at: 'BIGINT', err_code: 'TEXT', err_msg: 'TEXT' };
 const ATTEMPT_COLUMNS: ValuesColumns<AttemptRow> = {
-  ...KEY_COLUMNS, status: 'TEXT', finished_at: 'BIGINT', http_status: 'INTEGER', err_code: 'TEXT', err_msg: 'TEXT', next_attempt_at: 'BIGINT',
+  ...KEY_COLUMNS, status: 'TEXT', finished_at: 'BIGINT', http_status: 'INTEGER', err_code: 'TEXT', err_msg: 'TEXT', next_attempt_at: 'BIGINT', input: 'TEXT',
 };
 
 /** The row of each completion still leased to this worker at this attempt (others match nothing). */
@@ -240,7 +241,7 @@ async function finishAttempts(trx: Trx, rows: AttemptRow[]): Promise<void> {
     await sql`${valuesCte(ATTEMPT_COLUMNS, part)}
       UPDATE node_attempts
          SET status = v.status, finished_at = v.finished_at, http_status = v.http_status, err_code = v.err_code,
-             err_msg = v.err_msg, next_attempt_at = v.next_attempt_at
+             err_msg = v.err_msg, next_attempt_at = v.next_attempt_at, input = v.input
         FROM v
        WHERE node_attempts.execution_id = v.execution_id AND node_attempts.node_id = v.node_id AND node_attempts.attempt = v.attempt`.execute(trx);
   }

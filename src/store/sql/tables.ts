@@ -25,7 +25,7 @@ export interface NodeExecutionsTable {
 export interface NodeAttemptsTable {
   execution_id: string; node_id: string; attempt: number; worker_id: string; status: string; http_status: number | null;
   err_code: string | null; err_msg: string | null; started_at: number; finished_at: number | null;
-  next_attempt_at: number | null;
+  next_attempt_at: number | null; input: string | null;
 }
 export interface IdempotencyKeysTable {
   workspace_id: string; scope: string; key: string; request_hash: string; execution_id: string; response: string;
