@@ -339,7 +339,7 @@ export class Worker {
         };
       }
       case 'deferred':
-        return { type: 'deferred', runAt: outcome.runAt };
+        return { type: 'deferred', runAt: outcome.runAt, host: outcome.host };
       default: {
         const never: never = outcome;
         throw new Error(`unhandled outcome ${JSON.stringify(never)}`);

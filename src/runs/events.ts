@@ -1,5 +1,6 @@
 import type { Bus } from '../engine/bus.ts';
 import { TERMINAL_EXECUTION, type Store } from '../store/store.ts';
+import { waitingFor } from './views.ts';
 
 /**
  * The changes of one execution as a sequence of events, for `GET …/{executionId}/events` (SSE):
@@ -41,10 +42,11 @@ export async function streamExecution(
       // otherwise the execution's status leads, as a snapshot reads top-down.
       if (!terminal) execution();
       for (const n of nodes) {
-        const key = `${n.status}|${n.attempts}|${n.errCode ?? ''}`;
+        const wait = waitingFor(n);
+        const key = `${n.status}|${n.attempts}|${n.errCode ?? ''}|${wait?.reason ?? ''}|${wait?.until ?? ''}`;
         if (seen.get(n.nodeId) === key) continue;
         seen.set(n.nodeId, key);
-        emit({ event: 'node.status', data: { executionId, nodeId: n.nodeId, status: n.status, attempts: n.attempts, errCode: n.errCode, errorMessage: n.errMsg } });
+        emit({ event: 'node.status', data: { executionId, nodeId: n.nodeId, status: n.status, attempts: n.attempts, errCode: n.errCode, errorMessage: n.errMsg, waitingFor: wait } });
       }
       if (terminal) {
         execution();

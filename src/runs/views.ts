@@ -30,6 +30,18 @@ export function reflyNodeStatus(status: NodeRecord['status']): { status: Exclude
   return status === 'skipped' ? { status: 'finish', skipped: true, flowgateStatus: 'skipped' } : { status };
 }
 
+/**
+ * Why a waiting node waits and until when: `retry` after a failed attempt, `circuit` while its host's
+ * breaker is open. Undefined for a node that is not waiting on a clock.
+ */
+export function waitingFor(n: NodeRecord): { reason: 'retry' | 'circuit'; until: string; host?: string; errCode?: string } | undefined {
+  if (n.status !== 'waiting' || n.runnableAt === undefined) return undefined;
+  const until = new Date(n.runnableAt).toISOString();
+  if (n.waitReason?.kind === 'circuit') return { reason: 'circuit', host: n.waitReason.host, until };
+  if (n.errCode) return { reason: 'retry', until, errCode: n.errCode };
+  return undefined;
+}
+
 export function statusView(e: ExecutionRecord, nodes: NodeRecord[], attempts: AttemptRecord[]) {
   return {
     executionId: e.executionId,
@@ -45,6 +57,7 @@ export function statusView(e: ExecutionRecord, nodes: NodeRecord[], attempts: At
       errCode: n.errCode,
       errorMessage: n.errMsg,
       attempts: attempts.filter((a) => a.nodeId === n.nodeId).map(attemptView),
+      waitingFor: waitingFor(n),
       drift: n.drift,
       startTime: iso(n.startedAt),
       endTime: iso(n.finishedAt),

@@ -109,6 +109,10 @@ export interface NodeRecord {
   finishedAt?: number;
   /** Set when the response's shape differs from the last one seen for this task (fields gone, types changed). */
   drift?: unknown;
+  /** When a waiting node becomes runnable again. */
+  runnableAt?: number;
+  /** Why it waits, when that is not a retry (a retry is a waiting node with an error). */
+  waitReason?: { kind: 'circuit'; host: string };
 }
 
 export interface AttemptRecord {
@@ -281,7 +285,7 @@ export type NodeResult =
   /** Failed this attempt; run again at `runAt` (the wait lives in the store, not in memory). */
   | { type: 'retry'; runAt: number; errCode: ErrorCode; errMsg: string; httpStatus?: number }
   /** Not attempted after all (circuit open): back to the queue at `runAt`, the attempt un-counted. */
-  | { type: 'deferred'; runAt: number };
+  | { type: 'deferred'; runAt: number; host?: string };
 
 export interface CompleteNodeOutcome {
   /** False when the lease was lost (aborted, timed out or reclaimed): nothing was written. */

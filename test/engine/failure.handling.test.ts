@@ -156,6 +156,16 @@ describe('circuit breaker per downstream host', () => {
       assert.ok(ended <= calls && calls <= node.attempts.length, `calls ${calls}, attempts ${node.attempts.length}, ended ${ended}`);
       const metrics = await t.api('GET', '/metrics', { key: null });
       assert.match(metrics.body, /flowgate_circuit_open\{host="127\.0\.0\.1:\d+"\} 1/);
+      // While the circuit is open the node says why it waits, for which host, and until when.
+      let waiting: { reason: string; host?: string; until: string } | undefined;
+      for (let i = 0; i < 100 && waiting?.reason !== 'circuit'; i++) {
+        const s = await t.api('GET', `/v1/openapi/workflow/${id}/status`);
+        waiting = s.body.data.nodeExecutions[0].waitingFor;
+        if (waiting?.reason !== 'circuit') await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(waiting?.reason, 'circuit', JSON.stringify(waiting));
+      assert.equal(waiting?.host, new URL(api.url).host);
+      assert.ok(Date.parse(waiting!.until) > 0);
       healthy = true;
       const done = await waitDone(t, id);
       assert.equal(done.status, 'finish');

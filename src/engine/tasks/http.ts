@@ -170,7 +170,7 @@ export async function performHttpRequest(
   if (ssrf) return failed('SSRF_BLOCKED', ssrf.message, false);
   if (opts.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
   const gate = opts.breakers?.check(url.host);
-  if (gate && !gate.pass) return { deferred: { type: 'deferred', runAt: gate.until, reason: `circuit open for ${url.host}` } };
+  if (gate && !gate.pass) return { deferred: { type: 'deferred', runAt: gate.until, reason: `circuit open for ${url.host}`, host: url.host } };
   const r = await send(url, method, headers, body, where, config, signal, opts.saveAsFile ? opts.files : undefined);
   // Only failures that say the host is unwell count: network errors, timeouts, 408/425/429/5xx.
   if (r.ok) opts.breakers?.success(url.host);

@@ -75,6 +75,6 @@ export type TaskOutcome =
       input?: unknown;
     }
   /** Not attempted: the downstream's breaker is open. Run again at `runAt`, no attempt spent. */
-  | { type: 'deferred'; runAt: number; reason: string };
+  | { type: 'deferred'; runAt: number; reason: string; host?: string };
 
 export type TaskRunner<T extends TaskDef = TaskDef> = (input: TaskInput<T>) => Promise<TaskOutcome>;

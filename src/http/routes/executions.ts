@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import { failure, FlowgateError } from '../../errors.ts';
 import { outputFiles } from '../../files/outputs.ts';
-import { attemptView, iso } from '../../runs/views.ts';
+import { attemptView, iso, waitingFor } from '../../runs/views.ts';
 import type { App, AppDeps } from '../app.ts';
 import { sendOk } from '../envelope.ts';
 import { historyFields, listHistory } from './history.ts';
@@ -56,6 +56,7 @@ export const executionRoutes = (deps: AppDeps) => async (app: App) => {
         errCode: n.errCode,
         errorMessage: n.errMsg,
         drift: n.drift,
+        waitingFor: waitingFor(n),
         startTime: iso(n.startedAt),
         endTime: iso(n.finishedAt),
         attempts: attempts.filter((a) => a.nodeId === n.nodeId).map((a) => ({ ...attemptView(a), input: a.input })),

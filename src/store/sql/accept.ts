@@ -196,6 +196,7 @@ async function insertExecutions(trx: Trx, items: AcceptItem[]): Promise<void> {
         started_at: null,
         finished_at: null,
         drift: null,
+        wait_reason: null,
       })),
     ),
   );

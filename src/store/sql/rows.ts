@@ -49,6 +49,8 @@ export function toNode(r: NodeExecutionsTable): NodeRecord {
     startedAt: r.started_at === null ? undefined : Number(r.started_at),
     finishedAt: r.finished_at === null ? undefined : Number(r.finished_at),
     drift: fromJson(r.drift ?? null),
+    runnableAt: r.runnable_at === null ? undefined : Number(r.runnable_at),
+    waitReason: fromJson(r.wait_reason ?? null),
   };
 }
 

@@ -137,7 +137,7 @@ async function settleNodes(trx: Trx, turn: Turn, completions: Completion[], head
     const r = c.result;
     if (!head) continue;
     if (r.type === 'deferred') {
-      outcomes[i] = { applied: await deferNode(trx, turn.workerId, c, r.runAt) };
+      outcomes[i] = { applied: await deferNode(trx, turn.workerId, c, r.runAt, r.host) };
       continue;
     }
     const key = { execution_id: c.executionId, node_id: c.nodeId, attempt: c.attempt };
@@ -227,7 +227,7 @@ async function writeRetries(trx: Trx, workerId: string, rows: RetryRow[]): Promi
   for (const part of chunks(rows, Object.keys(RETRY_COLUMNS).length)) {
     const { rows: done } = await sql<{ execution_id: string; node_id: string }>`${valuesCte(RETRY_COLUMNS, part)}
       UPDATE node_executions
-         SET status = 'waiting', runnable_at = v.runnable_at, err_code = v.err_code, err_msg = v.err_msg, lease_owner = NULL, lease_expires_at = NULL
+         SET status = 'waiting', runnable_at = v.runnable_at, err_code = v.err_code, err_msg = v.err_msg, wait_reason = NULL, lease_owner = NULL, lease_expires_at = NULL
         FROM v
        WHERE ${leasedTo(workerId)}
       RETURNING node_executions.execution_id, node_executions.node_id`.execute(trx);
@@ -298,10 +298,10 @@ async function swapShapes(trx: Trx, completions: Completion[], heads: Map<string
 }
 
 /** Puts a claimed node back without counting the claim as an attempt, and drops that attempt's row. */
-async function deferNode(trx: Trx, workerId: string, c: Completion, runAt: number): Promise<boolean> {
+async function deferNode(trx: Trx, workerId: string, c: Completion, runAt: number, host?: string): Promise<boolean> {
   const res = await trx
     .updateTable('node_executions')
-    .set((eb) => ({ status: 'waiting', runnable_at: runAt, lease_owner: null, lease_expires_at: null, attempts: eb('attempts', '-', 1) }))
+    .set((eb) => ({ status: 'waiting', runnable_at: runAt, wait_reason: host ? JSON.stringify({ kind: 'circuit', host }) : null, lease_owner: null, lease_expires_at: null, attempts: eb('attempts', '-', 1) }))
     .where('execution_id', '=', c.executionId)
     .where('node_id', '=', c.nodeId)
     .where('lease_owner', '=', workerId)

@@ -21,6 +21,7 @@ export interface NodeExecutionsTable {
   attempts: number; runnable_at: number | null; lease_owner: string | null; lease_expires_at: number | null;
   output: string | null; messages: string | null; usage: string | null; err_code: string | null; err_msg: string | null;
   started_at: number | null; finished_at: number | null; drift: string | null;
+  wait_reason: string | null;
 }
 export interface NodeAttemptsTable {
   execution_id: string; node_id: string; attempt: number; worker_id: string; status: string; http_status: number | null;
