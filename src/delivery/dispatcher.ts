@@ -30,7 +30,11 @@ const leaseFor = (timeoutMs: number) => timeoutMs + 5_000;
 interface Finished {
   input: CompleteMessageInput;
   failure?: { endpointId: string; status?: number; error?: string; next: MessageNext['type'] };
+  /** Turns that failed while this was in them. */
+  failedTurns?: number;
 }
+
+const MAX_FAILED_TURNS = 3;
 
 /**
  * Delivers outbound events (SPEC §4.12). Runs in every worker process; they share the queue in the
@@ -130,8 +134,11 @@ export class Dispatcher {
         rules: this.rules,
       });
     } catch (err) {
-      // Kept for the next turn; if none succeeds before the lease ends, the message is sent again.
-      this.completions = [...settling, ...this.completions];
+      // Kept for the next turn, except one that was in MAX_FAILED_TURNS failed turns: it is dropped so
+      // it cannot hold up every turn after it; its lease expires and the message is sent again.
+      const kept = settling.filter((f) => (f.failedTurns = (f.failedTurns ?? 0) + 1) < MAX_FAILED_TURNS);
+      if (kept.length < settling.length) this.deps.logger.error({ dropped: settling.length - kept.length }, 'delivery outcomes could not be recorded; their messages will be sent again');
+      this.completions = [...kept, ...this.completions];
       throw err;
     }
     settling.forEach((f, i) => {
