@@ -1,26 +1,15 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
+import { runCli } from '../helpers/process.ts';
 import { startTestServer } from '../helpers/server.ts';
 import { freshTarget, STORE_KINDS, type StoreTarget } from '../helpers/stores.ts';
 
 /** Runs `flowgate keys create …` against `target`'s database, to its exit (bounded). */
-function keysCreate(target: StoreTarget, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const db = target.config.databaseUrl
+function keysCreate(target: StoreTarget, args: string[]) {
+  const db: Record<string, string> = target.config.databaseUrl
     ? { DATABASE_URL: target.config.databaseUrl, FLOWGATE_DATABASE_SCHEMA: target.config.databaseSchema! }
     : { DATABASE_URL: '', FLOWGATE_DATA_DIR: target.config.dataDir };
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'keys', 'create', ...args], { env: { ...process.env, LOG_LEVEL: 'silent', ...db } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCli(['keys', 'create', ...args], db);
 }
 
 for (const kind of STORE_KINDS) {

@@ -1,26 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { runCli } from '../helpers/process.ts';
 
 /** Runs `flowgate serve …` to its exit (bounded) and returns what it printed. */
-function serve(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve', ...args], { env: { ...process.env, LOG_LEVEL: 'silent', FLOWGATE_API_KEY: '', DATABASE_URL: '', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const serve = (args: string[], env: Record<string, string>) => runCli(['serve', ...args], { FLOWGATE_API_KEY: '', DATABASE_URL: '', ...env });
 
 describe('flowgate serve: start-up failures are one line, and a first-start key is never lost', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'flowgate-cli-'));
