@@ -1,5 +1,5 @@
-import type { AttemptRecord, ExecutionRecord, MessageWithAttempts } from '../store/store.ts';
-import { iso } from './views.ts';
+import type { AttemptRecord, ExecutionRecord, MessageWithAttempts, NodeRecord } from '../store/store.ts';
+import { iso, waitingFor } from './views.ts';
 
 
 /** How the run came in: the surface, the key or webhook that accepted it, its dedupe key and passed-on headers. */
@@ -23,7 +23,7 @@ function triggerView(e: ExecutionRecord) {
  * One execution's story in time order (issue 7): how it was triggered, every node attempt, the end,
  * and every outbound event about it with each delivery attempt.
  */
-export function timelineView(e: ExecutionRecord, attempts: AttemptRecord[], messages: MessageWithAttempts[]) {
+export function timelineView(e: ExecutionRecord, attempts: AttemptRecord[], messages: MessageWithAttempts[], nodes: NodeRecord[] = []) {
   type Entry = { at: number; [k: string]: unknown };
   const entries: Entry[] = [{ at: e.createdAt, type: 'execution.accepted' }];
   if (e.startedAt !== undefined) entries.push({ at: e.startedAt, type: 'execution.started' });
@@ -71,5 +71,10 @@ export function timelineView(e: ExecutionRecord, attempts: AttemptRecord[], mess
     status: e.status,
     trigger: triggerView(e),
     timeline: entries.map(({ at, ...rest }) => ({ time: iso(at), ...rest })),
+    // What the run is waiting on now, if anything: the nodes that wait for a retry or an open circuit.
+    waiting: nodes.flatMap((n) => {
+      const w = waitingFor(n);
+      return w ? [{ nodeId: n.nodeId, ...w }] : [];
+    }),
   };
 }

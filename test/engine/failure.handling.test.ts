@@ -166,6 +166,8 @@ describe('circuit breaker per downstream host', () => {
       assert.equal(waiting?.reason, 'circuit', JSON.stringify(waiting));
       assert.equal(waiting?.host, new URL(api.url).host);
       assert.ok(Date.parse(waiting!.until) > 0);
+      const timeline = await t.api('GET', `/v1/openapi/workflow/${id}/timeline`);
+      assert.ok(Array.isArray(timeline.body.data.waiting), 'the timeline says what the run waits on');
       healthy = true;
       const done = await waitDone(t, id);
       assert.equal(done.status, 'finish');

@@ -94,8 +94,12 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
     },
     async (req, reply) => {
       const e = await findExecution(req.apiKey.workspaceId, req.params.id);
-      const [attempts, messages] = await Promise.all([deps.store.runs.listAttempts(e.executionId), deps.store.outbox.listExecutionMessages(e.executionId)]);
-      return sendOk(req, reply, timelineView(e, attempts, messages));
+      const [attempts, messages, nodes] = await Promise.all([
+        deps.store.runs.listAttempts(e.executionId),
+        deps.store.outbox.listExecutionMessages(e.executionId),
+        deps.store.runs.listNodes(e.executionId),
+      ]);
+      return sendOk(req, reply, timelineView(e, attempts, messages, nodes));
     },
   );
 
