@@ -393,10 +393,10 @@ export class Worker {
  * masking them would garble the record without protecting anything.
  */
 export function maskSecrets(input: unknown, env: Readonly<Record<string, string>>): unknown {
-  if (input === undefined) return undefined;
+  const secrets = Object.values(env).filter((v) => v.length >= 4);
+  if (input === undefined || secrets.length === 0) return input;
   let text = JSON.stringify(input);
-  for (const value of Object.values(env)) {
-    if (value.length < 4) continue;
+  for (const value of secrets) {
     const encoded = JSON.stringify(value).slice(1, -1);
     text = text.split(encoded).join('[redacted]');
   }

@@ -5,6 +5,7 @@ import { dedupeKeyError } from '../../ingest/dedupe.ts';
 import { acceptWebhookCall, NEVER_FORWARDED } from '../../ingest/webhookCall.ts';
 import { SIGNATURE_SCHEMES } from '../../ingest/verifiers.ts';
 import { executionOutput } from '../output.ts';
+import { iso } from '../../runs/views.ts';
 import { waitForTerminal } from '../../runs/wait.ts';
 import type { WebhookCallRecord, WebhookPatch, WebhookRecord } from '../../store/store.ts';
 import type { FastifyRequest } from 'fastify';
@@ -65,7 +66,6 @@ const WebhookIdBody = { webhookId: Type.String({ maxLength: 64 }) };
  * pending while it runs, then success or failed; a rejected call is failed with its reason.
  */
 function callView(c: WebhookCallRecord, w: WebhookRecord, base: string) {
-  const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
   const e = c.execution;
   const status = c.status === 'rejected' || e?.status === 'failed' ? 'failed' : e?.status === 'finish' ? 'success' : 'pending';
   const failureReason = c.status === 'rejected' ? (c.errCode ? `${c.errCode}: ${ERRORS[c.errCode].message}` : `HTTP ${c.httpStatus}`) : e?.status === 'failed' ? e.errMsg : undefined;
