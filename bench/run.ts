@@ -8,7 +8,7 @@ import { api, BENCH_KEY, freshDataDir, startFloor, startFlowgate, type Running }
 
 /**
  * `npm run bench [-- --quick]`: Flowgate against the floor (node:http + one INSERT) in one run, on
- * 127.0.0.1, every load bounded in time. Prints numbers and ratios (SPEC §6); exits non-zero when a
+ * 127.0.0.1, every load bounded in time. Prints numbers and ratios; exits non-zero when a
  * scenario lost data (a 2xx without a committed execution).
  */
 const quick = process.argv.includes('--quick');
@@ -183,7 +183,7 @@ async function main(): Promise<void> {
     process.stdout.write('\n(PostgreSQL variants skipped: set DATABASE_URL to run them)\n');
   }
   const peak = Math.max(...rows.filter((r) => !r.scenario.startsWith('floor')).map((r) => r.rssMb).filter(Number.isFinite));
-  process.stdout.write(`\npeak RSS of Flowgate under any load: ${fmt(peak)} MB (SPEC §6 target ≤ 150 MB)\n`);
+  process.stdout.write(`\npeak RSS of Flowgate under any load: ${fmt(peak)} MB\n`);
   if (problems.length) {
     process.stdout.write(`\nFAILED:\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
     process.exit(1);

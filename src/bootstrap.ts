@@ -11,7 +11,7 @@ import stringify from 'safe-stable-stringify';
 const FIRST_START_KEY_ID = 'ak-first-start';
 
 /**
- * First-start work: the default workspace, the bootstrap API key (SPEC §7 FLOWGATE_API_KEY), and
+ * First-start work: the default workspace, the bootstrap API key, and
  * workflows loaded from FLOWGATE_WORKFLOWS.
  */
 export async function ensureBootstrapKey(store: Store, config: Config, now: number): Promise<string | undefined> {

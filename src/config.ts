@@ -1,7 +1,7 @@
 import path from 'node:path';
 
 /**
- * All configuration, parsed once (SPEC §7). This is the only module that reads `process.env`.
+ * All configuration, parsed once. This is the only module that reads `process.env`.
  * Precedence: defaults < environment < explicit overrides (CLI flags, tests).
  */
 export interface Config {
@@ -38,7 +38,7 @@ export interface Config {
   dbPoolSize: number;
   /** Environment variables templates may read as `$env.NAME`, with their values. */
   templateEnv: Readonly<Record<string, string>>;
-  /** Seconds before each delivery attempt of an outbound event (SPEC §4.12); the first is usually 0. */
+  /** Seconds before each delivery attempt of an outbound event; the first is usually 0. */
   deliveryRetrySchedule: number[];
   /** A delivery that has no 2xx answer within this is a failed attempt. */
   deliveryTimeoutMs: number;
@@ -50,9 +50,13 @@ export interface Config {
   silenceCheckMs: number;
   rateLimitPerMinute: number;
   rateLimitPerDay: number;
-  /** Unstarted executions past which new triggers get 503 SERVICE_OVERLOADED (SPEC §4.10). */
+  /** Unstarted executions past which new triggers get 503 SERVICE_OVERLOADED. */
   maxBacklog: number;
-  /** Max JSON body size in bytes (SPEC §4.11: 1 MB). */
+  /** `json` (one object per line, the default) or `pretty` (readable lines for development, through pino-pretty). */
+  logFormat: 'json' | 'pretty';
+  /** How long an MCP workflow tool waits for its run before answering with the executionId (0–60 s). */
+  mcpWaitS: number;
+  /** Max JSON body size in bytes. */
   bodyLimit: number;
   /** Deepest nesting of arrays and objects a JSON or YAML body may have (400 above; recursion stays bounded). */
   jsonMaxDepth: number;
@@ -64,17 +68,17 @@ export interface Config {
   leaseMs: number;
   /** How often the worker looks for work when nothing woke it. */
   pollMs: number;
-  /** Default per-node timeout (SPEC §4.5). */
+  /** Default per-node timeout. */
   nodeTimeoutMs: number;
-  /** Default per-execution timeout (SPEC §4.5). */
+  /** Default per-execution timeout. */
   executionTimeoutMs: number;
-  /** Consecutive failures that open a downstream host's circuit (SPEC §4.4). */
+  /** Consecutive failures that open a downstream host's circuit. */
   breakerThreshold: number;
   /** How long an open circuit stays open before one probe is let through. */
   breakerCoolOffMs: number;
-  /** SIGTERM grace period for in-flight nodes (SPEC §4.13). */
+  /** SIGTERM grace period for in-flight nodes. */
   shutdownGraceMs: number;
-  /** Upload limits (SPEC §3: ≤ 10 files of ≤ 50 MB each). */
+  /** Upload limits. */
   uploadMaxFiles: number;
   uploadMaxFileBytes: number;
   /** Unreferenced uploads are deleted this long after upload. */
@@ -101,6 +105,12 @@ function int(env: Env, name: string, dflt: number): number {
   const n = Number(raw);
   if (!Number.isFinite(n)) throw new Error(`${name} must be a number, got ${JSON.stringify(raw)}`);
   return n;
+}
+
+function logFormat(raw: string | undefined): 'json' | 'pretty' {
+  if (raw === undefined || raw === '' || raw === 'json') return 'json';
+  if (raw === 'pretty') return 'pretty';
+  throw new Error(`FLOWGATE_LOG_FORMAT must be json or pretty, got ${JSON.stringify(raw)}`);
 }
 
 function bool(env: Env, name: string, dflt: boolean): boolean {
@@ -169,6 +179,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     silenceCheckMs: int(env, 'FLOWGATE_SILENCE_CHECK_MS', 10_000),
     rateLimitPerMinute: int(env, 'FLOWGATE_RATE_LIMIT_PER_MINUTE', 100),
     rateLimitPerDay: int(env, 'FLOWGATE_RATE_LIMIT_PER_DAY', 10_000),
+    mcpWaitS: Math.min(60, int(env, 'FLOWGATE_MCP_WAIT_S', 30)),
     bodyLimit: int(env, 'FLOWGATE_BODY_LIMIT', 1024 * 1024),
     jsonMaxDepth: int(env, 'FLOWGATE_JSON_MAX_DEPTH', 64),
     requestTimeoutMs: int(env, 'FLOWGATE_REQUEST_TIMEOUT_MS', 60_000),
@@ -188,6 +199,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     fileLinkTtlS: int(env, 'FLOWGATE_FILE_LINK_TTL_S', 3600),
     fileTextMaxBytes: int(env, 'FLOWGATE_FILE_TEXT_MAX_BYTES', 1024 * 1024),
     logLevel: env.LOG_LEVEL ?? 'info',
+    logFormat: logFormat(env.FLOWGATE_LOG_FORMAT),
     faultKillAfterCommits: env.FLOWGATE_FAULT_KILL_AFTER_COMMITS ? int(env, 'FLOWGATE_FAULT_KILL_AFTER_COMMITS', 0) : undefined,
     ...overrides,
   };

@@ -1,5 +1,5 @@
 /**
- * The one registry of error codes (SPEC §3). Every code a user can see — in an HTTP envelope or on a
+ * The one registry of error codes. Every code a user can see — in an HTTP envelope or on a
  * node execution — is here with its HTTP status and default message. `docs/errors.md` is checked
  * against this table by `test/errors.registry.test.ts`, so a code cannot exist in one and not the other.
  * Codes are never reused once retired.

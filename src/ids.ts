@@ -1,8 +1,8 @@
 import { randomBytes, randomFillSync } from 'node:crypto';
-import { monotonicFactory } from 'ulid';
+import { encodeTime, monotonicFactory, TIME_MAX } from 'ulid';
 
 /**
- * Typed, prefixed ids (SPEC §2). Executions are time-sortable (ULID) because they are listed newest
+ * Typed, prefixed ids. Executions are time-sortable (ULID) because they are listed newest
  * first; canvas ids and API key ids only need to be unique; secrets use 128+ bits of randomness.
  */
 declare const brand: unique symbol;
@@ -51,6 +51,13 @@ export const DEFAULT_WORKSPACE = 'ws-default' as WorkspaceId;
 export const newWorkspaceId = (): WorkspaceId => `ws-${randomBase62(12).toLowerCase()}` as WorkspaceId;
 export const newCanvasId = (): CanvasId => `c-${randomBase62(16)}` as CanvasId;
 export const newExecutionId = (now = Date.now()): ExecutionId => `we-${ulid(now).toLowerCase()}` as ExecutionId;
+/**
+ * Every execution created at or after `ms` has an id that sorts at or after this: an id starts with
+ * its creation time (the clock reading stored as `created_at`, or a later one when the monotonic
+ * factory had already used a later millisecond), so a `since` filter can walk the id index. The
+ * converse does not hold, so an `until` filter cannot use it.
+ */
+export const executionIdAt = (ms: number): string => `we-${encodeTime(Math.max(0, Math.min(ms, TIME_MAX)), 10).toLowerCase()}`;
 export const newApiKeyId = (): ApiKeyId => `ak-${randomBase62(12)}` as ApiKeyId;
 /** The secret of an API key: 32 base62 chars ≈ 190 bits. Shown once, stored as a SHA-256 hash. */
 export const newApiKeySecret = (): string => `fg_${randomBase62(32)}`;
@@ -60,7 +67,7 @@ export const newWorkerId = (): string => `wk-${randomBase62(10)}`;
 export const isCanvasId = (s: string): s is CanvasId => /^c-[A-Za-z0-9_-]{1,64}$/.test(s);
 export const isExecutionId = (s: string): s is ExecutionId => /^we-[0-9a-z]{26}$/.test(s);
 
-/** Webhook ids are the credential of the URL: 32 base62 chars ≈ 190 bits (SPEC §2 asks ≥ 128). */
+/** Webhook ids are the credential of the URL: 32 base62 chars ≈ 190 bits. */
 export const newWebhookId = (): string => `wh_${randomBase62(32)}`;
 export const isWebhookId = (s: string): boolean => /^wh_[A-Za-z0-9]{32}$/.test(s);
 /** Webhook call records are listed newest first, so their ids sort by time. */

@@ -1,7 +1,18 @@
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { loadConfig, type Config } from './config.ts';
 import { createLogger, startServer } from './server.ts';
 import { createKeyOffline, KeyOptionsError, parseScopes } from './cli/keysCreate.ts';
+import { CliError, UsageError } from './cli/context.ts';
+import { registerEvents } from './cli/events.ts';
+import { registerExecutions } from './cli/executions.ts';
+import { createKeyRemote, registerKeyClientCommands } from './cli/keys.ts';
+import { registerLogin } from './cli/login.ts';
+import { registerMcp } from './cli/mcp.ts';
+import { registerRun } from './cli/run.ts';
+import { registerSkill } from './cli/skill.ts';
+import { registerWebhooks } from './cli/webhooks.ts';
+import { registerWorkflows } from './cli/workflows.ts';
+import { VERSION } from './version.ts';
 
 /**
  * `flowgate serve` (the default): start the server. Flags override environment variables, which
@@ -10,7 +21,14 @@ import { createKeyOffline, KeyOptionsError, parseScopes } from './cli/keysCreate
 const program = new Command()
   .name('flowgate')
   .description('Deterministic agent workflows as reliable APIs and webhooks')
-  .addHelpText('after', '\nEnvironment: PORT, HOST, FLOWGATE_DATA_DIR, DATABASE_URL, FLOWGATE_API_KEY, FLOWGATE_WORKFLOWS, FLOWGATE_ROLE, … (docs/configuration.md)');
+  .version(VERSION, '-V, --version')
+  // Usage mistakes exit 2 (see the catch at the end), not commander's default 1.
+  .exitOverride()
+  .option('--url <url>', 'the Flowgate server for client commands (FLOWGATE_URL; default http://127.0.0.1:8080)')
+  .option('--api-key <key>', 'API key for client commands (FLOWGATE_API_KEY)')
+  .option('--profile <name>', 'a profile saved by `flowgate login` (FLOWGATE_PROFILE; default "default")')
+  .option('--json', 'print JSON (one object, or one line per event) instead of text')
+  .addHelpText('after', '\nServer environment: PORT, HOST, FLOWGATE_DATA_DIR, DATABASE_URL, FLOWGATE_API_KEY, FLOWGATE_WORKFLOWS, FLOWGATE_ROLE, … (docs/configuration.md)\nClient commands: docs/cli.md');
 
 program
   .command('serve', { isDefault: true })
@@ -19,7 +37,11 @@ program
   .option('--host <host>', 'address to listen on (HOST)')
   .option('-w, --workflows <path>', 'file or folder of workflow definitions to load (FLOWGATE_WORKFLOWS)')
   .option('-d, --data-dir <dir>', 'SQLite file and uploads (FLOWGATE_DATA_DIR)')
-  .action(async (opts: { port?: string; host?: string; workflows?: string; dataDir?: string }) => {
+  // `serve` is the default command, so a mistyped command name arrives here as an argument.
+  .allowExcessArguments(true)
+  .action(async (opts: { port?: string; host?: string; workflows?: string; dataDir?: string }, cmd: Command) => {
+    const unknown = cmd.args;
+    if (unknown.length) throw new UsageError(`unknown command "${unknown[0]}": flowgate --help lists the commands`);
     const overrides: Partial<Config> = {};
     if (opts.port !== undefined) {
       const port = Number(opts.port);
@@ -68,8 +90,10 @@ keys
   .option('--name <name>', 'a label to recognise the key by', 'created with flowgate keys create')
   .option('--workspace <id>', 'the workspace the key belongs to', 'ws-default')
   .option('-d, --data-dir <dir>', 'SQLite file and uploads (FLOWGATE_DATA_DIR)')
-  .option('--json', 'print {id, workspaceId, scopes, secret} as JSON')
-  .action(async (opts: { admin?: boolean; scopes?: string; name: string; workspace: string; dataDir?: string; json?: boolean }) => {
+  .option('--remote', 'create it through the running server (FLOWGATE_URL, with an admin key) instead of in the database')
+  .action(async (opts: { admin?: boolean; scopes?: string; name: string; workspace: string; dataDir?: string; remote?: boolean }, cmd: Command) => {
+    if (opts.remote) return createKeyRemote(cmd, opts);
+    const json = cmd.optsWithGlobals<{ json?: boolean }>().json === true;
     const env = { ...process.env };
     if (opts.dataDir) env.FLOWGATE_DATA_DIR = opts.dataDir;
     const config = loadConfig(env);
@@ -78,7 +102,7 @@ keys
       const { record, secret } = await createKeyOffline(config, { workspaceId: opts.workspace, name: opts.name, scopes });
       const where = config.databaseUrl ? 'DATABASE_URL' : config.dataDir;
       process.stdout.write(
-        opts.json
+        json
           ? `${JSON.stringify({ id: record.id, workspaceId: record.workspaceId, scopes: record.scopes, secret })}\n`
           : `Created API key ${record.id} (${scopes.join(', ')}) in workspace ${record.workspaceId} of ${where}. It is shown only this once:\n  ${secret}\n`,
       );
@@ -87,8 +111,15 @@ keys
     }
   });
 
-/** A mistake of the user's, reported as one line without a stack trace; exit code 2. */
-class UsageError extends Error {}
+registerKeyClientCommands(keys);
+registerWorkflows(program);
+registerRun(program);
+registerExecutions(program);
+registerWebhooks(program);
+registerEvents(program);
+registerSkill(program);
+registerMcp(program);
+registerLogin(program);
 
 function printFirstStartKey(key: string): void {
   process.stdout.write(`First start: an admin API key was created. It is shown only this once:\n  ${key}\n\n`);
@@ -126,13 +157,15 @@ function printBanner(url: string, key: string | undefined, canvasIds: string[], 
       `  curl -s -X POST '${url}/v1/openapi/workflow/${id}/run?wait=10' -H "Authorization: Bearer ${shownKey}" -H 'Content-Type: application/json' -d '{"variables":{"feedback":"The new dashboard is great"}}'`,
     );
   }
-  lines.push('', `API docs: ${url}/docs`);
+  lines.push('', `Console: ${url}/ui (sign in with an API key)`, `API docs: ${url}/docs`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 program.parseAsync().catch((e: unknown) => {
   // One line for the user; the stack only when asked for (FLOWGATE_DEBUG=1).
   const err = e instanceof Error ? e : new Error(String(e));
+  // Commander has printed its own message (or the help / version) already.
+  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2);
   process.stderr.write(`flowgate: ${process.env.FLOWGATE_DEBUG ? (err.stack ?? err.message) : err.message}\n`);
-  process.exit(e instanceof UsageError ? 2 : 1);
+  process.exit(e instanceof UsageError ? 2 : e instanceof CliError ? e.exitCode : 1);
 });

@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import { DEMO_MODEL_URL } from './engine/tasks/demoModel.ts';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
@@ -29,16 +31,20 @@ export interface Server {
   /** Printed once on the very first start when no FLOWGATE_API_KEY is set. */
   firstStartKey?: string;
   workflows: LoadedWorkflow[];
-  /** Graceful stop (SPEC §4.13): stop accepting, let nodes finish within the grace period, release leases. */
+  /** Graceful stop: stop accepting, let nodes finish within the grace period, release leases. */
   close(): Promise<void>;
 }
 
-export function createLogger(config: Config): Logger {
-  return pino({
+export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Logger {
+  const options = {
     level: config.logLevel,
     // Secrets never reach the log, even if a future log line includes headers.
     redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers["x-refly-api-key"]', '*.secret', '*.apiKey'],
-  });
+  };
+  if (config.logFormat !== 'pretty') return pino(options);
+  // Loaded only when asked for; in-process (no worker thread), local times, colours on a terminal.
+  const pretty = createRequire(import.meta.url)('pino-pretty') as (o: Record<string, unknown>) => NodeJS.WritableStream;
+  return pino(options, pretty({ colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true, sync: true }));
 }
 
 /** The chaos benchmark's fault: die between a commit and its answers, as a power cut would. */
@@ -61,6 +67,7 @@ export interface StartOptions {
 
 /** Opens the store, migrates, bootstraps, builds the app and starts the worker as the role asks. */
 export async function startServer(config: Config, logger: Logger = createLogger(config), opts: StartOptions = {}): Promise<Server> {
+  if (config.model.baseUrl === DEMO_MODEL_URL) logger.warn('FLOWGATE_MODEL_BASE_URL=demo: agent tasks get canned answers from the demo model, not from a real model (development only)');
   const store = await openStore(config);
   await store.migrate();
   const now = Date.now();

@@ -37,7 +37,7 @@ interface Finished {
 const MAX_FAILED_TURNS = 3;
 
 /**
- * Delivers outbound events (SPEC §4.12). Runs in every worker process; they share the queue in the
+ * Delivers outbound events. Runs in every worker process; they share the queue in the
  * store, so a message is sent by whichever claims it, and one whose dispatcher died is claimed again
  * after its lease. At-least-once: a receiver may see a message twice, always with the same
  * `webhook-id`.

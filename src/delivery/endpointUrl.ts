@@ -4,7 +4,7 @@ import { fail, ok, type Result } from '../errors.ts';
 import { isPrivateAddress } from '../engine/ssrf.ts';
 
 /**
- * Checks an endpoint URL when it is set (SPEC §4.14): http(s) only, and unless private networks are
+ * Checks an endpoint URL when it is set: http(s) only, and unless private networks are
  * allowed, every address its name resolves to must be public. Delivery checks again at connect
  * time, so a name that later starts resolving to 127.0.0.1 is still refused.
  */

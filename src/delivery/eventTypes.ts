@@ -1,7 +1,7 @@
 import { Type, type Static, type TSchema } from 'typebox';
 
 /**
- * The event catalog (SPEC §4.12): every type Flowgate emits, with the JSON Schema of its body.
+ * The event catalog: every type Flowgate emits, with the JSON Schema of its body.
  * `GET /v1/event-types` serves it and `docs/events/<type>.json` mirrors it (a test keeps them equal).
  *
  * Versioning: a version only ever gains optional fields. Removing or retyping a field makes a new

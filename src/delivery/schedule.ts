@@ -1,6 +1,6 @@
 import { MAX_RETRY_AFTER_MS } from '../engine/retry.ts';
 
-/** SPEC §4.12 / §7 FLOWGATE_DELIVERY_RETRY_SCHEDULE: seconds before each attempt; the first is immediate. */
+/** FLOWGATE_DELIVERY_RETRY_SCHEDULE: seconds before each attempt; the first is immediate. */
 export const DEFAULT_DELIVERY_SCHEDULE_S = [0, 5, 300, 1800, 7200, 18000, 36000, 36000];
 
 /**

@@ -12,7 +12,7 @@ export interface SendResult {
   retryAfterMs?: number;
 }
 
-/** SPEC §4.12: responses are kept up to 20 KB per attempt. */
+/** Responses are kept up to 20 KB per attempt. */
 export const EXCERPT_BYTES = 20 * 1024;
 
 const RESERVED = new Set(['webhook-id', 'webhook-timestamp', 'webhook-signature', 'content-type', 'content-length', 'host']);

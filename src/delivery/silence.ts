@@ -2,7 +2,7 @@ import type { Store } from '../store/store.ts';
 import { webhookSilentEvent } from './payloads.ts';
 
 /**
- * `webhook.silent` (SPEC §4.12): a webhook with `expectedEvery` that heard nothing — no accepted call,
+ * `webhook.silent`: a webhook with `expectedEvery` that heard nothing — no accepted call,
  * and no change to its settings — for that long is flagged once per silence; the next accepted call
  * re-arms it. Returns how many were flagged now.
  */

@@ -1,5 +1,5 @@
 /**
- * Circuit breakers per downstream host (SPEC §4.4). After `threshold` consecutive failures a host is
+ * Circuit breakers per downstream host. After `threshold` consecutive failures a host is
  * open for `coolOffMs`: nodes that need it go back to the queue as `waiting` until then, without an
  * attempt and without spending retry budget. When the cool-off ends, one probe goes through
  * (half-open); its success closes the breaker and the waiting nodes run, its failure opens it again.

@@ -2,7 +2,7 @@ import jsonata from 'jsonata';
 import type { EvalContext } from './tasks/types.ts';
 
 /**
- * JSONata is the one expression language (SPEC "Expressions and templates"). Expressions are
+ * JSONata is the one expression language (docs/workflows.md). Expressions are
  * compiled once and cached by source text: a workflow's expressions are few and run many times.
  */
 type Compiled = ReturnType<typeof jsonata>;

@@ -1,6 +1,6 @@
 import type { RetryPolicy } from '../workflows/definition.ts';
 
-/** SPEC §4.3 defaults. */
+/** The defaults of a task's `retry` (docs/reliability.md#retries). */
 export const DEFAULT_RETRY: Required<RetryPolicy> = {
   maxAttempts: 3,
   initialDelayMs: 1000,

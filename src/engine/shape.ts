@@ -1,5 +1,5 @@
 /**
- * Response shapes, for noticing a third party changing its API (SPEC §4.4 "contract drift") when a
+ * Response shapes, for noticing a third party changing its API when a
  * task declares no `expect` schema: the shape of each response is recorded per task, and a field that
  * disappeared or changed type since the last response is reported. New fields are not drift: adding
  * is how APIs evolve compatibly.

@@ -4,7 +4,7 @@ import ipaddr from 'ipaddr.js';
 import { Agent, type Dispatcher } from 'undici';
 
 /**
- * SSRF guard (SPEC §4.14): `http` tasks and tools may not reach loopback, private, link-local or
+ * SSRF guard: `http` tasks and tools may not reach loopback, private, link-local or
  * other non-public addresses unless FLOWGATE_ALLOW_PRIVATE_NETWORKS is true. The check runs on the
  * addresses DNS returned, at connect time, so a public name that resolves to 127.0.0.1 (or changes
  * its answer between check and use) is still refused.

@@ -105,7 +105,7 @@ export class Worker {
     bus.on('execution.created', this.wake);
     bus.on('execution.abort', this.onAbort);
     // Heartbeats double as the cross-process abort signal: a node whose lease vanished was aborted
-    // or timed out elsewhere, so it is cancelled within one heartbeat (SPEC §4.7: within 1 s).
+    // or timed out elsewhere, so it is cancelled within one heartbeat.
     const beat = Math.min(500, Math.floor(config.leaseMs / 3));
     this.timers.push(setInterval(() => void this.heartbeat(), beat));
     this.timers.push(setInterval(() => void this.reap(), 1000));

@@ -29,6 +29,8 @@ import { webhookRoutes } from './routes/webhooks.ts';
 import { eventEndpointRoutes } from './routes/eventEndpoints.ts';
 import { workflowRoutes } from './routes/workflows.ts';
 import { workspaceRoutes } from './routes/workspaces.ts';
+import { consoleRoutes } from './console.ts';
+import { mcpRoutes } from './routes/mcp.ts';
 
 export interface AppDeps {
   store: Store;
@@ -137,7 +139,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       info: {
         title: 'Flowgate',
         version: '0.1.0',
-        description: 'Deterministic agent workflows as reliable APIs and webhooks. Every /v1 response is the Refly envelope `{success, errCode?, errMsg?, traceId, data?}`; error codes are listed in docs/errors.md.',
+        description: [
+          'Deterministic agent workflows as reliable APIs and webhooks. Every /v1 response is the Refly envelope `{success, errCode?, errMsg?, traceId, data?}`.',
+          '',
+          "Guides (in the repository's `docs/` folder, linked from its README): `api.md` (every endpoint, scopes, pagination), `webhooks.md` and `senders.md` (webhook triggers, Stripe, GitHub, Svix), `events.md` (signed outbound events), `files.md`, `workflows.md` (the definition format), `failure-handling.md` (finding and replaying failed runs), `reliability.md`, `cli.md`, `mcp.md` (workflows as MCP tools at `POST /mcp`), `console.md` (the web console at `/ui`), `configuration.md`, `deployment.md`, and `errors.md` (every error code).",
+        ].join('\n'),
       },
       components: {
         securitySchemes: {
@@ -172,5 +178,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(eventEndpointRoutes(deps));
   await app.register(multipart, { throwFileSizeLimit: true });
   await app.register(fileRoutes(deps));
+  await app.register(mcpRoutes(deps));
+  await app.register(consoleRoutes());
   return app;
 }

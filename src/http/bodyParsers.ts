@@ -4,7 +4,7 @@ import { parseForm } from '../ingest/webhookCall.ts';
 import type { App } from './app.ts';
 
 /**
- * The body types Flowgate reads (SPEC §4.11). Content types are matched by media type with their
+ * The body types Flowgate reads. Content types are matched by media type with their
  * parameters ignored, so `application/json; charset=utf-8` (what Stripe sends) is JSON, as is any
  * `+json` type. `text/plain` has no parser, so it is refused with 415 like any other type.
  */

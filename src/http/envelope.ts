@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, type ErrorCode, type Failure } from '../errors.ts';
 
 /**
- * Refly's envelope (SPEC §3): every `/v1/**` answer, success or error, is
+ * Refly's envelope: every `/v1/**` answer, success or error, is
  * `{ success, errCode?, errMsg?, traceId, data? }` with the HTTP status of the outcome.
  */
 export function sendOk(req: FastifyRequest, reply: FastifyReply, data: unknown, status = 200): FastifyReply {

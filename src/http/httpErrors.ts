@@ -8,7 +8,7 @@ import { sendFailure } from './envelope.ts';
 
 /**
  * Every answer, even to a request Fastify or Node's HTTP parser rejects, is the envelope with a code
- * from the registry (SPEC §4.11): never a 5xx for bad input, never a framework's own body.
+ * from the registry: never a 5xx for bad input, never a framework's own body.
  */
 export function registerErrorHandling(app: App): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {

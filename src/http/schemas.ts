@@ -1,3 +1,4 @@
+import { REPORTED_TRIGGERS } from '../store/store.ts';
 import { Type, type TSchema } from 'typebox';
 
 /** Shared TypeBox pieces: the envelope and common parameters, so every route documents the same shapes. */
@@ -27,6 +28,14 @@ export const IdParam = (name: string, description: string) =>
 
 export const IdempotencyHeader = Type.Object({
   'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Same key within 24 h returns the original execution' })),
+});
+
+/** The surface a run came through, as the client reports it (a label in history, never a permission). */
+export const RunHeaders = Type.Object({
+  ...IdempotencyHeader.properties,
+  'flowgate-trigger': Type.Optional(
+    Type.Union(REPORTED_TRIGGERS.map((t) => Type.Literal(t)), { description: 'Recorded as the run\'s `trigger` (default api); the CLI sends cli, the MCP tools mcp' }),
+  ),
 });
 
 /** Refly caps page sizes at 100 instead of refusing more: accepted (finite, bounded) and clamped. */

@@ -3,8 +3,8 @@ import type pg from 'pg';
 import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
 /**
- * Trigger rate limits (SPEC §4.9): a per-minute and a per-day window per key (workspace and surface,
- * or one webhook with its own limits). Counters are shared by every process (SPEC §5): in Redis when
+ * Trigger rate limits: a per-minute and a per-day window per key (workspace and surface,
+ * or one webhook with its own limits). Counters are shared by every process: in Redis when
  * REDIS_URL is set, else in PostgreSQL's `rate_limits` table; with SQLite (one process) they live in
  * memory. If the shared store is unreachable the in-memory limiter stands in rather than refusing
  * all traffic.

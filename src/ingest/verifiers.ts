@@ -17,7 +17,7 @@ export interface VerifyInput {
 export type VerifyResult = { ok: true; idempotencyKey?: string } | { ok: false; message: string };
 type Verifier = (input: VerifyInput) => VerifyResult;
 
-/** SPEC §4.14: timestamps further than this from our clock, either way, are refused. */
+/** Timestamps further than this from our clock, either way, are refused. */
 export const TOLERANCE_S = 5 * 60;
 
 const hmac = (key: Buffer | string, data: Buffer | string) => createHmac('sha256', key).update(data).digest();

@@ -4,7 +4,7 @@ import type { Store } from '../store/store.ts';
 const REFRESH_MS = 250;
 
 /**
- * SPEC §4.10: a bounded backlog. Past `max` unstarted executions, new triggers are refused with 503
+ * A bounded backlog. Past `max` unstarted executions, new triggers are refused with 503
  * and Retry-After instead of piling up until memory or disk gives out. The count comes from the
  * store (so it covers every API process) and is refreshed in the background.
  */

@@ -1,8 +1,7 @@
 import type { AcceptItem, AcceptOutcome, Store } from '../store/store.ts';
 
 /**
- * Group commit for accepts (SPEC §6: many accepted triggers per transaction, each answered only
- * after its commit). Items submitted while a commit is in flight — or within the same turn of the
+ * Group commit for accepts. Items submitted while a commit is in flight — or within the same turn of the
  * event loop — go into the next transaction together; each caller's promise settles only after the
  * transaction that holds its item committed.
  *

@@ -19,7 +19,7 @@ export interface Replayed {
 }
 
 /**
- * SPEC §4.6: resume a failed or aborted execution from its failed nodes, same inputs, same version,
+ * Resume a failed or aborted execution from its failed nodes, same inputs, same version,
  * finished nodes kept. Idempotent: replaying a run that is already running again changes nothing.
  */
 export async function replayExecution(deps: ReplayDeps, workspaceId: string, executionId: string): Promise<Result<Replayed>> {

@@ -49,7 +49,7 @@ export interface TriggerRequest {
    */
   idempotencyKeyOnly?: boolean;
   /**
-   * A duplicate arriving while the first is still being committed: the API answers 409 (SPEC §3);
+   * A duplicate arriving while the first is still being committed: the API answers 409;
    * webhooks wait for the first and answer with its execution, since senders retry on errors.
    */
   whileInProgress?: 'reject' | 'wait';
@@ -75,14 +75,14 @@ export interface Accepted {
   callRecorded?: boolean;
 }
 
-/** SPEC §4.8: keys are remembered for 24 h. */
+/** Keys are remembered for 24 h. */
 export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
 
 const BODY_EXAMPLE = { variables: { feedback: 'The new dashboard is great' } };
 
 /**
  * Accepting a run: check the body and variables against the workflow's own contract, then commit the
- * execution (and its idempotency key) before anyone is told it exists (SPEC §4.1).
+ * execution (and its idempotency key) before anyone is told it exists.
  */
 export class RunTrigger {
   /** Keys whose first request is between its checks and its commit, in this process. */

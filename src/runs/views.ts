@@ -1,7 +1,7 @@
 import type { AttemptRecord, ExecutionRecord, NodeRecord } from '../store/store.ts';
 
 /**
- * The response shapes of the status and output endpoints (SPEC §3, Refly's field names). Times are
+ * The response shapes of the status and output endpoints. Times are
  * ISO 8601 strings; absent values are omitted rather than null.
  */
 export const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
@@ -53,6 +53,7 @@ export function statusView(e: ExecutionRecord, nodes: NodeRecord[], attempts: At
       nodeId: n.nodeId,
       title: n.title ?? n.nodeId,
       kind: n.kind,
+      dependsOn: n.deps,
       ...reflyNodeStatus(n.status),
       errCode: n.errCode,
       errorMessage: n.errMsg,

@@ -1,5 +1,5 @@
 /**
- * Outbound events in the store (SPEC §4.12). An event becomes one message per endpoint that
+ * Outbound events in the store. An event becomes one message per endpoint that
  * subscribes to it, written in the same transaction as the state change it reports, so an event
  * exists if and only if the change committed. Messages are then delivered, retried and replayed on
  * their own; their attempts are rows.

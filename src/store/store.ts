@@ -14,16 +14,20 @@ import type { WorkflowDefinition } from '../workflows/definition.ts';
 import type { NewEvent } from './delivery.ts';
 
 /**
- * The one store interface (SPEC §5): domain verbs, not a query runner. The engine and the HTTP layer
+ * The one store interface: domain verbs, not a query runner. The engine and the HTTP layer
  * import only these types; `sqlite/` and `postgres/` provide the implementations, and
  * `test/store/*.test.ts` runs the same conformance suite against both.
  *
  * Every scheduling transition checks the lease owner and the prior state in its WHERE clause, so a
  * worker that lost its lease turns into a no-op instead of overwriting someone else's result.
  */
-export type ExecutionStatus = 'init' | 'executing' | 'finish' | 'failed';
+export const EXECUTION_STATUSES = ['init', 'executing', 'finish', 'failed'] as const;
+export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
 export type NodeStatus = 'init' | 'waiting' | 'executing' | 'finish' | 'failed' | 'skipped';
-export type Trigger = 'api' | 'webhook' | 'cli' | 'retry' | 'schedule';
+/** The surface a run came through; `api`, `cli` and `mcp` are what a caller may report (Flowgate-Trigger). */
+export const TRIGGERS = ['api', 'webhook', 'cli', 'mcp', 'retry', 'schedule'] as const;
+export type Trigger = (typeof TRIGGERS)[number];
+export const REPORTED_TRIGGERS = ['api', 'cli', 'mcp'] as const satisfies readonly Trigger[];
 export type Scope = 'run' | 'read' | 'admin';
 
 export interface WorkspaceRecord {
@@ -420,7 +424,7 @@ export interface CatalogStore {
 /** Executions: accepted in batches, read, ended, replayed; idempotency keys. */
 export interface RunStore {
   /**
-   * Commits a batch of triggers in one transaction (SPEC §4.1, §4.8): each run with its nodes, key,
+   * Commits a batch of triggers in one transaction: each run with its nodes, key,
    * webhook call and events. One item's conflict or failure never fails its neighbours: outcomes
    * come back one per item, in order, an item that could not be written as `{type: 'error'}`.
    */
@@ -429,11 +433,13 @@ export interface RunStore {
   /** For the engine only: no tenancy check, the worker already holds a lease on one of its nodes. */
   loadExecution(executionId: string): Promise<ExecutionRecord | undefined>;
   listExecutions(q: ListExecutionsQuery): Promise<ExecutionRecord[]>;
+  /** How many executions match, per status, each count stopping at `cap` (so it stays cheap on huge histories). */
+  countExecutions(q: Omit<ListExecutionsQuery, 'status' | 'cursor' | 'limit'>, cap: number): Promise<Record<ExecutionStatus, number>>;
   listNodes(executionId: string): Promise<NodeRecord[]>;
   listAttempts(executionId: string): Promise<AttemptRecord[]>;
   /** Ends a live execution as failed with `code` (abort, timeout). False if it was already terminal. */
   terminateExecution(executionId: string, code: ErrorCode, message: string, now: number): Promise<boolean>;
-  /** Resumes a failed execution from its failed nodes (SPEC §4.6); false if it is not failed. */
+  /** Resumes a failed execution from its failed nodes; false if it is not failed. */
   retryExecution(executionId: string, now: number, deadlineAt: number, rules: Pick<SchedulingRules, 'advance'>): Promise<boolean>;
   /** Ends every live execution whose deadline passed; returns their ids. */
   timeOutExecutions(now: number): Promise<string[]>;
@@ -490,7 +496,7 @@ export interface WebhookStore {
   markSilent(webhookId: string, previousSilentAt: number | undefined, now: number, event: NewEvent): Promise<boolean>;
 }
 
-/** Outbound events (SPEC §4.12): endpoints, and the delivery queue the dispatchers share. Events themselves are written by the transitions of the other areas, in their transactions. */
+/** Outbound events: endpoints, and the delivery queue the dispatchers share. Events themselves are written by the transitions of the other areas, in their transactions. */
 export interface OutboxStore {
   createEndpoint(e: EndpointRecord): Promise<void>;
   listEndpoints(workspaceId: string): Promise<EndpointRecord[]>;

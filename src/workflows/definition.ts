@@ -1,5 +1,5 @@
 /**
- * The shape of a workflow definition (SPEC §2 "Workflow definition"). These are the types the rest of
+ * The shape of a workflow definition. These are the types the rest of
  * the code reads; `schema.ts` holds the TypeBox schema that accepts them over HTTP and from files.
  */
 export type VariableType = 'string' | 'option' | 'resource' | 'number' | 'boolean' | 'json';
@@ -54,7 +54,7 @@ export interface AgentTask extends TaskBase {
 export interface HttpTask extends TaskBase {
   kind: 'http';
   request: HttpRequestDef;
-  /** JSON Schema of the response body (SPEC §4.4); a violation fails the node, not retried. */
+  /** JSON Schema of the response body; a violation fails the node, not retried. */
   expect?: Record<string, unknown>;
   /** `file`: store the response body as an output file; the output's body is then `{ file }`. */
   saveAs?: 'file';
@@ -96,7 +96,7 @@ export interface WorkflowDefinition {
   tools?: ToolDef[];
   /** Default retry policy of every task; a task's own `retry` overrides it field by field. */
   retry?: RetryPolicy;
-  /** Execution deadline; SPEC §4.5 default 1 h. */
+  /** Execution deadline; default 1 h. */
   timeoutMs?: number;
   /** When false, API runs answer WORKFLOW_API_DISABLED. */
   apiEnabled?: boolean;

@@ -1,3 +1,4 @@
+import { EXECUTION_STATUSES } from '../store/store.ts';
 import type { WorkflowDefinition } from './definition.ts';
 import { variablesJsonSchema } from './variables.ts';
 
@@ -31,7 +32,7 @@ export function workflowOpenApi(def: WorkflowDefinition, canvasId: string, baseU
     required: ['executionId', 'status'],
     properties: {
       executionId: { type: 'string', pattern: '^we-' },
-      status: { enum: ['init', 'executing', 'finish', 'failed'] },
+      status: { enum: [...EXECUTION_STATUSES] },
       output: { type: 'array', items: { type: 'object' }, description: 'present with ?wait when the run ended' },
     },
   });

@@ -2,7 +2,7 @@ import { Type, type Static } from 'typebox';
 import type { WorkflowDefinition } from './definition.ts';
 
 /**
- * The JSON Schema that accepts a workflow definition (SPEC §2), written with TypeBox so the same
+ * The JSON Schema that accepts a workflow definition, written with TypeBox so the same
  * object validates input and documents `POST /v1/workflows` in the OpenAPI document. Semantic checks
  * (cycles, references, expressions) live in `validate.ts`.
  */

@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import { fail, ok, type Result } from '../errors.ts';
 import { collectTemplateExpressions, parseError, references } from '../engine/expressions.ts';
-import { ajv, describeAjvError } from './ajv.ts';
+import { ajv, describeAjvErrors } from './ajv.ts';
 import type { TaskDef, VariableDef, WorkflowDefinition } from './definition.ts';
 import { TaskSchema, WorkflowDefinitionSchema } from './schema.ts';
 import { TASK_KINDS } from './definition.ts';
@@ -28,13 +28,12 @@ const shell = ajv.compile(
 const byKind = Object.fromEntries(TaskSchema.anyOf.map((s) => [(s.properties.kind as { const: string }).const, ajv.compile(s)]));
 
 function schemaErrors(input: unknown): DefinitionError[] {
-  if (!shell(input)) return (shell.errors ?? []).map(describeAjvError);
+  if (!shell(input)) return describeAjvErrors(shell.errors ?? []);
   const errors: DefinitionError[] = [];
   (input as { tasks: { id: string; kind: string }[] }).tasks.forEach((t, i) => {
     const check = byKind[t.kind]!;
     if (!check(t)) {
-      for (const e of check.errors ?? []) {
-        const d = describeAjvError(e);
+      for (const d of describeAjvErrors(check.errors ?? [])) {
         errors.push({ task: t.id, field: `tasks[${i}]${d.field === '(root)' ? '' : `.${d.field}`}`, message: d.message });
       }
     }
@@ -202,7 +201,7 @@ function semanticErrors(def: WorkflowDefinition): DefinitionError[] {
   return errors;
 }
 
-/** Validates a definition on save (SPEC §2): schema first, then ids, dependencies, cycles and references. */
+/** Validates a definition on save: schema first, then ids, dependencies, cycles and references. */
 export function validateDefinition(input: unknown): Result<WorkflowDefinition> {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return fail('INVALID_WORKFLOW', 'A workflow definition must be a JSON or YAML object', { errors: [{ field: '(root)', message: 'must be an object' }] });

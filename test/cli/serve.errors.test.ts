@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { runCli } from '../helpers/process.ts';
+import { exited, freePort, runCli, spawnServer } from '../helpers/process.ts';
 
 /** Runs `flowgate serve …` to its exit (bounded) and returns what it printed. */
 const serve = (args: string[], env: Record<string, string>) => runCli(['serve', ...args], { FLOWGATE_API_KEY: '', DATABASE_URL: '', ...env });
@@ -40,5 +40,27 @@ describe('flowgate serve: start-up failures are one line, and a first-start key 
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /nope does not exist/);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+});
+
+describe('FLOWGATE_LOG_FORMAT', () => {
+  it('pretty: readable lines with a local time and level, secrets still redacted; json stays the default', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'flowgate-logs-'));
+    const port = await freePort();
+    const s = await spawnServer({ FLOWGATE_LOG_FORMAT: 'pretty', FLOWGATE_DATA_DIR: dir, DATABASE_URL: '', FLOWGATE_API_KEY: 'fg_pretty_logs_key_000000000000000', LOG_LEVEL: 'info' }, port);
+    try {
+      await fetch(`${s.url}/v1/api-keys`, { headers: { authorization: 'Bearer fg_pretty_logs_key_000000000000000' } });
+      for (let i = 0; i < 50 && !/\/v1\/api-keys/.test(s.output()); i++) await new Promise((r) => setTimeout(r, 50));
+      const line = s.output().split('\n').find((l) => l.includes('/v1/api-keys'))!;
+      assert.match(line, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO.*request/);
+      assert.ok(!s.output().includes('fg_pretty_logs_key_000000000000000'), 'the key never reaches the log');
+    } finally {
+      s.child.kill('SIGTERM');
+      await exited(s.child);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const bad = await serve([], { FLOWGATE_LOG_FORMAT: 'xml' });
+    assert.equal(bad.code, 1);
+    assert.equal(bad.stderr, 'flowgate: FLOWGATE_LOG_FORMAT must be json or pretty, got "xml"\n');
   });
 });

@@ -56,6 +56,19 @@ for (const kind of STORE_KINDS) {
       assert.deepEqual([a.fileName, a.type, a.size, a.sha256], ['a.txt', 'text/plain', 10, sha('hello file')]);
     });
 
+    it('a file sent as octet-stream (curl -F does for .md) or untyped gets the type its extension names', async () => {
+      // This server takes three files a request.
+      const r = await upload(t, [
+        { name: 'notes.md', type: 'application/octet-stream', content: '# hi' },
+        { name: 'rows.csv', type: '', content: 'a,b' },
+        { name: 'blob.unknownext', type: 'application/octet-stream', content: 'x' },
+      ]);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.deepEqual(r.body.data.files.map((f: { type: string }) => f.type), ['text/markdown', 'text/csv', 'application/octet-stream']);
+      const declared = await upload(t, [{ name: 'keep.md', type: 'text/plain', content: 'declared wins' }]);
+      assert.equal(declared.body.data.files[0].type, 'text/plain');
+    });
+
     it('refuses over-limit uploads with 413 naming the limit, and stores nothing from them', async () => {
       await upload(t, [{ name: 'warm.txt', type: 'text/plain', content: 'x' }]);
       const before = blobCount();

@@ -34,6 +34,9 @@ for (const kind of STORE_KINDS) {
       assert.equal(updated.body.data.version, 2);
       const read = await t.api('GET', `/v1/workflows/${id}`);
       assert.equal(read.body.data.title, 'Triage v2');
+      const same = await t.api('PUT', `/v1/workflows/${id}`, { body: { ...triageNoId, title: 'Triage v2' } });
+      assert.equal(same.status, 200);
+      assert.deepEqual([same.body.data.version, same.body.data.unchanged], [2, true], 'the same definition again is not a new version');
 
       const list = await t.api('GET', '/v1/workflows?pageSize=10');
       assert.ok(list.body.data.workflows.some((w: { canvasId: string }) => w.canvasId === id));
@@ -88,6 +91,16 @@ for (const kind of STORE_KINDS) {
       assert.equal(cycle.body.errCode, 'INVALID_WORKFLOW');
       const notObject = await t.api('POST', '/v1/workflows', { body: [1, 2] });
       assert.equal(notObject.status, 400);
+    });
+
+    it('an unknown task kind or variable type is one error listing the allowed values', async () => {
+      const kind = await t.api('POST', '/v1/workflows', { body: { title: 'K', tasks: [{ id: 'a', kind: 'magic' }] } });
+      assert.deepEqual(kind.body.data.errors, [{ field: 'tasks[0].kind', message: 'must be one of "agent", "http", "transform", "condition", "output"' }]);
+      const type = await t.api('POST', '/v1/workflows', {
+        body: { title: 'V', variables: [{ name: 'when', variableType: 'date' }], tasks: [{ id: 'a', kind: 'transform', expression: '1' }] },
+      });
+      assert.deepEqual(type.body.data.errors, [{ field: 'variables[0].variableType', message: 'must be one of "string", "option", "resource", "number", "boolean", "json"' }]);
+      assert.match(type.body.errMsg, /^1 problem in the definition; first: variables\[0\]\.variableType must be one of/);
     });
 
     it('keeps workspaces apart: another workspace gets 404, not 403', async () => {

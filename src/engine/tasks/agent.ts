@@ -1,4 +1,5 @@
 import type OpenAI from 'openai';
+import { demoCompletion, DEMO_MODEL_URL } from './demoModel.ts';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import { coerceError } from '../../errors.ts';
 import type { AgentTask, ToolDef } from '../../workflows/definition.ts';
@@ -16,6 +17,7 @@ const TOOL_RESULT_MAX = 20 * 1024;
 let sdk: typeof OpenAI | undefined;
 const clients = new Map<string, OpenAI>();
 async function clientFor(baseURL: string, apiKey: string | undefined): Promise<OpenAI> {
+  if (baseURL === DEMO_MODEL_URL) return { chat: { completions: { create: async (body: Parameters<typeof demoCompletion>[0]) => demoCompletion(body) } } } as unknown as OpenAI;
   const key = `${baseURL}\u0000${apiKey ?? ''}`;
   let c = clients.get(key);
   if (!c) {
@@ -66,18 +68,20 @@ export async function runAgent(input: TaskInput<AgentTask>): Promise<TaskOutcome
   const sent: { prompt?: { system?: string; user: string } } = {};
   const outcome = await converse(input, sent);
   if (outcome.type === 'deferred' || !sent.prompt) return outcome;
-  return { ...outcome, input: { model: input.task.model ?? input.config.model.model, prompt: sent.prompt } };
+  const model = input.task.model ?? input.config.model.model ?? (input.config.model.baseUrl === DEMO_MODEL_URL ? 'demo' : undefined);
+  return { ...outcome, input: { model, prompt: sent.prompt } };
 }
 
 /** The conversation with the model; what was rendered (system and user prompt) goes into `sent` for the node's record. */
 async function converse(input: TaskInput<AgentTask>, sent: { prompt?: { system?: string; user: string } }): Promise<TaskOutcome> {
   const { task, config, context, signal, workflow } = input;
-  const model = task.model ?? config.model.model;
+  // The demo model needs no model name; a real provider does.
+  const model = task.model ?? config.model.model ?? (config.model.baseUrl === DEMO_MODEL_URL ? 'demo' : undefined);
   if (!config.model.baseUrl || !model) {
     return {
       type: 'failed',
       errCode: 'MODEL_NOT_CONFIGURED',
-      message: 'agent tasks need a model provider: set FLOWGATE_MODEL_BASE_URL and FLOWGATE_MODEL (and FLOWGATE_MODEL_API_KEY if it needs one)',
+      message: 'agent tasks need a model provider: set FLOWGATE_MODEL_BASE_URL and FLOWGATE_MODEL (and FLOWGATE_MODEL_API_KEY if it needs one), or FLOWGATE_MODEL_BASE_URL=demo to try them with canned answers',
       retryable: false,
     };
   }

@@ -1,7 +1,7 @@
 import type { ValidateFunction } from 'ajv';
 import { ajv, describeAjvError } from '../../workflows/ajv.ts';
 
-/** An `http` task's `expect` (SPEC §4.4): the response body must match this JSON Schema. */
+/** An `http` task's `expect`: the response body must match this JSON Schema. */
 const compiled = new Map<string, ValidateFunction>();
 
 /** Undefined when the body matches; otherwise what is missing or changed, field by field. */

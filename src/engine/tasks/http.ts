@@ -98,7 +98,7 @@ function sentRequest(method: string, url: URL, headers: Record<string, string>, 
   return { method, url: url.toString(), headers: shown, ...(recorded === undefined ? {} : { body: recorded }) };
 }
 
-/** SPEC §4.3: these statuses may succeed on a later attempt; other 4xx will not. */
+/** These statuses may succeed on a later attempt; other 4xx will not. */
 const RETRYABLE_STATUS = new Set([408, 425, 429]);
 export const isRetryableStatus = (s: number): boolean => RETRYABLE_STATUS.has(s) || s >= 500;
 

@@ -4,7 +4,7 @@ import type { TaskFiles } from '../../files/taskFiles.ts';
 import type { ErrorCode } from '../../errors.ts';
 import type { TaskDef, WorkflowDefinition } from '../../workflows/definition.ts';
 
-/** What expressions and templates see (SPEC "Expressions and templates"). */
+/** What expressions and templates see (docs/workflows.md). */
 export interface EvalContext {
   variables: Record<string, unknown>;
   tasks: Record<string, { output: unknown; messages: Message[]; status: string }>;

@@ -31,6 +31,12 @@ export const apiKeyRoutes = (deps: AppDeps) => async (app: App) => {
   app.get('/v1/api-keys', { config: { scope: 'admin' }, schema: { tags: ['api keys'], summary: 'List API keys (never their secrets)' } }, async (req, reply) =>
     sendOk(req, reply, { keys: (await deps.store.catalog.listApiKeys(req.apiKey.workspaceId)).map(keyView) }),
   );
+  // The console asks this after sign-in to know which buttons the key may press.
+  app.get(
+    '/v1/api-keys/current',
+    { config: { scope: 'read' }, schema: { tags: ['api keys'], summary: 'The key this request is signed with: its workspace and scopes (never its secret)' } },
+    async (req, reply) => sendOk(req, reply, { ...keyView(req.apiKey), workspaceId: req.apiKey.workspaceId }),
+  );
   app.delete(
     '/v1/api-keys/:id',
     { config: { scope: 'admin' }, schema: { tags: ['api keys'], summary: 'Revoke an API key', params: Type.Object({ id: Type.String({ maxLength: 64 }) }) } },

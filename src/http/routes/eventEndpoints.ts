@@ -66,7 +66,7 @@ const endpointFields = {
 const EpParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 const MessageStatusQ = Type.Union(['pending', 'delivering', 'succeeded', 'failed', 'skipped'].map((s) => Type.Literal(s)));
 
-/** Outbound event endpoints, their messages, replay and recovery (SPEC §3 event-endpoint rows, §4.12). */
+/** Outbound event endpoints, their messages, replay and recovery. */
 export const eventEndpointRoutes = (deps: AppDeps) => async (app: App) => {
   const now = deps.now ?? Date.now;
   const tags = ['events'];

@@ -4,15 +4,18 @@ import { outputFiles } from '../../files/outputs.ts';
 import { attemptView, iso, waitingFor } from '../../runs/views.ts';
 import type { App, AppDeps } from '../app.ts';
 import { sendOk } from '../envelope.ts';
-import { historyFields, listHistory } from './history.ts';
+import { historyFields, listHistory, timeRange } from './history.ts';
 import { replayFailed } from '../../runs/replay.ts';
+
+/** Enough to tell "a lot" apart from an exact number without walking a million-row index per page view. */
+const COUNT_CAP = 10_000;
 
 /** Executions across every workflow of the workspace, for operators (the dead-letter view: `?status=failed`). */
 export const executionRoutes = (deps: AppDeps) => async (app: App) => {
   app.get(
     '/v1/executions',
     {
-      config: { scope: 'admin' },
+      config: { scope: 'read' },
       schema: {
         tags: ['executions'],
         summary: 'Executions across workflows, newest first',
@@ -20,6 +23,32 @@ export const executionRoutes = (deps: AppDeps) => async (app: App) => {
       },
     },
     async (req, reply) => sendOk(req, reply, await listHistory(deps.store, req.apiKey.workspaceId, req.query, req.query.canvasId)),
+  );
+
+  app.get(
+    '/v1/executions/counts',
+    {
+      config: { scope: 'read' },
+      schema: {
+        tags: ['executions'],
+        summary: `Executions per status under the same filters as the list; each count stops at ${COUNT_CAP} (\`capped\` says which did)`,
+        querystring: Type.Object({
+          canvasId: Type.Optional(Type.String({ maxLength: 128 })),
+          trigger: historyFields.trigger,
+          since: historyFields.since,
+          until: historyFields.until,
+        }),
+      },
+    },
+    async (req, reply) => {
+      const q = req.query;
+      const counts = await deps.store.runs.countExecutions(
+        { workspaceId: req.apiKey.workspaceId, canvasId: q.canvasId, trigger: q.trigger, ...timeRange(q) },
+        COUNT_CAP,
+      );
+      const capped = Object.entries(counts).filter(([, n]) => n >= COUNT_CAP).map(([s]) => s);
+      return sendOk(req, reply, { counts, capped, cap: COUNT_CAP });
+    },
   );
 
   app.get(

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { Type } from 'typebox';
 import { failure, FlowgateError } from '../../errors.ts';
 import { verifyLink } from '../../files/links.ts';
@@ -6,6 +7,19 @@ import { newFileKey } from '../../ids.ts';
 import type { App, AppDeps } from '../app.ts';
 import { sendOk } from '../envelope.ts';
 import { AnyObject, Envelope, errorResponses } from '../schemas.ts';
+
+/**
+ * The type the client declared, unless it declared none or the generic octet-stream (curl -F does
+ * for any extension it does not know): then the file name's extension decides, when it is a known one.
+ */
+export function contentTypeOf(filename: string | undefined, declared: string | undefined): string {
+  if (declared && declared !== 'application/octet-stream') return declared;
+  // The type table is a few MB in memory: loaded on the first upload that needs it, not at start.
+  mimeLookup ??= (createRequire(import.meta.url)('mime-types') as typeof import('mime-types')).lookup;
+  return (filename && mimeLookup(filename)) || 'application/octet-stream';
+}
+
+let mimeLookup: typeof import('mime-types').lookup | undefined;
 
 /** Uploads (Refly's `files/upload`) and signed downloads of output files. */
 export const fileRoutes = (deps: AppDeps) => async (app: App) => {
@@ -39,7 +53,7 @@ export const fileRoutes = (deps: AppDeps) => async (app: App) => {
             fileKey: newFileKey(),
             workspaceId: req.apiKey.workspaceId,
             name: part.filename || 'upload',
-            type: part.mimetype || 'application/octet-stream',
+            type: contentTypeOf(part.filename, part.mimetype),
             size: blob.size,
             sha256: blob.sha256,
             storagePath: blob.storagePath,

@@ -1,9 +1,9 @@
 import { Type, type Static } from 'typebox';
-import type { Store } from '../../store/store.ts';
+import { EXECUTION_STATUSES, TRIGGERS, type Store } from '../../store/store.ts';
 import { summaryView } from '../../runs/views.ts';
 
-const Status = Type.Union([Type.Literal('init'), Type.Literal('executing'), Type.Literal('finish'), Type.Literal('failed')]);
-const TriggerT = Type.Union([Type.Literal('api'), Type.Literal('webhook'), Type.Literal('cli'), Type.Literal('retry'), Type.Literal('schedule')]);
+const Status = Type.Union(EXECUTION_STATUSES.map((s) => Type.Literal(s)));
+const TriggerT = Type.Union(TRIGGERS.map((t) => Type.Literal(t)));
 
 export const historyFields = {
   status: Type.Optional(Status),
@@ -15,6 +15,12 @@ export const historyFields = {
 };
 export const historyQuery = Type.Object(historyFields);
 
+/** `since`/`until` (ISO 8601, checked by the schema) as the store's epoch milliseconds. */
+export const timeRange = (q: { since?: string; until?: string }) => ({
+  since: q.since ? Date.parse(q.since) : undefined,
+  until: q.until ? Date.parse(q.until) : undefined,
+});
+
 /** Cursor pagination over time-sortable ids: stable under concurrent inserts, no OFFSET scans. */
 export async function listHistory(store: Store, workspaceId: string, q: Static<typeof historyQuery>, canvasId?: string) {
   const records = await store.runs.listExecutions({
@@ -22,8 +28,7 @@ export async function listHistory(store: Store, workspaceId: string, q: Static<t
     canvasId,
     status: q.status,
     trigger: q.trigger,
-    since: q.since ? Date.parse(q.since) : undefined,
-    until: q.until ? Date.parse(q.until) : undefined,
+    ...timeRange(q),
     cursor: q.cursor,
     limit: q.limit,
   });

@@ -8,7 +8,7 @@ import { replayExecution } from '../../runs/replay.ts';
 import { waitForTerminal } from '../../runs/wait.ts';
 import type { App, AppDeps } from '../app.ts';
 import { sendOk } from '../envelope.ts';
-import { AnyObject, Envelope, errorResponses, IdempotencyHeader } from '../schemas.ts';
+import { AnyObject, Envelope, errorResponses, RunHeaders } from '../schemas.ts';
 import { historyQuery, listHistory } from './history.ts';
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128, description: 'canvasId for run/executions, executionId otherwise' }) });
@@ -35,7 +35,7 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
         description:
           'Body `{"variables": {...}}` or empty, plus an optional `callbackUrl` that receives the signed `execution.finished`/`execution.failed` event (the answer\'s `callback.secret` verifies it). The execution is committed before the answer. `Idempotency-Key` within 24 h returns the original execution with `Idempotent-Replayed: true`. `?wait=N` (≤ 60 s) answers when the run ends or after N s, with its output if it finished.',
         params: IdParams,
-        headers: IdempotencyHeader,
+        headers: RunHeaders,
         querystring: Type.Object({ wait: Type.Optional(Type.Number({ minimum: 0, maximum: 60, description: 'Seconds to wait for the run to finish' })) }),
         response: { 200: Envelope(AnyObject), ...errorResponses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503) },
       },
@@ -49,7 +49,7 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
         workspaceId: ws,
         canvasId: req.params.id,
         body: req.body,
-        trigger: 'api',
+        trigger: req.headers['flowgate-trigger'] ?? 'api',
         triggeredBy: req.apiKey.id,
         allowCallback: true,
         idempotencyKey: req.headers['idempotency-key'],

@@ -1,3 +1,4 @@
+import stringify from 'safe-stable-stringify';
 import { Type } from 'typebox';
 import { failure, FlowgateError } from '../../errors.ts';
 import { isCanvasId, newCanvasId } from '../../ids.ts';
@@ -22,7 +23,7 @@ export const workflowView = (w: WorkflowRecord) => ({
 
 const CanvasParams = Type.Object({ canvasId: Type.String({ minLength: 1, maxLength: 128 }) });
 
-/** Validated on save (SPEC §2); the error lists every problem with its task and field. */
+/** Validated on save; the error lists every problem with its task and field. */
 function parseDefinition(body: unknown): WorkflowDefinition {
   const r = validateDefinition(body);
   if (!r.ok) throw new FlowgateError(r.error);
@@ -60,7 +61,7 @@ export const workflowRoutes = (deps: AppDeps) => async (app: App) => {
   app.get(
     '/v1/workflows',
     {
-      config: { scope: 'admin' },
+      config: { scope: 'read' },
       schema: {
         tags,
         summary: 'List workflows',
@@ -82,24 +83,52 @@ export const workflowRoutes = (deps: AppDeps) => async (app: App) => {
     },
   );
 
-  app.get('/v1/workflows/:canvasId', { config: { scope: 'admin' }, schema: { tags, summary: 'Read a workflow and its current definition', params: CanvasParams } }, async (req, reply) => {
+  app.get('/v1/workflows/:canvasId', { config: { scope: 'read' }, schema: { tags, summary: 'Read a workflow and its current definition', params: CanvasParams } }, async (req, reply) => {
     const w = await deps.store.catalog.getWorkflow(req.apiKey.workspaceId, req.params.canvasId);
     if (!w) throw new FlowgateError(failure('CANVAS_NOT_FOUND'));
     return sendOk(req, reply, workflowView(w));
   });
 
+  app.get(
+    '/v1/workflows/:canvasId/versions/:version',
+    {
+      config: { scope: 'read' },
+      schema: { tags, summary: 'Read one version of a definition (versions run from 1 to the current one)', params: Type.Object({
+          canvasId: CanvasParams.properties.canvasId,
+          // Digits, not an integer schema: coercion would let "Infinity" through as a number.
+          version: Type.String({ pattern: '^[1-9][0-9]{0,8}$', description: 'A version number, 1 to the current one' }),
+        }),
+      },
+    },
+    async (req, reply) => {
+      const { canvasId } = req.params;
+      const version = Number(req.params.version);
+      const def = await deps.store.catalog.getWorkflowVersion(req.apiKey.workspaceId, canvasId, version);
+      if (!def) {
+        const w = await deps.store.catalog.getWorkflow(req.apiKey.workspaceId, canvasId);
+        throw new FlowgateError(w ? failure('NOT_FOUND', `Workflow ${canvasId} has versions 1 to ${w.version}, not ${version}`) : failure('CANVAS_NOT_FOUND'));
+      }
+      return sendOk(req, reply, { canvasId, version, definition: def });
+    },
+  );
+
   app.put(
     '/v1/workflows/:canvasId',
-    { config: { scope: 'admin' }, attachValidation: true, schema: { tags, summary: 'Replace the definition (creates a new version)', params: CanvasParams, body } },
+    { config: { scope: 'admin' }, attachValidation: true, schema: { tags, summary: 'Replace the definition (a new version; the same definition again changes nothing: `unchanged: true`)', params: CanvasParams, body } },
     async (req, reply) => {
       const def = parseDefinition(req.body);
       if (def.canvasId && def.canvasId !== req.params.canvasId) {
         throw new FlowgateError(failure('INVALID_WORKFLOW', 'canvasId in the body differs from the path'));
       }
-      const w = await deps.store.catalog.updateWorkflow(req.apiKey.workspaceId, req.params.canvasId, { ...def, canvasId: req.params.canvasId }, now());
+      const next = { ...def, canvasId: req.params.canvasId };
+      // Pushing the same definition again (a deploy script, `flowgate workflows push`) is not a change.
+      const current = await deps.store.catalog.getWorkflow(req.apiKey.workspaceId, req.params.canvasId);
+      if (!current) throw new FlowgateError(failure('CANVAS_NOT_FOUND'));
+      if (stringify(current.definition) === stringify(next)) return sendOk(req, reply, { ...workflowView(current), unchanged: true });
+      const w = await deps.store.catalog.updateWorkflow(req.apiKey.workspaceId, req.params.canvasId, next, now());
       deps.workflows.forget(workflowKey(req.apiKey.workspaceId, req.params.canvasId));
       if (!w) throw new FlowgateError(failure('CANVAS_NOT_FOUND'));
-      return sendOk(req, reply, workflowView(w));
+      return sendOk(req, reply, { ...workflowView(w), unchanged: false });
     },
   );
 

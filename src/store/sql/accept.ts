@@ -14,7 +14,7 @@ const keyOf = (ws: string, scope: string, key: string) => `${ws}\u0000${scope}\u
 type KeyRow = Pick<IdempotencyKeysTable, 'request_hash' | 'execution_id' | 'response'>;
 
 /**
- * Accepts a batch of triggers in one transaction (SPEC §4.1, §4.8; issue: group commit): each run
+ * Accepts a batch of triggers in one transaction: each run
  * with its nodes, its idempotency key, the webhook call that carried it and the events it produces.
  *
  * Keys are claimed with one multi-row upsert that only takes over expired rows; a key already held

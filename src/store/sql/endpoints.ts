@@ -3,7 +3,7 @@ import type { EndpointPatch, EndpointRecord } from '../delivery.ts';
 import { fromJson, opt, optNum, toJson } from './rows.ts';
 import type { EventEndpointsTable, Tables } from './tables.ts';
 
-/** Event endpoints: where outbound events go (SPEC §3 event-endpoint rows). */
+/** Event endpoints: where outbound events go. */
 type Db = Kysely<Tables>;
 
 export const toEndpoint = (r: EventEndpointsTable): EndpointRecord => ({

@@ -1,8 +1,9 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { ErrorCode } from '../../errors.ts';
+import { executionIdAt } from '../../ids.ts';
 import { executionEvent, nodeEvent } from '../../delivery/payloads.ts';
 import type { NewEvent } from '../delivery.ts';
-import type { AttemptRecord, ExecutionRecord, ListExecutionsQuery, NodeRecord } from '../store.ts';
+import { EXECUTION_STATUSES, type AttemptRecord, type ExecutionRecord, type ExecutionStatus, type ListExecutionsQuery, type NodeRecord } from '../store.ts';
 import type { BackendProfile } from './profile.ts';
 import { writeEvents } from './outbox.ts';
 import { toAttempt, toExecution, toNode } from './rows.ts';
@@ -23,16 +24,34 @@ export async function loadExecution(db: Db, id: string): Promise<ExecutionRecord
   return r && toExecution(r);
 }
 
-export async function listExecutions(db: Db, q: ListExecutionsQuery): Promise<ExecutionRecord[]> {
-  let query = db.selectFrom('executions').selectAll().where('workspace_id', '=', q.workspaceId);
+function matching(db: Db, q: Omit<ListExecutionsQuery, 'limit'>) {
+  let query = db.selectFrom('executions').where('workspace_id', '=', q.workspaceId);
   if (q.canvasId) query = query.where('workflow_id', '=', q.canvasId);
   if (q.status) query = query.where('status', '=', q.status);
   if (q.trigger) query = query.where('trigger', '=', q.trigger);
-  if (q.since !== undefined) query = query.where('created_at', '>=', q.since);
+  if (q.since !== undefined) query = query.where('created_at', '>=', q.since).where('id', '>=', executionIdAt(q.since));
   if (q.until !== undefined) query = query.where('created_at', '<', q.until);
   if (q.cursor) query = query.where('id', '<', q.cursor);
-  const rows = await query.orderBy('id', 'desc').limit(q.limit).execute();
+  return query;
+}
+
+export async function listExecutions(db: Db, q: ListExecutionsQuery): Promise<ExecutionRecord[]> {
+  const rows = await matching(db, q).selectAll().orderBy('id', 'desc').limit(q.limit).execute();
   return rows.map(toExecution);
+}
+
+/** One bounded count per status: each walks at most `cap` entries of the (workspace, status, id) index. */
+export async function countExecutions(db: Db, q: Omit<ListExecutionsQuery, 'status' | 'cursor' | 'limit'>, cap: number): Promise<Record<ExecutionStatus, number>> {
+  const counts = await Promise.all(
+    EXECUTION_STATUSES.map(async (status) => {
+      const r = await db
+        .selectFrom(matching(db, { ...q, status }).select('id').limit(cap).as('m'))
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .executeTakeFirstOrThrow();
+      return [status, Number(r.n)] as const;
+    }),
+  );
+  return Object.fromEntries(counts) as Record<ExecutionStatus, number>;
 }
 
 export async function listNodes(db: Db, executionId: string): Promise<NodeRecord[]> {

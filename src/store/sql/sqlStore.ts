@@ -60,6 +60,7 @@ export class SqlStore implements Store {
       getExecution: (ws, id) => executions.getExecution(db, ws, id),
       loadExecution: (id) => executions.loadExecution(db, id),
       listExecutions: (q) => executions.listExecutions(db, q),
+      countExecutions: (q, cap) => executions.countExecutions(db, q, cap),
       listNodes: (id) => executions.listNodes(db, id),
       listAttempts: (id) => executions.listAttempts(db, id),
       terminateExecution: (id, code, msg, now) => executions.terminateExecution(db, profile, id, code, msg, now),

@@ -44,7 +44,7 @@ export interface SqliteOptions {
 }
 
 /**
- * The embedded store (SPEC §5): one file, WAL, `synchronous=FULL` so an accepted run survives power
+ * The embedded store: one file, WAL, `synchronous=FULL` so an accepted run survives power
  * loss as well as `kill -9` (NORMAL would only survive the process dying). `busy_timeout` covers a
  * CLI process touching the file while the server runs; `cache_size` bounds SQLite's own memory.
  */
@@ -56,7 +56,7 @@ export function openSqliteStore(opts: SqliteOptions): SqlStore {
   raw.pragma('busy_timeout = 5000');
   raw.pragma('foreign_keys = ON');
   // better-sqlite3 builds SQLite with a 16 MB page cache; measured under ingest it was the largest
-  // part of the process's native growth (SPEC §6 keeps peak RSS ≤ 150 MB). Pages beyond 4 MB come
+  // part of the process's native growth. Pages beyond 4 MB come
   // from the OS page cache, a syscall away.
   raw.pragma('cache_size = -4000');
   const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: withStatementCache(raw) }) });
