@@ -11,5 +11,13 @@ const walk = (p) => {
   else if (p.endsWith('.test.ts')) files.push(p);
 };
 roots.forEach(walk);
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
+// Bounded twice: a test that hangs fails after five minutes, and a run that still has not ended
+// after an hour (a file kept alive by a process nobody stopped) is ended with a message, not a silent timeout.
+const RUN_LIMIT_MS = 60 * 60_000;
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...files], {
+  stdio: 'inherit',
+  timeout: RUN_LIMIT_MS,
+  killSignal: 'SIGKILL',
+});
+if (r.error || r.signal) console.error(`test run ended: ${r.error?.message ?? r.signal} (limit ${RUN_LIMIT_MS / 60_000} min)`);
 process.exit(r.status ?? 1);

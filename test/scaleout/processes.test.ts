@@ -4,7 +4,7 @@ import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { readMigrations } from '../../src/store/migrations.ts';
-import { exited, freePort, processEnv, spawnServer, spawnWorker, type ServerProcess } from '../helpers/process.ts';
+import { exited, freePort, processEnv, spawnServer, spawnServers, spawnWorker, type ServerProcess } from '../helpers/process.ts';
 import { freshTarget, STORE_KINDS, TEST_DATABASE_URL, type StoreTarget } from '../helpers/stores.ts';
 
 const KEY = 'fg_scaleout_test_key_000000000000000';
@@ -28,7 +28,7 @@ describe('scale-out on PostgreSQL', { skip: !STORE_KINDS.includes('postgres') },
 
   it('four processes cold-starting at once on an empty schema apply the migrations once', async () => {
     const ports = await Promise.all([1, 2, 3, 4].map(() => freePort()));
-    const started = await Promise.all(ports.map((port) => spawnServer({ ...env, FLOWGATE_ROLE: 'api' }, port)));
+    const started = await spawnServers({ ...env, FLOWGATE_ROLE: 'api' }, ports);
     procs.push(...started);
     const c = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${target.config.databaseSchema}` });
     await c.connect();
@@ -101,7 +101,7 @@ describe('scale-out on PostgreSQL', { skip: !STORE_KINDS.includes('postgres') },
 
   it('rate limits are shared by every API process (counted in PostgreSQL when there is no Redis)', async () => {
     const ports = await Promise.all([1, 2].map(() => freePort()));
-    const limited = await Promise.all(ports.map((port) => spawnServer({ ...env, FLOWGATE_ROLE: 'api', FLOWGATE_RATE_LIMIT_PER_MINUTE: '10', REDIS_URL: '' }, port)));
+    const limited = await spawnServers({ ...env, FLOWGATE_ROLE: 'api', FLOWGATE_RATE_LIMIT_PER_MINUTE: '10', REDIS_URL: '' }, ports);
     procs.push(...limited);
     const wf = await fetch(`${limited[0]!.url}/v1/workflows`, {
       method: 'POST',

@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
-import { exited, freePort, processEnv, spawnServer, spawnWorker, type ServerProcess } from '../helpers/process.ts';
+import { exited, freePort, processEnv, spawnServers, spawnWorker, type ServerProcess } from '../helpers/process.ts';
 import { freshTarget, STORE_KINDS, TEST_DATABASE_URL } from '../helpers/stores.ts';
 
 const KEY = 'fg_worker_kill_test_key_00000000000';
@@ -56,7 +56,7 @@ describe('scale-out: kill -9 a worker mid-run', { skip: !STORE_KINDS.includes('p
       FLOWGATE_LEASE_MS: '3000',
     });
     const ports = await Promise.all([1, 2].map(() => freePort()));
-    apis.push(...(await Promise.all(ports.map((port) => spawnServer({ ...env, FLOWGATE_ROLE: 'api' }, port)))));
+    apis.push(...(await spawnServers({ ...env, FLOWGATE_ROLE: 'api' }, ports)));
     for (let i = 0; i < 2; i++) {
       workers.push(spawnWorker(env));
     }

@@ -31,10 +31,12 @@ export function openPostgresStore(opts: PostgresOptions): SqlStore {
     async migrate() {
       const client = await pool.connect();
       try {
-        if (schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
         await client.query('BEGIN');
         // Concurrent cold starts queue on this lock; the losers then find every migration applied.
+        // The schema is created under it too: two concurrent CREATE SCHEMA IF NOT EXISTS can both
+        // miss the other's uncommitted row and one then fails on pg_namespace's unique index.
         await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+        if (schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
         await client.query('CREATE TABLE IF NOT EXISTS flowgate_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
         const { rows } = await client.query<{ id: number }>('SELECT id FROM flowgate_migrations');
         const applied = new Set(rows.map((r) => Number(r.id)));
