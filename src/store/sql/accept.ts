@@ -2,6 +2,8 @@ import type { Kysely, Transaction } from 'kysely';
 import type { AcceptItem, AcceptOutcome, CreateExecutionResult, NewExecution, WebhookCallRecord } from '../store.ts';
 import type { BackendProfile } from './profile.ts';
 import { insertChunked } from './insert.ts';
+import { columnList, rowParams, run, statement, tuples } from './statements.ts';
+import { chunks } from './values.ts';
 import { notifyWork } from './notify.ts';
 import { writeEvents } from './outbox.ts';
 import type { IdempotencyKeysTable, Tables } from './tables.ts';
@@ -12,6 +14,7 @@ type Trx = Transaction<Tables>;
 
 const keyOf = (ws: string, scope: string, key: string) => `${ws}\u0000${scope}\u0000${key}`;
 type KeyRow = Pick<IdempotencyKeysTable, 'request_hash' | 'execution_id' | 'response'>;
+const KEY_COLUMNS = ['workspace_id', 'scope', 'key', 'request_hash', 'execution_id', 'response', 'created_at', 'expires_at'] as const;
 
 /**
  * Accepts a batch of triggers in one transaction: each run
@@ -43,9 +46,9 @@ export async function acceptMany(db: Db, profile: BackendProfile, items: readonl
 }
 
 async function acceptIn(trx: Trx, profile: BackendProfile, items: readonly AcceptItem[]): Promise<AcceptOutcome[]> {
-  const outcomes = await claimKeys(trx, items);
+  const outcomes = await claimKeys(trx, profile, items);
   const created = items.filter((_, i) => outcomes[i]!.type === 'created');
-  if (created.length) await insertExecutions(trx, created);
+  if (created.length) await insertExecutions(trx, profile, created);
 
   const calls: Tables['webhook_calls'][] = [];
   items.forEach((it, i) => {
@@ -55,14 +58,14 @@ async function acceptIn(trx: Trx, profile: BackendProfile, items: readonly Accep
     if (o.type === 'created' || o.type === 'replayed') calls.push(callRow(it.call, o.executionId, o.type === 'replayed'));
     else if (o.type === 'recorded') calls.push(callRow(it.call, it.call.executionId, it.call.duplicate));
   });
-  await insertChunked(trx, 'webhook_calls', calls);
+  await insertChunked(trx, profile, 'webhook_calls', calls);
   await writeEvents(trx, profile, items.flatMap((it, i) => (outcomes[i]!.type === 'created' ? (it.events ?? []) : [])));
   if (created.length) await notifyWork(trx, profile);
   return outcomes;
 }
 
 /** Decides each item's fate by its idempotency key: created, replayed, key_reused — or a bare call record. */
-async function claimKeys(trx: Trx, items: readonly AcceptItem[]): Promise<AcceptOutcome[]> {
+async function claimKeys(trx: Trx, profile: BackendProfile, items: readonly AcceptItem[]): Promise<AcceptOutcome[]> {
   const outcomes: (AcceptOutcome | undefined)[] = items.map((it) => (!it.execution ? { type: 'recorded' } : !it.idempotency ? { type: 'created', executionId: it.execution.executionId } : undefined));
   // The first item with a key claims it for the batch; later ones resolve against what it found.
   const owners = new Map<string, number>();
@@ -88,26 +91,23 @@ async function claimKeys(trx: Trx, items: readonly AcceptItem[]): Promise<Accept
       expires_at: e!.now + idem!.ttlMs,
     };
   });
-  const won = await trx
-    .insertInto('idempotency_keys')
-    .values(rows)
-    .onConflict((oc) =>
-      oc
-        .columns(['workspace_id', 'scope', 'key'])
-        // An expired key is taken over by the new request; a live one is left alone.
-        .doUpdateSet((eb) => ({
-          request_hash: eb.ref('excluded.request_hash'),
-          execution_id: eb.ref('excluded.execution_id'),
-          response: eb.ref('excluded.response'),
-          created_at: eb.ref('excluded.created_at'),
-          expires_at: eb.ref('excluded.expires_at'),
-        }))
-        .where('idempotency_keys.expires_at', '<=', (eb) => eb.ref('excluded.created_at')),
-    )
-    .returning(['workspace_id', 'scope', 'key'])
-    .execute();
+  const won: { workspace_id: string; scope: string; key: string }[] = [];
+  for (const part of chunks(rows, KEY_COLUMNS.length)) {
+    const text = statement(
+      profile,
+      `claim keys ${part.length}`,
+      // An expired key is taken over by the new request; a live one is left alone.
+      (p) => `INSERT INTO idempotency_keys (${columnList(KEY_COLUMNS)}) VALUES ${tuples(p, part.length, KEY_COLUMNS.length)}
+              ON CONFLICT (workspace_id, scope, "key") DO UPDATE
+                 SET request_hash = excluded.request_hash, execution_id = excluded.execution_id, response = excluded.response,
+                     created_at = excluded.created_at, expires_at = excluded.expires_at
+               WHERE idempotency_keys.expires_at <= excluded.created_at
+              RETURNING workspace_id, scope, "key"`,
+    );
+    won.push(...(await run<(typeof won)[number]>(trx, text, rowParams(part, KEY_COLUMNS))));
+  }
   const claimed = new Set(won.map((r) => keyOf(r.workspace_id, r.scope, r.key)));
-  const held = await heldKeys(trx, rows.filter((r) => !claimed.has(keyOf(r.workspace_id, r.scope, r.key))));
+  const held = await heldKeys(trx, profile, rows.filter((r) => !claimed.has(keyOf(r.workspace_id, r.scope, r.key))));
 
   const inEffect = new Map<string, KeyRow>();
   for (const i of owners.values()) {
@@ -137,20 +137,26 @@ function resolveAgainst(row: KeyRow, requestHash: string): CreateExecutionResult
   return { type: 'replayed', executionId: row.execution_id, response: JSON.parse(row.response) };
 }
 
-async function heldKeys(trx: Trx, keys: { workspace_id: string; scope: string; key: string }[]): Promise<Map<string, KeyRow>> {
-  if (keys.length === 0) return new Map();
-  const rows = await trx
-    .selectFrom('idempotency_keys')
-    .select(['workspace_id', 'scope', 'key', 'request_hash', 'execution_id', 'response'])
-    .where((eb) => eb.or(keys.map((k) => eb.and([eb('workspace_id', '=', k.workspace_id), eb('scope', '=', k.scope), eb('key', '=', k.key)]))))
-    .execute();
-  return new Map(rows.map((r) => [keyOf(r.workspace_id, r.scope, r.key), r]));
+async function heldKeys(trx: Trx, profile: BackendProfile, keys: { workspace_id: string; scope: string; key: string }[]): Promise<Map<string, KeyRow & { workspace_id: string; scope: string; key: string }>> {
+  const held = new Map<string, KeyRow & { workspace_id: string; scope: string; key: string }>();
+  for (const part of chunks(keys, 3)) {
+    const text = statement(
+      profile,
+      `held keys ${part.length}`,
+      (p) => `SELECT workspace_id, scope, "key", request_hash, execution_id, response FROM idempotency_keys
+               WHERE ${Array.from({ length: part.length }, () => `(workspace_id = ${p()} AND scope = ${p()} AND "key" = ${p()})`).join(' OR ')}`,
+    );
+    const rows = await run<KeyRow & { workspace_id: string; scope: string; key: string }>(trx, text, rowParams(part, ['workspace_id', 'scope', 'key']));
+    for (const r of rows) held.set(keyOf(r.workspace_id, r.scope, r.key), r);
+  }
+  return held;
 }
 
-async function insertExecutions(trx: Trx, items: AcceptItem[]): Promise<void> {
+async function insertExecutions(trx: Trx, profile: BackendProfile, items: AcceptItem[]): Promise<void> {
   const created = items.map((it) => it.execution!);
   await insertChunked(
     trx,
+    profile,
     'executions',
     items.map(({ execution: e, idempotency }) => ({
       id: e!.executionId,
@@ -173,6 +179,7 @@ async function insertExecutions(trx: Trx, items: AcceptItem[]): Promise<void> {
   );
   await insertChunked(
     trx,
+    profile,
     'node_executions',
     created.flatMap((e) =>
       e.nodes.map((n, position) => ({
@@ -203,6 +210,7 @@ async function insertExecutions(trx: Trx, items: AcceptItem[]): Promise<void> {
   // The run's callbackUrl exists before the run can emit anything: same transaction.
   await insertChunked(
     trx,
+    profile,
     'event_endpoints',
     created.flatMap((e) => (e.callback ? [callbackRow(e)] : [])),
   );

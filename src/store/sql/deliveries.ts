@@ -17,7 +17,8 @@ import { optNum } from './rows.ts';
 import type { EventAttemptsTable, EventMessagesTable, Tables } from './tables.ts';
 import { insertChunked } from './insert.ts';
 import { transaction } from './tx.ts';
-import { chunks, valuesCte, type ValuesColumns } from './values.ts';
+import { rowParams, run, statement } from './statements.ts';
+import { chunks, valuesCte, valuesNames, type ValuesColumns } from './values.ts';
 
 /**
  * The delivery queue for outbound events: the same lease discipline as the node queue. A message is
@@ -114,7 +115,7 @@ export function settleAndClaimMessages(db: Db, profile: BackendProfile, turn: Me
   return transaction(db, async (trx) => {
     const applied = turn.completions.map(() => false);
     const wins = turn.completions.flatMap((c, i) => (c.next.type === 'succeeded' ? [{ c, i }] : []));
-    const done = await settleSuccesses(trx, wins.map((w) => w.c));
+    const done = await settleSuccesses(trx, profile, wins.map((w) => w.c));
     wins.forEach((w) => (applied[w.i] = done.has(w.c.messageId)));
     for (const [i, c] of turn.completions.entries()) if (c.next.type !== 'succeeded') applied[i] = await settleOne(trx, profile, c, turn.rules);
     const claimed = await claimIn(trx, profile, turn.workerId, turn.claim, turn.now, turn.leaseMs);
@@ -126,25 +127,30 @@ const SUCCESS_COLUMNS: ValuesColumns<{ id: string; worker_id: string; attempt: n
   id: 'TEXT', worker_id: 'TEXT', attempt: 'INTEGER', last_http_status: 'INTEGER', updated_at: 'BIGINT',
 };
 
-async function settleSuccesses(trx: Trx, completions: CompleteMessageInput[]): Promise<Set<string>> {
+async function settleSuccesses(trx: Trx, profile: BackendProfile, completions: CompleteMessageInput[]): Promise<Set<string>> {
   const done = new Set<string>();
   const endpoints = new Set<string>();
   for (const part of chunks(completions, Object.keys(SUCCESS_COLUMNS).length)) {
     const rows = part.map((c) => ({ id: c.messageId, worker_id: c.workerId, attempt: c.attempt.attempt, last_http_status: c.attempt.httpStatus ?? null, updated_at: c.now }));
-    const { rows: moved } = await sql<{ id: string; endpoint_id: string }>`${valuesCte(SUCCESS_COLUMNS, rows)}
+    const text = statement(
+      profile,
+      `delivered ${part.length}`,
+      (p) => `${valuesCte(p, SUCCESS_COLUMNS, part.length)}
       UPDATE event_messages
          SET status = 'succeeded', next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
              last_http_status = v.last_http_status, last_error = NULL, updated_at = v.updated_at
         FROM v
        WHERE event_messages.id = v.id AND event_messages.lease_owner = v.worker_id
          AND event_messages.status = 'delivering' AND event_messages.attempts = v.attempt
-      RETURNING event_messages.id, event_messages.endpoint_id`.execute(trx);
+      RETURNING event_messages.id, event_messages.endpoint_id`,
+    );
+    const moved = await run<{ id: string; endpoint_id: string }>(trx, text, rowParams(rows, valuesNames(SUCCESS_COLUMNS)));
     for (const m of moved) {
       done.add(m.id);
       endpoints.add(m.endpoint_id);
     }
   }
-  await insertChunked(trx, 'event_attempts', completions.filter((c) => done.has(c.messageId)).map((c) => attemptRow(c)));
+  await insertChunked(trx, profile, 'event_attempts', completions.filter((c) => done.has(c.messageId)).map((c) => attemptRow(c)));
   // An endpoint that answers is no longer failing.
   if (endpoints.size) await trx.updateTable('event_endpoints').set({ failing_since: null }).where('id', 'in', [...endpoints]).where('failing_since', 'is not', null).execute();
   return done;

@@ -3,6 +3,7 @@ import { newMessageId } from '../../ids.ts';
 import type { NewEvent } from '../delivery.ts';
 import type { BackendProfile } from './profile.ts';
 import { insertChunked } from './insert.ts';
+import { inList, run, statement } from './statements.ts';
 import { notifyWork } from './notify.ts';
 import { fromJson } from './rows.ts';
 import type { Tables } from './tables.ts';
@@ -22,13 +23,15 @@ export async function writeEvents(trx: Trx, profile: BackendProfile, events: rea
   if (events.length === 0) return 0;
   const workspaces = [...new Set(events.map((e) => e.workspaceId))];
   const executions = [...new Set(events.flatMap((e) => (e.executionId ? [e.executionId] : [])))];
-  const endpoints = await trx
-    .selectFrom('event_endpoints')
-    .select(['id', 'workspace_id', 'execution_id', 'enabled', 'ordered', 'event_types'])
-    .where('workspace_id', 'in', workspaces)
-    .where('deleted_at', 'is', null)
-    .where((eb) => (executions.length ? eb.or([eb('execution_id', 'is', null), eb('execution_id', 'in', executions)]) : eb('execution_id', 'is', null)))
-    .execute();
+  // The endpoints of these workspaces, and the callback endpoints of these executions.
+  const text = statement(
+    profile,
+    `listeners ${workspaces.length} ${executions.length}`,
+    (p) => `SELECT id, workspace_id, execution_id, enabled, ordered, event_types FROM event_endpoints
+             WHERE workspace_id IN (${inList(p, workspaces.length)}) AND deleted_at IS NULL
+               AND (execution_id IS NULL${executions.length ? ` OR execution_id IN (${inList(p, executions.length)})` : ''})`,
+  );
+  const endpoints = await run<Pick<Tables['event_endpoints'], 'id' | 'workspace_id' | 'execution_id' | 'enabled' | 'ordered' | 'event_types'>>(trx, text, [...workspaces, ...executions]);
   if (endpoints.length === 0) return 0;
   const listening = endpoints.map((e) => ({ ...e, types: fromJson<string[]>(e.event_types), on: Number(e.enabled) === 1 }));
 
@@ -41,7 +44,7 @@ export async function writeEvents(trx: Trx, profile: BackendProfile, events: rea
     const payload = payloadOf(ev);
     for (const e of targets) rows.push(messageRow(ev, payload, e.id, Number(e.ordered), e.on));
   }
-  await insertChunked(trx, 'event_messages', rows);
+  await insertChunked(trx, profile, 'event_messages', rows);
   if (rows.some((r) => r.status === 'pending')) await notifyWork(trx, profile);
   return rows.length;
 }

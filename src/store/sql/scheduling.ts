@@ -8,7 +8,9 @@ import { writeEvents } from './outbox.ts';
 import { fromJson, toExecution } from './rows.ts';
 import type { ExecutionsTable, Tables } from './tables.ts';
 import { transaction } from './tx.ts';
-import { chunks, valuesCte } from './values.ts';
+import { insertChunked } from './insert.ts';
+import { inList, rowParams, run, statement } from './statements.ts';
+import { chunks, valuesCte, valuesNames } from './values.ts';
 
 /**
  * The work queue. Runnable nodes carry `runnable_at`; claiming moves them to `executing` under a
@@ -20,6 +22,8 @@ type Trx = Transaction<Tables>;
 
 /** The execution fields a transition reads under the execution's lock (events report them). */
 export type Head = Pick<ExecutionsTable, 'id' | 'status' | 'workspace_id' | 'workflow_id' | 'trigger' | 'created_at' | 'started_at'>;
+/** The columns of `Head`, for statements written as text. */
+export const HEAD_COLUMNS = 'id, status, workspace_id, workflow_id, "trigger", created_at, started_at';
 
 export const headFacts = (h: Head): ExecutionFacts => ({
   executionId: h.id,
@@ -35,56 +39,62 @@ export const headFacts = (h: Head): ExecutionFacts => ({
  * executions, and reads what their tasks need: the execution and the outputs of its ended nodes.
  */
 export async function claimIn(trx: Trx, profile: BackendProfile, workerId: string, limit: number, now: number, leaseMs: number, events: NewEvent[]): Promise<ClaimedWork[]> {
-  const lock = profile.skipLocked ? sql`FOR UPDATE SKIP LOCKED` : sql``;
-  const { rows } = await sql<{ execution_id: string; node_id: string; attempts: number }>`
+  const claim = statement(
+    profile,
+    'claim',
+    (p) => `
     UPDATE node_executions
-       SET status = 'executing', runnable_at = NULL, lease_owner = ${workerId},
-           lease_expires_at = ${now + leaseMs}, attempts = attempts + 1,
-           started_at = COALESCE(started_at, ${now})
+       SET status = 'executing', runnable_at = NULL, lease_owner = ${p()},
+           lease_expires_at = ${p()}, attempts = attempts + 1,
+           started_at = COALESCE(started_at, ${p()})
      WHERE (execution_id, node_id) IN (
            SELECT execution_id, node_id FROM node_executions
-            WHERE runnable_at IS NOT NULL AND runnable_at <= ${now}
+            WHERE runnable_at IS NOT NULL AND runnable_at <= ${p()}
             ORDER BY runnable_at
-            LIMIT ${limit} ${lock})
-    RETURNING execution_id, node_id, attempts`.execute(trx);
+            LIMIT ${p()} ${profile.skipLocked ? 'FOR UPDATE SKIP LOCKED' : ''})
+    RETURNING execution_id, node_id, attempts`,
+  );
+  const rows = await run<{ execution_id: string; node_id: string; attempts: number }>(trx, claim, [workerId, now + leaseMs, now, now, limit]);
   if (rows.length === 0) return [];
-  await trx
-    .insertInto('node_attempts')
-    .values(
-      rows.map((r) => ({
-        execution_id: r.execution_id,
-        node_id: r.node_id,
-        attempt: Number(r.attempts),
-        worker_id: workerId,
-        status: 'executing',
-        http_status: null,
-        err_code: null,
-        err_msg: null,
-        started_at: now,
-        finished_at: null,
-        next_attempt_at: null,
-      })),
-    )
-    .execute();
+  await insertChunked(
+    trx,
+    profile,
+    'node_attempts',
+    rows.map((r) => ({
+      execution_id: r.execution_id,
+      node_id: r.node_id,
+      attempt: Number(r.attempts),
+      worker_id: workerId,
+      status: 'executing',
+      http_status: null,
+      err_code: null,
+      err_msg: null,
+      started_at: now,
+      finished_at: null,
+      next_attempt_at: null,
+      input: null,
+    })),
+  );
   const executionIds = [...new Set(rows.map((r) => r.execution_id))];
-  const started = await trx
-    .updateTable('executions')
-    .set({ status: 'executing', started_at: now })
-    .where('id', 'in', executionIds)
-    .where('status', '=', 'init')
-    .returning(['id', 'status', 'workspace_id', 'workflow_id', 'trigger', 'created_at', 'started_at'])
-    .execute();
-  for (const e of started) events.push(executionEvent(headFacts(e), 'execution.started', now));
-
-  const [executions, ended] = await Promise.all([
-    trx.selectFrom('executions').selectAll().where('id', 'in', executionIds).execute(),
-    trx
-      .selectFrom('node_executions')
-      .select(['execution_id', 'node_id', 'status', 'output', 'messages'])
-      .where('execution_id', 'in', executionIds)
-      .where('status', 'in', ['finish', 'failed', 'skipped'])
-      .execute(),
-  ]);
+  const executions: ExecutionsTable[] = [];
+  const ended: { execution_id: string; node_id: string; status: string; output: string | null; messages: string | null }[] = [];
+  for (const part of chunks(executionIds, 2)) {
+    const start = statement(
+      profile,
+      `start executions ${part.length}`,
+      (p) => `UPDATE executions SET status = 'executing', started_at = ${p()} WHERE id IN (${inList(p, part.length)}) AND status = 'init' RETURNING ${HEAD_COLUMNS}`,
+    );
+    for (const e of await run<Head>(trx, start, [now, ...part])) events.push(executionEvent(headFacts(e), 'execution.started', now));
+    const read = statement(profile, `claimed executions ${part.length}`, (p) => `SELECT * FROM executions WHERE id IN (${inList(p, part.length)})`);
+    executions.push(...(await run<ExecutionsTable>(trx, read, part)));
+    const outputs = statement(
+      profile,
+      `ended nodes ${part.length}`,
+      (p) => `SELECT execution_id, node_id, status, output, messages FROM node_executions
+               WHERE execution_id IN (${inList(p, part.length)}) AND status IN ('finish', 'failed', 'skipped')`,
+    );
+    ended.push(...(await run<(typeof ended)[number]>(trx, outputs, part)));
+  }
   const byId = new Map(executions.map((e) => [e.id, toExecution(e)]));
   const endedBy = new Map<string, NodeContext[]>();
   for (const n of ended) {
@@ -119,6 +129,7 @@ export async function heartbeat(db: Db, workerId: string, now: number, leaseMs: 
  */
 export async function applyAdvances(
   trx: Trx,
+  profile: BackendProfile,
   runs: readonly { head: Head; nodes: AdvanceNode[] }[],
   rules: Pick<SchedulingRules, 'advance'>,
   now: number,
@@ -128,12 +139,23 @@ export async function applyAdvances(
   const pairs = (pick: (d: (typeof decisions)[number]) => string[]) =>
     runs.flatMap((r, i) => pick(decisions[i]!).map((node_id) => ({ execution_id: r.head.id, node_id })));
   // A join on the primary key, not `(a, b) IN (SELECT …)`, which PostgreSQL planned as a scan.
-  const initNodes = sql`node_executions.execution_id = v.execution_id AND node_executions.node_id = v.node_id AND node_executions.status = 'init'`;
-  for (const part of chunks(pairs((d) => d.runnable), 2)) {
-    await sql`${valuesCte(PAIR_COLUMNS, part)} UPDATE node_executions SET runnable_at = ${now} FROM v WHERE ${initNodes} AND node_executions.runnable_at IS NULL`.execute(trx);
+  const initNodes = `node_executions.execution_id = v.execution_id AND node_executions.node_id = v.node_id AND node_executions.status = 'init'`;
+  const pairNames = valuesNames(PAIR_COLUMNS);
+  for (const part of chunks(pairs((d) => d.runnable), pairNames.length)) {
+    const text = statement(
+      profile,
+      `release ${part.length}`,
+      (p) => `${valuesCte(p, PAIR_COLUMNS, part.length)} UPDATE node_executions SET runnable_at = ${p()} FROM v WHERE ${initNodes} AND node_executions.runnable_at IS NULL`,
+    );
+    await run(trx, text, [...rowParams(part, pairNames), now]);
   }
-  for (const part of chunks(pairs((d) => d.skipped), 2)) {
-    await sql`${valuesCte(PAIR_COLUMNS, part)} UPDATE node_executions SET status = 'skipped', finished_at = ${now} FROM v WHERE ${initNodes}`.execute(trx);
+  for (const part of chunks(pairs((d) => d.skipped), pairNames.length)) {
+    const text = statement(
+      profile,
+      `skip ${part.length}`,
+      (p) => `${valuesCte(p, PAIR_COLUMNS, part.length)} UPDATE node_executions SET status = 'skipped', finished_at = ${p()} FROM v WHERE ${initNodes}`,
+    );
+    await run(trx, text, [...rowParams(part, pairNames), now]);
   }
 
   const finishing = runs.filter((_, i) => decisions[i]!.outcome?.status === 'finish').map((r) => r.head.id);
@@ -143,21 +165,25 @@ export async function applyAdvances(
   });
   const endedNow = new Set<string>();
   for (const part of chunks(finishing, 1)) {
-    const rows = await trx
-      .updateTable('executions')
-      .set({ status: 'finish', finished_at: now, err_code: null, err_msg: null })
-      .where('id', 'in', part)
-      .where('status', 'in', ['init', 'executing'])
-      .returning('id')
-      .execute();
-    for (const r of rows) endedNow.add(r.id);
+    const text = statement(
+      profile,
+      `finish executions ${part.length}`,
+      (p) => `UPDATE executions SET status = 'finish', finished_at = ${p()}, err_code = NULL, err_msg = NULL
+               WHERE id IN (${inList(p, part.length)}) AND status IN ('init', 'executing') RETURNING id`,
+    );
+    for (const r of await run<{ id: string }>(trx, text, [now, ...part])) endedNow.add(r.id);
   }
-  for (const part of chunks(failing, 3)) {
-    const { rows } = await sql<{ id: string }>`${valuesCte(FAIL_COLUMNS, part)}
-      UPDATE executions SET status = 'failed', finished_at = ${now}, err_code = v.err_code, err_msg = v.err_msg
+  const failNames = valuesNames(FAIL_COLUMNS);
+  for (const part of chunks(failing, failNames.length)) {
+    const text = statement(
+      profile,
+      `fail executions ${part.length}`,
+      (p) => `${valuesCte(p, FAIL_COLUMNS, part.length)}
+      UPDATE executions SET status = 'failed', finished_at = ${p()}, err_code = v.err_code, err_msg = v.err_msg
         FROM v WHERE executions.id = v.id AND executions.status IN ('init', 'executing')
-      RETURNING executions.id`.execute(trx);
-    for (const r of rows) endedNow.add(r.id);
+      RETURNING executions.id`,
+    );
+    for (const r of await run<{ id: string }>(trx, text, [...rowParams(part, failNames), now])) endedNow.add(r.id);
     // Nodes not yet started never start once the run has failed; siblings in flight may still finish.
     await trx.updateTable('node_executions').set({ runnable_at: null }).where('execution_id', 'in', part.map((f) => f.id)).where('runnable_at', 'is not', null).execute();
   }
@@ -178,13 +204,14 @@ const FAIL_COLUMNS = { id: 'TEXT', err_code: 'TEXT', err_msg: 'TEXT' } as const;
 /** One execution's advance (replay, abort paths): the batch verb with a batch of one. */
 export async function applyAdvance(
   trx: Trx,
+  profile: BackendProfile,
   head: Head,
   nodes: AdvanceNode[],
   rules: Pick<SchedulingRules, 'advance'>,
   now: number,
   events: NewEvent[],
 ): Promise<{ released: number; status?: ExecutionStatus }> {
-  return (await applyAdvances(trx, [{ head, nodes }], rules, now, events))[0]!;
+  return (await applyAdvances(trx, profile, [{ head, nodes }], rules, now, events))[0]!;
 }
 
 /**
@@ -269,7 +296,7 @@ export function retryExecution(db: Db, profile: BackendProfile, executionId: str
       .orderBy('position')
       .execute();
     const events: NewEvent[] = [];
-    const r = await applyAdvance(trx, head, nodes.map(toAdvanceNode), rules, now, events);
+    const r = await applyAdvance(trx, profile, head, nodes.map(toAdvanceNode), rules, now, events);
     await writeEvents(trx, profile, events);
     if (r.released) await notifyWork(trx, profile);
     return true;

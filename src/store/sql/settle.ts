@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { driftEvent, nodeEvent } from '../../delivery/payloads.ts';
 import type { NewEvent } from '../delivery.ts';
 import { nodeKey, type AdvanceNode, type ClaimedWork, type CompleteNodeOutcome, type Completion, type SchedulingRules, type Turn, type TurnOutcome } from '../store.ts';
@@ -6,10 +6,11 @@ import type { BackendProfile } from './profile.ts';
 import { notifyWork } from './notify.ts';
 import { writeEvents } from './outbox.ts';
 import { toJson } from './rows.ts';
-import { applyAdvances, claimIn, headFacts, toAdvanceNode, type Head } from './scheduling.ts';
+import { applyAdvances, claimIn, HEAD_COLUMNS, headFacts, toAdvanceNode, type Head } from './scheduling.ts';
 import type { Tables } from './tables.ts';
 import { transaction } from './tx.ts';
-import { chunks, valuesCte, type ValuesColumns } from './values.ts';
+import { inList, rowParams, run, statement } from './statements.ts';
+import { chunks, valuesCte, valuesNames, type ValuesColumns } from './values.ts';
 
 type Db = Kysely<Tables>;
 type Trx = Transaction<Tables>;
@@ -65,14 +66,14 @@ async function settleIn(trx: Trx, profile: BackendProfile, turn: Turn, completio
   if (completions.length === 0) return { settled, ended, released };
 
   const heads = await lockExecutions(trx, profile, [...new Set(completions.map((c) => c.executionId))]);
-  settled.push(...(await settleNodes(trx, turn, completions, heads, rules, events)));
+  settled.push(...(await settleNodes(trx, profile, turn, completions, heads, rules, events)));
   const advanced = new Set<string>();
   completions.forEach((c, i) => {
     if (settled[i]!.applied && (c.result.type === 'finished' || c.result.type === 'failed')) advanced.add(c.executionId);
   });
-  const nodesByExecution = await advanceState(trx, [...advanced]);
+  const nodesByExecution = await advanceState(trx, profile, [...advanced]);
   const runs = [...advanced].map((id) => ({ head: heads.get(id)!, nodes: nodesByExecution.get(id) ?? [] }));
-  const results = await applyAdvances(trx, runs, rules, turn.now, events);
+  const results = await applyAdvances(trx, profile, runs, rules, turn.now, events);
   runs.forEach((run, i) => {
     released += results[i]!.released;
     if (results[i]!.status) ended.push({ executionId: run.head.id, status: results[i]!.status! });
@@ -93,26 +94,30 @@ async function settleIn(trx: Trx, profile: BackendProfile, turn: Turn, completio
  * executions cannot deadlock): every transition of one execution then runs one at a time.
  */
 async function lockExecutions(trx: Trx, profile: BackendProfile, ids: string[]): Promise<Map<string, Head>> {
-  let q = trx
-    .selectFrom('executions')
-    .select(['id', 'status', 'workspace_id', 'workflow_id', 'trigger', 'created_at', 'started_at'])
-    .where('id', 'in', ids)
-    .orderBy('id');
-  if (profile.rowLocks) q = q.forUpdate();
-  const rows = await q.execute();
-  return new Map(rows.map((r) => [r.id, r]));
+  const heads = new Map<string, Head>();
+  for (const part of chunks(ids, 1)) {
+    const text = statement(
+      profile,
+      `lock executions ${part.length}`,
+      (p) => `SELECT ${HEAD_COLUMNS} FROM executions WHERE id IN (${inList(p, part.length)}) ORDER BY id${profile.rowLocks ? ' FOR UPDATE' : ''}`,
+    );
+    for (const r of await run<Head>(trx, text, part)) heads.set(r.id, r);
+  }
+  return heads;
 }
 
-async function advanceState(trx: Trx, executionIds: string[]): Promise<Map<string, AdvanceNode[]>> {
+async function advanceState(trx: Trx, profile: BackendProfile, executionIds: string[]): Promise<Map<string, AdvanceNode[]>> {
   const by = new Map<string, AdvanceNode[]>();
-  if (executionIds.length === 0) return by;
-  const rows = await trx
-    .selectFrom('node_executions')
-    .select(['execution_id', 'node_id', 'kind', 'deps', 'status', 'runnable_at', 'output', 'err_code', 'err_msg'])
-    .where('execution_id', 'in', executionIds)
-    .orderBy('execution_id')
-    .orderBy('position')
-    .execute();
+  const rows: (Parameters<typeof toAdvanceNode>[0] & { execution_id: string })[] = [];
+  for (const part of chunks(executionIds, 1)) {
+    const text = statement(
+      profile,
+      `advance state ${part.length}`,
+      (p) => `SELECT execution_id, node_id, kind, deps, status, runnable_at, output, err_code, err_msg FROM node_executions
+               WHERE execution_id IN (${inList(p, part.length)}) ORDER BY execution_id, position`,
+    );
+    rows.push(...(await run<(typeof rows)[number]>(trx, text, part)));
+  }
   for (const r of rows) {
     let list = by.get(r.execution_id);
     if (!list) by.set(r.execution_id, (list = []));
@@ -127,9 +132,9 @@ async function advanceState(trx: Trx, executionIds: string[]): Promise<Map<strin
  * Each row's WHERE names the lease owner, the state and the attempt, so a completion whose lease was
  * lost (abort, timeout, reclaim) changes nothing and is reported as not applied.
  */
-async function settleNodes(trx: Trx, turn: Turn, completions: Completion[], heads: Map<string, Head>, rules: SchedulingRules, events: NewEvent[]): Promise<CompleteNodeOutcome[]> {
+async function settleNodes(trx: Trx, profile: BackendProfile, turn: Turn, completions: Completion[], heads: Map<string, Head>, rules: SchedulingRules, events: NewEvent[]): Promise<CompleteNodeOutcome[]> {
   const outcomes: CompleteNodeOutcome[] = completions.map(() => ({ applied: false }));
-  const drifts = await swapShapes(trx, completions, heads, turn.now, rules);
+  const drifts = await swapShapes(trx, profile, completions, heads, turn.now, rules);
   const finals: FinalRow[] = [];
   const retries: RetryRow[] = [];
   for (const [i, c] of completions.entries()) {
@@ -158,7 +163,7 @@ async function settleNodes(trx: Trx, turn: Turn, completions: Completion[], head
       err_msg: r.type === 'failed' ? r.errMsg : null,
     });
   }
-  const applied = new Set([...(await writeFinals(trx, turn.workerId, finals)), ...(await writeRetries(trx, turn.workerId, retries))]);
+  const applied = new Set([...(await writeFinals(trx, profile, turn.workerId, finals)), ...(await writeRetries(trx, profile, turn.workerId, retries))]);
   const attempts: AttemptRow[] = [];
   for (const [i, c] of completions.entries()) {
     const r = c.result;
@@ -185,7 +190,7 @@ async function settleNodes(trx: Trx, turn: Turn, completions: Completion[], head
       events.push(nodeEvent({ ...node, errCode: r.errCode, errMsg: r.errMsg }, 'node.failed', turn.now));
     }
   }
-  await finishAttempts(trx, attempts);
+  await finishAttempts(trx, profile, attempts);
   return outcomes;
 }
 
@@ -204,46 +209,64 @@ const ATTEMPT_COLUMNS: ValuesColumns<AttemptRow> = {
 };
 
 /** The row of each completion still leased to this worker at this attempt (others match nothing). */
-const leasedTo = (workerId: string) => sql`node_executions.execution_id = v.execution_id AND node_executions.node_id = v.node_id
-     AND node_executions.lease_owner = ${workerId} AND node_executions.status = 'executing' AND node_executions.attempts = v.attempt`;
+const leasedTo = (p: () => string) => `node_executions.execution_id = v.execution_id AND node_executions.node_id = v.node_id
+     AND node_executions.lease_owner = ${p()} AND node_executions.status = 'executing' AND node_executions.attempts = v.attempt`;
 
-async function writeFinals(trx: Trx, workerId: string, rows: FinalRow[]): Promise<string[]> {
+async function writeFinals(trx: Trx, profile: BackendProfile, workerId: string, rows: FinalRow[]): Promise<string[]> {
   const applied: string[] = [];
-  for (const part of chunks(rows, Object.keys(FINAL_COLUMNS).length)) {
-    const { rows: done } = await sql<{ execution_id: string; node_id: string }>`${valuesCte(FINAL_COLUMNS, part)}
+  const names = valuesNames(FINAL_COLUMNS);
+  for (const part of chunks(rows, names.length)) {
+    const text = statement(
+      profile,
+      `finals ${part.length}`,
+      (p) => `${valuesCte(p, FINAL_COLUMNS, part.length)}
       UPDATE node_executions
          SET status = v.status, finished_at = v.finished_at, output = v.output, drift = v.drift, messages = v.messages,
              usage = v.usage, err_code = v.err_code, err_msg = v.err_msg, lease_owner = NULL, lease_expires_at = NULL
         FROM v
-       WHERE ${leasedTo(workerId)}
-      RETURNING node_executions.execution_id, node_executions.node_id`.execute(trx);
+       WHERE ${leasedTo(p)}
+      RETURNING node_executions.execution_id, node_executions.node_id`,
+    );
+    const done = await run<{ execution_id: string; node_id: string }>(trx, text, [...rowParams(part, names), workerId]);
     for (const d of done) applied.push(nodeKey(d.execution_id, d.node_id));
   }
   return applied;
 }
 
-async function writeRetries(trx: Trx, workerId: string, rows: RetryRow[]): Promise<string[]> {
+async function writeRetries(trx: Trx, profile: BackendProfile, workerId: string, rows: RetryRow[]): Promise<string[]> {
   const applied: string[] = [];
-  for (const part of chunks(rows, Object.keys(RETRY_COLUMNS).length)) {
-    const { rows: done } = await sql<{ execution_id: string; node_id: string }>`${valuesCte(RETRY_COLUMNS, part)}
+  const names = valuesNames(RETRY_COLUMNS);
+  for (const part of chunks(rows, names.length)) {
+    const text = statement(
+      profile,
+      `retries ${part.length}`,
+      (p) => `${valuesCte(p, RETRY_COLUMNS, part.length)}
       UPDATE node_executions
          SET status = 'waiting', runnable_at = v.runnable_at, err_code = v.err_code, err_msg = v.err_msg, wait_reason = NULL, lease_owner = NULL, lease_expires_at = NULL
         FROM v
-       WHERE ${leasedTo(workerId)}
-      RETURNING node_executions.execution_id, node_executions.node_id`.execute(trx);
+       WHERE ${leasedTo(p)}
+      RETURNING node_executions.execution_id, node_executions.node_id`,
+    );
+    const done = await run<{ execution_id: string; node_id: string }>(trx, text, [...rowParams(part, names), workerId]);
     for (const d of done) applied.push(nodeKey(d.execution_id, d.node_id));
   }
   return applied;
 }
 
-async function finishAttempts(trx: Trx, rows: AttemptRow[]): Promise<void> {
-  for (const part of chunks(rows, Object.keys(ATTEMPT_COLUMNS).length)) {
-    await sql`${valuesCte(ATTEMPT_COLUMNS, part)}
+async function finishAttempts(trx: Trx, profile: BackendProfile, rows: AttemptRow[]): Promise<void> {
+  const names = valuesNames(ATTEMPT_COLUMNS);
+  for (const part of chunks(rows, names.length)) {
+    const text = statement(
+      profile,
+      `finish attempts ${part.length}`,
+      (p) => `${valuesCte(p, ATTEMPT_COLUMNS, part.length)}
       UPDATE node_attempts
          SET status = v.status, finished_at = v.finished_at, http_status = v.http_status, err_code = v.err_code,
              err_msg = v.err_msg, next_attempt_at = v.next_attempt_at, input = v.input
         FROM v
-       WHERE node_attempts.execution_id = v.execution_id AND node_attempts.node_id = v.node_id AND node_attempts.attempt = v.attempt`.execute(trx);
+       WHERE node_attempts.execution_id = v.execution_id AND node_attempts.node_id = v.node_id AND node_attempts.attempt = v.attempt`,
+    );
+    await run(trx, text, rowParams(part, names));
   }
 }
 
@@ -255,7 +278,7 @@ const shapeKey = (k: { workspace_id: string; workflow_id: string; node_id: strin
  * before — in completion order, so the second of two runs of one workflow in a batch is compared with
  * the first. One read and one upsert for the batch. Returns the drift by completion index.
  */
-async function swapShapes(trx: Trx, completions: Completion[], heads: Map<string, Head>, now: number, rules: SchedulingRules): Promise<Map<number, unknown>> {
+async function swapShapes(trx: Trx, profile: BackendProfile, completions: Completion[], heads: Map<string, Head>, now: number, rules: SchedulingRules): Promise<Map<number, unknown>> {
   const drifts = new Map<number, unknown>();
   const shaped = completions.flatMap((c, i) => {
     const head = heads.get(c.executionId);
@@ -266,11 +289,16 @@ async function swapShapes(trx: Trx, completions: Completion[], heads: Map<string
   if (shaped.length === 0) return drifts;
   const latest = new Map<string, string>();
   const keys = [...new Map(shaped.map((s) => [shapeKey(s.key), s.key])).values()];
-  for (const part of chunks(keys, 3)) {
-    const { rows } = await sql<{ workspace_id: string; workflow_id: string; node_id: string; shape: string }>`${valuesCte(SHAPE_KEY_COLUMNS, part)}
+  const keyNames = valuesNames(SHAPE_KEY_COLUMNS);
+  for (const part of chunks(keys, keyNames.length)) {
+    const text = statement(
+      profile,
+      `shapes ${part.length}`,
+      (p) => `${valuesCte(p, SHAPE_KEY_COLUMNS, part.length)}
       SELECT s.workspace_id, s.workflow_id, s.node_id, s.shape FROM response_shapes s
-        JOIN v ON s.workspace_id = v.workspace_id AND s.workflow_id = v.workflow_id AND s.node_id = v.node_id`.execute(trx);
-    for (const r of rows) latest.set(shapeKey(r), r.shape);
+        JOIN v ON s.workspace_id = v.workspace_id AND s.workflow_id = v.workflow_id AND s.node_id = v.node_id`,
+    );
+    for (const r of await run<{ workspace_id: string; workflow_id: string; node_id: string; shape: string }>(trx, text, rowParams(part, keyNames))) latest.set(shapeKey(r), r.shape);
   }
   const changed = new Map<string, Tables['response_shapes']>();
   for (const s of shaped) {

@@ -1,5 +1,5 @@
-import { sql, type RawBuilder } from 'kysely';
 import { MAX_BOUND_VALUES } from './insert.ts';
+import { columnList, tuples, type Placeholder } from './statements.ts';
 
 /** The SQL type each column of a VALUES list is cast to: PostgreSQL would otherwise read every parameter as text. */
 export type ValuesColumns<R> = { readonly [K in keyof R]: 'TEXT' | 'BIGINT' | 'INTEGER' };
@@ -9,12 +9,15 @@ export type ValuesColumns<R> = { readonly [K in keyof R]: 'TEXT' | 'BIGINT' | 'I
  * statement, for an `UPDATE … FROM v` that settles a whole batch at once instead of one statement per
  * row. A CTE because SQLite cannot name the columns of a bare VALUES list; casts on every value
  * because PostgreSQL types an untyped parameter in VALUES as text. Both stores run the same text.
+ * Its parameters are `rowParams(rows, valuesNames(columns))`, before any the rest of the statement adds.
  */
-export function valuesCte<R extends object>(columns: ValuesColumns<R>, rows: readonly R[]): RawBuilder<unknown> {
-  const names = Object.keys(columns) as (keyof R & string)[];
-  const tuples = rows.map((r) => sql`(${sql.join(names.map((n) => sql`CAST(${r[n] ?? null} AS ${sql.raw(columns[n])})`))})`);
-  return sql`WITH v(${sql.join(names.map((n) => sql.ref(n)))}) AS (VALUES ${sql.join(tuples)})`;
+export function valuesCte<R extends object>(p: Placeholder, columns: ValuesColumns<R>, rows: number): string {
+  const names = valuesNames(columns);
+  const types = names.map((n) => columns[n]);
+  return `WITH v(${columnList(names)}) AS (VALUES ${tuples(p, rows, names.length, (ph, c) => `CAST(${ph} AS ${types[c]})`)})`;
 }
+
+export const valuesNames = <R extends object>(columns: ValuesColumns<R>): (keyof R & string)[] => Object.keys(columns) as (keyof R & string)[];
 
 /** `rows` in slices small enough for one statement each, given how many values a row binds. */
 export function* chunks<R>(rows: readonly R[], valuesPerRow: number): Generator<readonly R[]> {
