@@ -9,6 +9,7 @@ import type { Metrics } from '../metrics.ts';
 import type { AcceptItem, NewExecution, Store, Trigger, WebhookCallRecord, WorkflowRecord } from '../store/store.ts';
 import type { ReadCache } from './readCache.ts';
 import type { GroupCommitter } from './groupCommit.ts';
+import { RECENT_KEY_MAX_MS, RecentKeys, type RecentKey } from './recentKeys.ts';
 import { webhookReceivedEvent } from '../delivery/payloads.ts';
 import type { WorkflowDefinition } from '../workflows/definition.ts';
 import { fileView } from '../files/views.ts';
@@ -88,9 +89,12 @@ export class RunTrigger {
   /** Keys whose first request is between its checks and its commit, in this process. */
   private readonly pending = new Map<string, Promise<Result<Accepted>>>();
   private readonly now: () => number;
+  /** Short-lived keys, when this process is the store's only one. */
+  private readonly recent?: RecentKeys;
 
   constructor(private readonly deps: TriggerDeps) {
     this.now = deps.now ?? Date.now;
+    if (deps.store.singleProcess) this.recent = new RecentKeys();
   }
 
   async trigger(req: TriggerRequest): Promise<Result<Accepted>> {
@@ -135,13 +139,19 @@ export class RunTrigger {
     }
     const scope = req.idempotencyScope ?? 'api';
     const pendingKey = `${req.workspaceId}\u0000${scope}\u0000${req.idempotencyKey}`;
+    const inMemory = this.recent !== undefined && (req.idempotencyTtlMs ?? IDEMPOTENCY_TTL_MS) <= RECENT_KEY_MAX_MS;
+    if (inMemory) {
+      const seen = this.recent!.get(pendingKey, now);
+      if (seen) return this.replay(seen, this.requestHash(req), req);
+    }
     const inProgress = this.pending.get(pendingKey);
     if (inProgress) {
       if (req.whileInProgress !== 'wait') return fail('IDEMPOTENCY_IN_PROGRESS');
       const first = await inProgress;
-      return first.ok ? ok({ ...first.value, replayed: true }) : first;
+      // Nothing was committed for this call: the caller records it in the webhook's history.
+      return first.ok ? ok({ ...first.value, replayed: true, callRecorded: req.webhookCall ? false : undefined }) : first;
     }
-    const commit = this.commitOnce(execution, req, scope);
+    const commit = inMemory ? this.commitRemembered(execution, req, pendingKey) : this.commitOnce(execution, req, scope);
     this.pending.set(pendingKey, commit);
     try {
       return await commit;
@@ -150,8 +160,30 @@ export class RunTrigger {
     }
   }
 
+  /** What identifies a request under its key: a repeat with another hash is IDEMPOTENCY_KEY_REUSED. */
+  private requestHash(req: TriggerRequest): string {
+    return createHash('sha256').update(stringify(req.idempotencyKeyOnly ? { canvasId: req.canvasId } : { canvasId: req.canvasId, body: req.body ?? null }) ?? '').digest('hex');
+  }
+
+  /** A short-lived key kept in this process (see RecentKeys): committed without a key row, remembered once committed. */
+  private async commitRemembered(execution: NewExecution, req: TriggerRequest, key: string): Promise<Result<Accepted>> {
+    const r = await this.commit({ execution: { ...execution, triggerKey: req.idempotencyKey }, ...this.callOf(req, execution) });
+    if (r.type !== 'created') throw new Error(`unexpected accept outcome ${r.type}`);
+    const response = { executionId: execution.executionId, status: 'init', callback: callbackView(execution) };
+    this.recent!.remember(key, { executionId: execution.executionId, requestHash: this.requestHash(req), response, expiresAt: execution.now + req.idempotencyTtlMs! }, execution.now);
+    return this.accepted(execution, req);
+  }
+
+  /** The answer to a key seen before: the first execution, or a refusal when the request differs. */
+  private replay(seen: RecentKey, requestHash: string, req: TriggerRequest): Result<Accepted> {
+    if (seen.requestHash !== requestHash) return fail('IDEMPOTENCY_KEY_REUSED');
+    const original = seen.response as { callback?: Accepted['callback'] };
+    // Nothing was committed for this call: the caller records it in the webhook's history.
+    return ok({ executionId: seen.executionId, status: 'init', replayed: true, callback: original.callback, callRecorded: req.webhookCall ? false : undefined });
+  }
+
   private async commitOnce(execution: NewExecution, req: TriggerRequest, scope: string): Promise<Result<Accepted>> {
-    const requestHash = createHash('sha256').update(stringify(req.idempotencyKeyOnly ? { canvasId: req.canvasId } : { canvasId: req.canvasId, body: req.body ?? null }) ?? '').digest('hex');
+    const requestHash = this.requestHash(req);
     const response = { executionId: execution.executionId, status: 'init', callback: callbackView(execution) };
     const idempotency = { scope, key: req.idempotencyKey!, requestHash, response, ttlMs: req.idempotencyTtlMs ?? IDEMPOTENCY_TTL_MS };
     const r = await this.commit({ execution, idempotency, ...this.callOf(req, execution) });

@@ -159,6 +159,8 @@ export interface NewExecution {
   triggerHeaders?: Record<string, string>;
   /** A `callbackUrl`: an event endpoint for this execution only, created with it. */
   callback?: { endpointId: string; url: string; secret: string; eventTypes: string[] };
+  /** The dedupe key the run was accepted under, when no key row is stored with it (a short-lived key). */
+  triggerKey?: string;
 }
 
 export interface IdempotencyClaim {

@@ -174,6 +174,21 @@ for (const kind of STORE_KINDS) {
       assert.equal(runs.body.data.records.length, 1);
     });
 
+    it('the same body fired 20 times at once, with no id, makes one execution and 20 history records', async () => {
+      const canvasId = await newWorkflow();
+      const wh = await enable(canvasId);
+      const rs = await Promise.all(Array.from({ length: 20 }, () => call(wh.webhookId, { body: { variables: { feedback: 'body storm' } } })));
+      assert.ok(rs.every((r) => r.status === 200), JSON.stringify(rs.map((r) => r.status)));
+      assert.equal(new Set(rs.map((r) => r.body.data.executionId)).size, 1);
+      assert.equal(rs.filter((r) => r.body.data.duplicate).length, 19);
+      const runs = await t.api('GET', `/v1/openapi/workflow/${canvasId}/executions?limit=100`);
+      assert.equal(runs.body.data.records.length, 1);
+      const h = await historyUntil(wh.webhookId, (x) => x.total >= 20);
+      assert.equal(h.records.filter((r: { duplicate: boolean }) => r.duplicate).length, 19);
+      const timeline = await t.api('GET', `/v1/openapi/workflow/${rs[0]!.body.data.executionId}/timeline`);
+      assert.match(timeline.body.data.trigger.bodySha256, /^[0-9a-f]{64}$/, 'the run shows the body hash it was deduplicated by');
+    });
+
     it('disable → 403, unknown → 404, reset kills the old URL at once; rejected calls are recorded', async () => {
       const wh = await enable(await newWorkflow());
       await t.api('POST', '/v1/webhook/disable', { body: { webhookId: wh.webhookId } });

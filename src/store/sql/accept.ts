@@ -173,7 +173,7 @@ async function insertExecutions(trx: Trx, profile: BackendProfile, items: Accept
       finished_at: null,
       deadline_at: e!.deadlineAt,
       triggered_by: e!.triggeredBy ?? null,
-      trigger_key: idempotency?.key ?? null,
+      trigger_key: idempotency?.key ?? e!.triggerKey ?? null,
       trigger_headers: e!.triggerHeaders ? JSON.stringify(e!.triggerHeaders) : null,
     })),
   );
