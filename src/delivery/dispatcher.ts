@@ -21,10 +21,11 @@ export interface DispatcherDeps {
 }
 
 /**
- * A claimed message stays ours this long: a delivery never takes longer than its timeout, so no
- * heartbeat is needed. A dispatcher that dies mid-delivery delays that message by at most this.
+ * A claimed message stays ours this long: it waits in the ready queue for at most one delivery's
+ * timeout and a delivery never takes longer than its timeout, so no heartbeat is needed. A
+ * dispatcher that dies mid-delivery delays that message by at most this.
  */
-const leaseFor = (timeoutMs: number) => timeoutMs + 5_000;
+const leaseFor = (timeoutMs: number) => 2 * timeoutMs + 5_000;
 
 /** A delivery whose HTTP call ended, with what to log once it is recorded. */
 interface Finished {
@@ -52,6 +53,12 @@ export class Dispatcher {
   private readonly sending = new Set<Promise<void>>();
   /** Finished deliveries waiting for the next turn to record them. */
   private completions: Finished[] = [];
+  /**
+   * Claimed messages waiting for a free slot. A turn claims up to twice the concurrency, so a
+   * delivery that ends starts the next one at once instead of waiting for a turn's commit: the
+   * turns settle and refill in the background while the slots stay busy.
+   */
+  private ready: { claim: ClaimedMessage; leaseUntil: number }[] = [];
   private timers: NodeJS.Timeout[] = [];
   private wakeUp?: () => void;
   private unsubscribe?: () => Promise<void>;
@@ -112,13 +119,14 @@ export class Dispatcher {
 
   /** Resolves when nothing is in flight and every finished delivery is recorded (tests). */
   async idle(): Promise<void> {
-    while (this.sending.size || this.completions.length) {
+    while (this.sending.size || this.completions.length || this.ready.length) {
+      this.pump();
       await Promise.all(this.sending);
       await this.turn(0);
     }
   }
 
-  private async turn(claim = this.stopping ? 0 : Math.max(0, this.deps.config.deliveryConcurrency - this.sending.size)): Promise<number> {
+  private async turn(claim = this.stopping ? 0 : Math.max(0, 2 * this.deps.config.deliveryConcurrency - this.sending.size - this.ready.length)): Promise<number> {
     const { store, config } = this.deps;
     const settling = this.completions;
     if (settling.length === 0 && claim === 0) return 0;
@@ -145,15 +153,28 @@ export class Dispatcher {
       if (!r.applied[i]) this.deps.logger.warn({ messageId: f.input.messageId }, 'delivery finished after its lease was lost; another dispatcher owns it');
       else if (f.failure) this.deps.logger.info({ messageId: f.input.messageId, ...f.failure }, 'event delivery failed');
     });
-    for (const c of r.claimed) {
-      const p = this.deliver(c).catch((err) => this.deps.logger.error({ err, messageId: c.message.id }, 'delivery bookkeeping failed'));
+    const leaseUntil = this.now() + leaseFor(config.deliveryTimeoutMs);
+    for (const claim of r.claimed) this.ready.push({ claim, leaseUntil });
+    this.pump();
+    return r.claimed.length;
+  }
+
+  /** Starts ready messages while slots are free (not once stopping: stop() gives them back). */
+  private pump(): void {
+    const { config, logger } = this.deps;
+    while (this.ready.length && this.sending.size < config.deliveryConcurrency && !this.stopping) {
+      const { claim: c, leaseUntil } = this.ready.shift()!;
+      // Too little lease left to finish within the timeout: leave it to expire and be claimed again
+      // rather than risk two dispatchers sending it at once.
+      if (leaseUntil - this.now() < config.deliveryTimeoutMs) continue;
+      const p = this.deliver(c).catch((err) => logger.error({ err, messageId: c.message.id }, 'delivery bookkeeping failed'));
       this.sending.add(p);
       void p.finally(() => {
         this.sending.delete(p);
+        this.pump();
         this.wake();
       });
     }
-    return r.claimed.length;
   }
 
   private async loop(): Promise<void> {
@@ -169,7 +190,8 @@ export class Dispatcher {
         this.deps.logger.warn({ err }, 'settling or claiming outbound events failed; retrying');
       }
       if (!this.running) break;
-      if (this.completions.length || (got > 0 && this.sending.size < this.deps.config.deliveryConcurrency)) continue;
+      const target = 2 * this.deps.config.deliveryConcurrency;
+      if (this.completions.length || (got > 0 && this.sending.size + this.ready.length < target)) continue;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, this.deps.config.pollMs);
         this.wakeUp = () => {

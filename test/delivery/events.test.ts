@@ -298,6 +298,39 @@ for (const kind of STORE_KINDS) {
         await dead.close();
       }
     });
+
+    it('a dispatcher that stops gives back the messages it claimed ahead, unspent, and a new one delivers them', async () => {
+      await t.server.dispatcher!.stop();
+      const slow = await receiver();
+      let open!: () => void;
+      const gate = new Promise<void>((r) => (open = r));
+      slow.answer = (_d, res) => void gate.then(() => res.writeHead(200).end());
+      const config = { ...t.server.config, deliveryConcurrency: 1 };
+      const first = new Dispatcher({ store: t.server.store, config, logger: t.server.app.log as any });
+      const second = new Dispatcher({ store: t.server.store, config, logger: t.server.app.log as any });
+      try {
+        const ep = await endpoint({}, slow);
+        for (let i = 0; i < 3; i++) assert.equal((await t.api('POST', `/v1/event-endpoints/${ep.id}/test`)).status, 202);
+        // One slot: the turn claims two (one sends, one waits for the slot); the third stays queued.
+        assert.equal(await first.tick(), 2);
+        await until(() => slow.deliveries.length === 1, 5_000, 'the first delivery in flight');
+        await first.stop(50);
+        const held = await messages(ep.id);
+        assert.deepEqual(held.map((m) => m.status), ['pending', 'pending', 'pending'], 'nothing stays leased to a stopped dispatcher');
+        assert.ok(held.every((m) => m.attempts.length === 0), 'giving back is not a failed attempt');
+        open();
+        for (let i = 0; i < 20 && slow.deliveries.length < 4; i++) {
+          await second.tick();
+          await second.idle();
+        }
+        assert.deepEqual(new Set(slow.ids()).size, 3, 'every message delivered; the one cut off by the stop again, with the same webhook-id');
+        assert.ok((await messages(ep.id)).every((m) => m.status === 'succeeded'));
+      } finally {
+        open();
+        await second.stop();
+        await slow.close();
+      }
+    });
   });
 }
 

@@ -17,7 +17,7 @@ import { optNum } from './rows.ts';
 import type { EventAttemptsTable, EventMessagesTable, Tables } from './tables.ts';
 import { insertChunked } from './insert.ts';
 import { transaction } from './tx.ts';
-import { rowParams, run, statement } from './statements.ts';
+import { inList, rowParams, run, statement } from './statements.ts';
 import { chunks, valuesCte, valuesNames, type ValuesColumns } from './values.ts';
 
 /**
@@ -61,28 +61,29 @@ export function claimMessages(db: Db, profile: BackendProfile, workerId: string,
 
 async function claimIn(trx: Trx, profile: BackendProfile, workerId: string, limit: number, now: number, leaseMs: number): Promise<ClaimedMessage[]> {
   if (limit <= 0) return [];
-  const lock = profile.skipLocked ? sql`FOR UPDATE SKIP LOCKED` : sql``;
   // An ordered endpoint's message waits while an older one is pending or in flight; the older one
   // is never skipped-locked past, because it is still `pending`/`delivering` in every snapshot.
-  const { rows } = await sql<EventMessagesTable>`
+  const claim = statement(
+    profile,
+    'claim messages',
+    (p) => `
     UPDATE event_messages
-       SET status = 'delivering', lease_owner = ${workerId}, lease_expires_at = ${now + leaseMs},
-           attempts = attempts + 1, updated_at = ${now}
+       SET status = 'delivering', lease_owner = ${p()}, lease_expires_at = ${p()},
+           attempts = attempts + 1, updated_at = ${p()}
      WHERE id IN (
            SELECT m.id FROM event_messages m
-            WHERE m.status = 'pending' AND m.next_attempt_at <= ${now}
+            WHERE m.status = 'pending' AND m.next_attempt_at <= ${p()}
               AND (m.ordered = 0 OR NOT EXISTS (
                    SELECT 1 FROM event_messages p
                     WHERE p.endpoint_id = m.endpoint_id AND p.id < m.id AND p.status IN ('pending', 'delivering')))
             ORDER BY m.next_attempt_at
-            LIMIT ${limit} ${lock})
-    RETURNING *`.execute(trx);
+            LIMIT ${p()} ${profile.skipLocked ? 'FOR UPDATE SKIP LOCKED' : ''})
+    RETURNING *`,
+  );
+  const rows = await run<EventMessagesTable>(trx, claim, [workerId, now + leaseMs, now, now, limit]);
   if (rows.length === 0) return [];
-  const endpoints = await trx
-    .selectFrom('event_endpoints')
-    .selectAll()
-    .where('id', 'in', [...new Set(rows.map((r) => r.endpoint_id))])
-    .execute();
+  const endpointIds = [...new Set(rows.map((r) => r.endpoint_id))];
+  const endpoints = await run<Tables['event_endpoints']>(trx, statement(profile, `claimed endpoints ${endpointIds.length}`, (p) => `SELECT * FROM event_endpoints WHERE id IN (${inList(p, endpointIds.length)})`), endpointIds);
   const byId = new Map(endpoints.map((e) => [e.id, toEndpoint(e)]));
   // Written while its endpoint was being disabled or deleted: kept for recover, not sent.
   const unusable = rows.filter((r) => !byId.get(r.endpoint_id)?.enabled).map((r) => r.id);
