@@ -184,6 +184,26 @@ for (const kind of STORE_KINDS) {
       for (const e of [taken, fresh]) await store.runs.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'cleanup', 91_003);
     });
 
+    t('batches of a size that is no power of two are written whole (split into power-of-two statements)', async () => {
+      await claimNodes('drain', 1000, 1e12, 1); // earlier tests' leftovers out of the way
+      const items = Array.from({ length: 37 }, (_, i) => ({
+        execution: newExecution(96_000),
+        idempotency: { scope: 'api', key: `odd-${i}`, requestHash: 'h', response: { i }, ttlMs: 60_000 },
+      }));
+      const out = await store.runs.acceptMany(items);
+      assert.deepEqual(new Set(out.map((o) => o.type)), new Set(['created']));
+      const roots = await claimNodes('w-odd', 37, 96_001, 10_000);
+      assert.equal(roots.length, 37);
+      const turn = await store.queue.settleAndClaim(
+        { workerId: 'w-odd', now: 96_002, leaseMs: 10_000, claim: 0, completions: roots.map((c) => ({ ...c, result: { type: 'finished' as const, output: 1 } })) },
+        SCHEDULING_RULES,
+      );
+      assert.equal(turn.settled.filter((x) => x.applied).length, 37);
+      const replays = await store.runs.acceptMany(items);
+      assert.deepEqual(replays.map((r) => r.type === 'replayed' && r.executionId), items.map((it) => it.execution.executionId), 'every key was stored');
+      for (const it of items) await store.runs.terminateExecution(it.execution.executionId, 'EXECUTION_ABORTED', 'cleanup', 96_003);
+    });
+
     t('worker turn: completions of several runs settle together and their successors are claimed in the same turn', async () => {
       await claimNodes('drain', 1000, 1e12, 1); // earlier tests' leftovers out of the way
       const runs = [newExecution(95_000), newExecution(95_000)];

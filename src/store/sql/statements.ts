@@ -13,6 +13,9 @@ import type { Tables } from './tables.ts';
  */
 export type Placeholder = () => string;
 
+/** SQLite binds at most 32,766 values per statement; PostgreSQL 65,535. */
+export const MAX_BOUND_VALUES = 32_766;
+
 /** Distinct texts kept; batch verbs have one per batch size, so a burst of odd sizes must not grow it forever. */
 const MAX_TEXTS = 2000;
 const texts = new Map<string, string>();

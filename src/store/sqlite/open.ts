@@ -7,7 +7,12 @@ import { SQLITE_PROFILE } from '../sql/profile.ts';
 import { SqlStore } from '../sql/sqlStore.ts';
 import type { Tables } from '../sql/tables.ts';
 
-const STATEMENT_CACHE_MAX = 1000;
+/**
+ * Each prepared statement keeps its program in native memory (a 128-row insert: ~190 KB), so the
+ * cache is bounded by count; batch verbs split batches into power-of-two slices (sql/values.ts), so
+ * the write path needs a few hundred texts at most.
+ */
+const STATEMENT_CACHE_MAX = 300;
 
 /**
  * Kysely's SQLite driver prepares every query anew; the ingest profile showed `prepare` at ~7% of
