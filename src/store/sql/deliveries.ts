@@ -131,7 +131,7 @@ const SUCCESS_COLUMNS: ValuesColumns<{ id: string; worker_id: string; attempt: n
 async function settleSuccesses(trx: Trx, profile: BackendProfile, completions: CompleteMessageInput[]): Promise<Set<string>> {
   const done = new Set<string>();
   const endpoints = new Set<string>();
-  for (const part of chunks(completions, Object.keys(SUCCESS_COLUMNS).length)) {
+  for (const part of chunks(profile, completions, Object.keys(SUCCESS_COLUMNS).length)) {
     const rows = part.map((c) => ({ id: c.messageId, worker_id: c.workerId, attempt: c.attempt.attempt, last_http_status: c.attempt.httpStatus ?? null, updated_at: c.now }));
     const text = statement(
       profile,

@@ -21,6 +21,11 @@ export interface BackendProfile {
    * of at their next poll. SQLite has one process, whose in-process bus already wakes its worker.
    */
   notifyWork: boolean;
+  /**
+   * Prepared statements are cached by their text in this process (our SQLite connection does; see
+   * sqlite/open.ts), so batch verbs keep the number of distinct texts small (sql/values.ts `chunks`).
+   */
+  cachesStatements: boolean;
   /** Whether a driver error is a unique-constraint violation. */
   isUniqueViolation(e: unknown): boolean;
 }
@@ -30,6 +35,7 @@ export const SQLITE_PROFILE: BackendProfile = {
   skipLocked: false,
   rowLocks: false,
   notifyWork: false,
+  cachesStatements: true,
   singleProcess: true,
   isUniqueViolation: (e) => (e as { code?: string })?.code?.startsWith('SQLITE_CONSTRAINT') ?? false,
 };
@@ -39,6 +45,7 @@ export const POSTGRES_PROFILE: BackendProfile = {
   skipLocked: true,
   rowLocks: true,
   notifyWork: true,
+  cachesStatements: false,
   singleProcess: false,
   isUniqueViolation: (e) => (e as { code?: string })?.code === '23505',
 };

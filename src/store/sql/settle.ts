@@ -95,7 +95,7 @@ async function settleIn(trx: Trx, profile: BackendProfile, turn: Turn, completio
  */
 async function lockExecutions(trx: Trx, profile: BackendProfile, ids: string[]): Promise<Map<string, Head>> {
   const heads = new Map<string, Head>();
-  for (const part of chunks(ids, 1)) {
+  for (const part of chunks(profile, ids, 1)) {
     const text = statement(
       profile,
       `lock executions ${part.length}`,
@@ -109,7 +109,7 @@ async function lockExecutions(trx: Trx, profile: BackendProfile, ids: string[]):
 async function advanceState(trx: Trx, profile: BackendProfile, executionIds: string[]): Promise<Map<string, AdvanceNode[]>> {
   const by = new Map<string, AdvanceNode[]>();
   const rows: (Parameters<typeof toAdvanceNode>[0] & { execution_id: string })[] = [];
-  for (const part of chunks(executionIds, 1)) {
+  for (const part of chunks(profile, executionIds, 1)) {
     const text = statement(
       profile,
       `advance state ${part.length}`,
@@ -215,7 +215,7 @@ const leasedTo = (p: () => string) => `node_executions.execution_id = v.executio
 async function writeFinals(trx: Trx, profile: BackendProfile, workerId: string, rows: FinalRow[]): Promise<string[]> {
   const applied: string[] = [];
   const names = valuesNames(FINAL_COLUMNS);
-  for (const part of chunks(rows, names.length)) {
+  for (const part of chunks(profile, rows, names.length)) {
     const text = statement(
       profile,
       `finals ${part.length}`,
@@ -236,7 +236,7 @@ async function writeFinals(trx: Trx, profile: BackendProfile, workerId: string, 
 async function writeRetries(trx: Trx, profile: BackendProfile, workerId: string, rows: RetryRow[]): Promise<string[]> {
   const applied: string[] = [];
   const names = valuesNames(RETRY_COLUMNS);
-  for (const part of chunks(rows, names.length)) {
+  for (const part of chunks(profile, rows, names.length)) {
     const text = statement(
       profile,
       `retries ${part.length}`,
@@ -255,7 +255,7 @@ async function writeRetries(trx: Trx, profile: BackendProfile, workerId: string,
 
 async function finishAttempts(trx: Trx, profile: BackendProfile, rows: AttemptRow[]): Promise<void> {
   const names = valuesNames(ATTEMPT_COLUMNS);
-  for (const part of chunks(rows, names.length)) {
+  for (const part of chunks(profile, rows, names.length)) {
     const text = statement(
       profile,
       `finish attempts ${part.length}`,
@@ -290,7 +290,7 @@ async function swapShapes(trx: Trx, profile: BackendProfile, completions: Comple
   const latest = new Map<string, string>();
   const keys = [...new Map(shaped.map((s) => [shapeKey(s.key), s.key])).values()];
   const keyNames = valuesNames(SHAPE_KEY_COLUMNS);
-  for (const part of chunks(keys, keyNames.length)) {
+  for (const part of chunks(profile, keys, keyNames.length)) {
     const text = statement(
       profile,
       `shapes ${part.length}`,
@@ -313,7 +313,7 @@ async function swapShapes(trx: Trx, profile: BackendProfile, completions: Comple
     changed.set(k, { ...s.key, shape: s.shape, updated_at: now });
   }
   const rows = [...changed.values()];
-  for (const part of chunks(rows, 5)) {
+  for (const part of chunks(profile, rows, 5)) {
     await trx
       .insertInto('response_shapes')
       .values([...part])
