@@ -26,6 +26,11 @@ export interface BackendProfile {
    * sqlite/open.ts), so batch verbs keep the number of distinct texts small (sql/values.ts `chunks`).
    */
   cachesStatements: boolean;
+  /**
+   * `WITH a AS (UPDATE … RETURNING …) INSERT … SELECT … FROM a` in one statement: PostgreSQL runs a
+   * multi-step verb in one round trip. SQLite has no such CTEs and needs none (no round trips).
+   */
+  modifyingCtes: boolean;
   /** Whether a driver error is a unique-constraint violation. */
   isUniqueViolation(e: unknown): boolean;
 }
@@ -36,6 +41,7 @@ export const SQLITE_PROFILE: BackendProfile = {
   rowLocks: false,
   notifyWork: false,
   cachesStatements: true,
+  modifyingCtes: false,
   singleProcess: true,
   isUniqueViolation: (e) => (e as { code?: string })?.code?.startsWith('SQLITE_CONSTRAINT') ?? false,
 };
@@ -46,6 +52,7 @@ export const POSTGRES_PROFILE: BackendProfile = {
   rowLocks: true,
   notifyWork: true,
   cachesStatements: false,
+  modifyingCtes: true,
   singleProcess: false,
   isUniqueViolation: (e) => (e as { code?: string })?.code === '23505',
 };

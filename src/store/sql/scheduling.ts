@@ -9,7 +9,7 @@ import { fromJson, toExecution } from './rows.ts';
 import type { ExecutionsTable, Tables } from './tables.ts';
 import { transaction } from './tx.ts';
 import { insertChunked } from './insert.ts';
-import { inList, rowParams, run, statement } from './statements.ts';
+import { inList, rowParams, run, statement, type Placeholder } from './statements.ts';
 import { chunks, valuesCte, valuesNames } from './values.ts';
 
 /**
@@ -39,28 +39,57 @@ export const headFacts = (h: Head): ExecutionFacts => ({
  * executions, and reads what their tasks need: the execution and the outputs of its ended nodes.
  */
 export async function claimIn(trx: Trx, profile: BackendProfile, workerId: string, limit: number, now: number, leaseMs: number, events: NewEvent[]): Promise<ClaimedWork[]> {
-  const claim = statement(
-    profile,
-    'claim',
-    (p) => `
+  const got = profile.modifyingCtes ? await claimInOne(trx, profile, workerId, limit, now, leaseMs) : await claimInSteps(trx, profile, workerId, limit, now, leaseMs);
+  for (const e of got.started) events.push(executionEvent(headFacts(e), 'execution.started', now));
+  const byId = new Map(got.executions.map((e) => [e.id, toExecution(e)]));
+  const endedBy = new Map<string, NodeContext[]>();
+  for (const n of got.ended) {
+    let list = endedBy.get(n.execution_id);
+    if (!list) endedBy.set(n.execution_id, (list = []));
+    list.push({ nodeId: n.node_id, status: n.status as NodeStatus, output: fromJson(n.output), messages: fromJson<unknown[]>(n.messages) });
+  }
+  return got.claimed.map((r) => ({
+    executionId: r.execution_id,
+    nodeId: r.node_id,
+    attempt: Number(r.attempts),
+    execution: byId.get(r.execution_id)!,
+    ended: endedBy.get(r.execution_id) ?? [],
+  }));
+}
+
+/** What a claim read: the leased nodes, the executions it started, every claimed node's execution and the outputs of their ended nodes. */
+interface Claimed {
+  claimed: { execution_id: string; node_id: string; attempts: number }[];
+  started: Head[];
+  executions: ExecutionsTable[];
+  ended: { execution_id: string; node_id: string; status: string; output: string | null; messages: string | null }[];
+}
+
+/** The lease itself: the oldest runnable nodes, skipping those another worker is claiming (PostgreSQL). */
+const leaseNodes = (p: { owner: string; until: string; at: string; due: string; limit: string }, skipLocked: boolean) => `
     UPDATE node_executions
-       SET status = 'executing', runnable_at = NULL, lease_owner = ${p()},
-           lease_expires_at = ${p()}, attempts = attempts + 1,
-           started_at = COALESCE(started_at, ${p()})
+       SET status = 'executing', runnable_at = NULL, lease_owner = ${p.owner},
+           lease_expires_at = ${p.until}, attempts = attempts + 1,
+           started_at = COALESCE(started_at, ${p.at})
      WHERE (execution_id, node_id) IN (
            SELECT execution_id, node_id FROM node_executions
-            WHERE runnable_at IS NOT NULL AND runnable_at <= ${p()}
+            WHERE runnable_at IS NOT NULL AND runnable_at <= ${p.due}
             ORDER BY runnable_at
-            LIMIT ${p()} ${profile.skipLocked ? 'FOR UPDATE SKIP LOCKED' : ''})
-    RETURNING execution_id, node_id, attempts`,
-  );
-  const rows = await run<{ execution_id: string; node_id: string; attempts: number }>(trx, claim, [workerId, now + leaseMs, now, now, limit]);
-  if (rows.length === 0) return [];
+            LIMIT ${p.limit} ${skipLocked ? 'FOR UPDATE SKIP LOCKED' : ''})
+    RETURNING execution_id, node_id, attempts`;
+/** In this order: worker, lease end, now, now, limit. */
+const leaseParams = (p: Placeholder) => ({ owner: p(), until: p(), at: p(), due: p(), limit: p() });
+
+/** Statement by statement (SQLite: no round trips to save, and no data-modifying CTEs). */
+async function claimInSteps(trx: Trx, profile: BackendProfile, workerId: string, limit: number, now: number, leaseMs: number): Promise<Claimed> {
+  const claimed = await run<Claimed['claimed'][number]>(trx, statement(profile, 'claim', (p) => leaseNodes(leaseParams(p), profile.skipLocked)), [workerId, now + leaseMs, now, now, limit]);
+  const out: Claimed = { claimed, started: [], executions: [], ended: [] };
+  if (claimed.length === 0) return out;
   await insertChunked(
     trx,
     profile,
     'node_attempts',
-    rows.map((r) => ({
+    claimed.map((r) => ({
       execution_id: r.execution_id,
       node_id: r.node_id,
       attempt: Number(r.attempts),
@@ -75,40 +104,61 @@ export async function claimIn(trx: Trx, profile: BackendProfile, workerId: strin
       input: null,
     })),
   );
-  const executionIds = [...new Set(rows.map((r) => r.execution_id))];
-  const executions: ExecutionsTable[] = [];
-  const ended: { execution_id: string; node_id: string; status: string; output: string | null; messages: string | null }[] = [];
+  const executionIds = [...new Set(claimed.map((r) => r.execution_id))];
   for (const part of chunks(profile, executionIds, 2)) {
     const start = statement(
       profile,
       `start executions ${part.length}`,
       (p) => `UPDATE executions SET status = 'executing', started_at = ${p()} WHERE id IN (${inList(p, part.length)}) AND status = 'init' RETURNING ${HEAD_COLUMNS}`,
     );
-    for (const e of await run<Head>(trx, start, [now, ...part])) events.push(executionEvent(headFacts(e), 'execution.started', now));
+    out.started.push(...(await run<Head>(trx, start, [now, ...part])));
     const read = statement(profile, `claimed executions ${part.length}`, (p) => `SELECT * FROM executions WHERE id IN (${inList(p, part.length)})`);
-    executions.push(...(await run<ExecutionsTable>(trx, read, part)));
+    out.executions.push(...(await run<ExecutionsTable>(trx, read, part)));
     const outputs = statement(
       profile,
       `ended nodes ${part.length}`,
       (p) => `SELECT execution_id, node_id, status, output, messages FROM node_executions
                WHERE execution_id IN (${inList(p, part.length)}) AND status IN ('finish', 'failed', 'skipped')`,
     );
-    ended.push(...(await run<(typeof ended)[number]>(trx, outputs, part)));
+    out.ended.push(...(await run<Claimed['ended'][number]>(trx, outputs, part)));
   }
-  const byId = new Map(executions.map((e) => [e.id, toExecution(e)]));
-  const endedBy = new Map<string, NodeContext[]>();
-  for (const n of ended) {
-    let list = endedBy.get(n.execution_id);
-    if (!list) endedBy.set(n.execution_id, (list = []));
-    list.push({ nodeId: n.node_id, status: n.status as NodeStatus, output: fromJson(n.output), messages: fromJson<unknown[]>(n.messages) });
-  }
-  return rows.map((r) => ({
-    executionId: r.execution_id,
-    nodeId: r.node_id,
-    attempt: Number(r.attempts),
-    execution: byId.get(r.execution_id)!,
-    ended: endedBy.get(r.execution_id) ?? [],
-  }));
+  return out;
+}
+
+/**
+ * The same claim as one statement (PostgreSQL): lease, attempt rows, execution starts and the reads,
+ * as data-modifying CTEs — one round trip where the steps take five. Every part of one statement sees
+ * the snapshot from before it, so the executions read here still show the runs it started as `init`:
+ * those are patched from `started`.
+ */
+async function claimInOne(trx: Trx, profile: BackendProfile, workerId: string, limit: number, now: number, leaseMs: number): Promise<Claimed> {
+  const text = statement(
+    profile,
+    'claim in one',
+    (p) => {
+      const lease = leaseParams(p);
+      return `
+    WITH claimed AS (${leaseNodes(lease, profile.skipLocked)}),
+    attempts AS (
+      INSERT INTO node_attempts (execution_id, node_id, attempt, worker_id, status, started_at)
+      SELECT execution_id, node_id, attempts, ${lease.owner}, 'executing', ${lease.at} FROM claimed),
+    started AS (
+      UPDATE executions SET status = 'executing', started_at = ${lease.at}
+       WHERE id IN (SELECT execution_id FROM claimed) AND status = 'init'
+      RETURNING ${HEAD_COLUMNS})
+    SELECT
+      (SELECT coalesce(json_agg(c), '[]') FROM claimed c) AS claimed,
+      (SELECT coalesce(json_agg(s), '[]') FROM started s) AS started,
+      (SELECT coalesce(json_agg(e), '[]') FROM executions e WHERE e.id IN (SELECT execution_id FROM claimed)) AS executions,
+      (SELECT coalesce(json_agg(json_build_object('execution_id', n.execution_id, 'node_id', n.node_id, 'status', n.status, 'output', n.output, 'messages', n.messages)), '[]')
+         FROM node_executions n WHERE n.execution_id IN (SELECT execution_id FROM claimed) AND n.status IN ('finish', 'failed', 'skipped')) AS ended`;
+    },
+  );
+  const [row] = await run<Claimed>(trx, text, [workerId, now + leaseMs, now, now, limit]);
+  const got = row!;
+  const started = new Map(got.started.map((h) => [h.id, h]));
+  got.executions = got.executions.map((e) => (started.has(e.id) ? { ...e, status: 'executing', started_at: now } : e));
+  return got;
 }
 
 export async function heartbeat(db: Db, workerId: string, now: number, leaseMs: number): Promise<Set<string>> {
