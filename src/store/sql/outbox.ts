@@ -3,7 +3,7 @@ import { newMessageId } from '../../ids.ts';
 import type { NewEvent } from '../delivery.ts';
 import type { BackendProfile } from './profile.ts';
 import { insertChunked } from './insert.ts';
-import { inList, run, statement } from './statements.ts';
+import { inList, padded, run, statement } from './statements.ts';
 import { notifyWork } from './notify.ts';
 import { fromJson } from './rows.ts';
 import type { Tables } from './tables.ts';
@@ -21,8 +21,8 @@ type Trx = Transaction<Tables>;
  */
 export async function writeEvents(trx: Trx, profile: BackendProfile, events: readonly NewEvent[]): Promise<number> {
   if (events.length === 0) return 0;
-  const workspaces = [...new Set(events.map((e) => e.workspaceId))];
-  const executions = [...new Set(events.flatMap((e) => (e.executionId ? [e.executionId] : [])))];
+  const workspaces = padded(profile, [...new Set(events.map((e) => e.workspaceId))]);
+  const executions = padded(profile, [...new Set(events.flatMap((e) => (e.executionId ? [e.executionId] : [])))]);
   // The endpoints of these workspaces, and the callback endpoints of these executions.
   const text = statement(
     profile,

@@ -58,6 +58,17 @@ export function inList(p: Placeholder, n: number): string {
   return out.join(', ');
 }
 
+/**
+ * An IN list's values, where statements are cached by text (SQLite) repeated at the end up to a power
+ * of two, so lists of any length share a few texts (see `chunks` in values.ts); repeats change nothing.
+ */
+export function padded<T>(profile: BackendProfile, values: readonly T[]): T[] {
+  if (!profile.cachesStatements || values.length === 0) return [...values];
+  let n = 1;
+  while (n < values.length) n *= 2;
+  return Array.from({ length: n }, (_, i) => values[Math.min(i, values.length - 1)]!);
+}
+
 /** The values of `rows`, row by row, in the order of `columns`. */
 export function rowParams<R extends object>(rows: readonly R[], columns: readonly (keyof R)[]): unknown[] {
   const out: unknown[] = [];
