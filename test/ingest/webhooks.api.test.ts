@@ -32,7 +32,10 @@ for (const kind of STORE_KINDS) {
     const call = (webhookId: string, opts: { body?: unknown; raw?: string; headers?: Record<string, string> } = {}) =>
       t.api('POST', `/v1/openapi/webhook/${webhookId}/run`, { key: null, body: opts.body, raw: opts.raw, headers: opts.headers });
     const history = async (webhookId: string) => (await t.api('GET', `/v1/webhook/history?webhookId=${webhookId}&pageSize=100`)).body.data;
-    /** Rejected calls are recorded after their answer is sent: poll (bounded, 5 s: the full suite loads the machine) until `done` holds. */
+    /**
+     * Rejected calls are recorded after their answer is sent: poll (bounded, 5 s: the full suite loads the machine) until `done` holds.
+     * The page and its total are two reads (on PostgreSQL, two connections): wait on the records, not on the total.
+     */
     const historyUntil = async (webhookId: string, done: (h: { total: number; records: any[] }) => boolean) => {
       let h = await history(webhookId);
       for (let i = 0; i < 200 && !done(h); i++) h = await new Promise((r) => setTimeout(r, 25)).then(() => history(webhookId));
@@ -183,7 +186,7 @@ for (const kind of STORE_KINDS) {
       assert.equal(rs.filter((r) => r.body.data.duplicate).length, 19);
       const runs = await t.api('GET', `/v1/openapi/workflow/${canvasId}/executions?limit=100`);
       assert.equal(runs.body.data.records.length, 1);
-      const h = await historyUntil(wh.webhookId, (x) => x.total >= 20);
+      const h = await historyUntil(wh.webhookId, (x) => x.records.length >= 20);
       assert.equal(h.records.filter((r: { duplicate: boolean }) => r.duplicate).length, 19);
       const timeline = await t.api('GET', `/v1/openapi/workflow/${rs[0]!.body.data.executionId}/timeline`);
       assert.match(timeline.body.data.trigger.bodySha256, /^[0-9a-f]{64}$/, 'the run shows the body hash it was deduplicated by');
@@ -228,7 +231,7 @@ for (const kind of STORE_KINDS) {
       assert.equal(limited.body.errCode, 'WEBHOOK_RATE_LIMITED');
       assert.ok(Number(limited.headers.get('retry-after')) >= 1);
       assert.match(limited.headers.get('ratelimit') ?? '', /^"minute";r=0;t=\d+$/);
-      const h = await historyUntil(wh.webhookId, (x) => x.total >= 3);
+      const h = await historyUntil(wh.webhookId, (x) => x.records.length >= 3);
       assert.equal(h.records[0].errCode, 'WEBHOOK_RATE_LIMITED');
     });
   });
