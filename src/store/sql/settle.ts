@@ -208,23 +208,22 @@ const ATTEMPT_COLUMNS: ValuesColumns<AttemptRow> = {
   ...KEY_COLUMNS, status: 'TEXT', finished_at: 'BIGINT', http_status: 'INTEGER', err_code: 'TEXT', err_msg: 'TEXT', next_attempt_at: 'BIGINT', input: 'TEXT',
 };
 
-/** The row of each completion still leased to this worker at this attempt (others match nothing). */
-const leasedTo = (p: () => string) => `node_executions.execution_id = v.execution_id AND node_executions.node_id = v.node_id
-     AND node_executions.lease_owner = ${p()} AND node_executions.status = 'executing' AND node_executions.attempts = v.attempt`;
-
-async function writeFinals(trx: Trx, profile: BackendProfile, workerId: string, rows: FinalRow[]): Promise<string[]> {
+/**
+ * Sets `set` on the node row of each of `rows` that is still leased to this worker at that attempt
+ * (a lost lease matches nothing), for the whole batch at once; returns the nodes it changed.
+ */
+async function updateLeased<R extends NodeKeyRow>(trx: Trx, profile: BackendProfile, name: string, columns: ValuesColumns<R>, set: string, workerId: string, rows: R[]): Promise<string[]> {
   const applied: string[] = [];
-  const names = valuesNames(FINAL_COLUMNS);
+  const names = valuesNames(columns);
   for (const part of chunks(profile, rows, names.length)) {
     const text = statement(
       profile,
-      `finals ${part.length}`,
-      (p) => `${valuesCte(p, FINAL_COLUMNS, part.length)}
-      UPDATE node_executions
-         SET status = v.status, finished_at = v.finished_at, output = v.output, drift = v.drift, messages = v.messages,
-             usage = v.usage, err_code = v.err_code, err_msg = v.err_msg, lease_owner = NULL, lease_expires_at = NULL
+      `${name} ${part.length}`,
+      (p) => `${valuesCte(p, columns, part.length)}
+      UPDATE node_executions SET ${set}, lease_owner = NULL, lease_expires_at = NULL
         FROM v
-       WHERE ${leasedTo(p)}
+       WHERE node_executions.execution_id = v.execution_id AND node_executions.node_id = v.node_id
+         AND node_executions.lease_owner = ${p()} AND node_executions.status = 'executing' AND node_executions.attempts = v.attempt
       RETURNING node_executions.execution_id, node_executions.node_id`,
     );
     const done = await run<{ execution_id: string; node_id: string }>(trx, text, [...rowParams(part, names), workerId]);
@@ -233,25 +232,20 @@ async function writeFinals(trx: Trx, profile: BackendProfile, workerId: string, 
   return applied;
 }
 
-async function writeRetries(trx: Trx, profile: BackendProfile, workerId: string, rows: RetryRow[]): Promise<string[]> {
-  const applied: string[] = [];
-  const names = valuesNames(RETRY_COLUMNS);
-  for (const part of chunks(profile, rows, names.length)) {
-    const text = statement(
-      profile,
-      `retries ${part.length}`,
-      (p) => `${valuesCte(p, RETRY_COLUMNS, part.length)}
-      UPDATE node_executions
-         SET status = 'waiting', runnable_at = v.runnable_at, err_code = v.err_code, err_msg = v.err_msg, wait_reason = NULL, lease_owner = NULL, lease_expires_at = NULL
-        FROM v
-       WHERE ${leasedTo(p)}
-      RETURNING node_executions.execution_id, node_executions.node_id`,
-    );
-    const done = await run<{ execution_id: string; node_id: string }>(trx, text, [...rowParams(part, names), workerId]);
-    for (const d of done) applied.push(nodeKey(d.execution_id, d.node_id));
-  }
-  return applied;
-}
+const writeFinals = (trx: Trx, profile: BackendProfile, workerId: string, rows: FinalRow[]) =>
+  updateLeased(
+    trx,
+    profile,
+    'finals',
+    FINAL_COLUMNS,
+    `status = v.status, finished_at = v.finished_at, output = v.output, drift = v.drift, messages = v.messages,
+             usage = v.usage, err_code = v.err_code, err_msg = v.err_msg`,
+    workerId,
+    rows,
+  );
+
+const writeRetries = (trx: Trx, profile: BackendProfile, workerId: string, rows: RetryRow[]) =>
+  updateLeased(trx, profile, 'retries', RETRY_COLUMNS, `status = 'waiting', runnable_at = v.runnable_at, err_code = v.err_code, err_msg = v.err_msg, wait_reason = NULL`, workerId, rows);
 
 async function finishAttempts(trx: Trx, profile: BackendProfile, rows: AttemptRow[]): Promise<void> {
   const names = valuesNames(ATTEMPT_COLUMNS);
