@@ -16,8 +16,11 @@ export type Placeholder = () => string;
 /** SQLite binds at most 32,766 values per statement; PostgreSQL 65,535. */
 export const MAX_BOUND_VALUES = 32_766;
 
-/** Distinct texts kept; batch verbs have one per batch size, so a burst of odd sizes must not grow it forever. */
-const MAX_TEXTS = 2000;
+/**
+ * Distinct texts kept. Batch verbs have one per batch size (on PostgreSQL, every size up to the
+ * batch limit), and a text of a hundred rows runs to tens of KB: the bound keeps them to a few MB.
+ */
+const MAX_TEXTS = 500;
 const texts = new Map<string, string>();
 
 export function statement(profile: BackendProfile, key: string, build: (p: Placeholder) => string): string {
