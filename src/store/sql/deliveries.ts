@@ -17,7 +17,7 @@ import { optNum } from './rows.ts';
 import type { EventAttemptsTable, EventMessagesTable, Tables } from './tables.ts';
 import { insertChunked } from './insert.ts';
 import { transaction } from './tx.ts';
-import { inList, rowParams, run, statement } from './statements.ts';
+import { inList, padded, rowParams, run, statement } from './statements.ts';
 import { chunks, valuesCte, valuesNames, type ValuesColumns } from './values.ts';
 
 /**
@@ -82,7 +82,7 @@ async function claimIn(trx: Trx, profile: BackendProfile, workerId: string, limi
   );
   const rows = await run<EventMessagesTable>(trx, claim, [workerId, now + leaseMs, now, now, limit]);
   if (rows.length === 0) return [];
-  const endpointIds = [...new Set(rows.map((r) => r.endpoint_id))];
+  const endpointIds = padded(profile, [...new Set(rows.map((r) => r.endpoint_id))]);
   const endpoints = await run<Tables['event_endpoints']>(trx, statement(profile, `claimed endpoints ${endpointIds.length}`, (p) => `SELECT * FROM event_endpoints WHERE id IN (${inList(p, endpointIds.length)})`), endpointIds);
   const byId = new Map(endpoints.map((e) => [e.id, toEndpoint(e)]));
   // Written while its endpoint was being disabled or deleted: kept for recover, not sent.
