@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { request } from 'undici';
-import { api, freshDataDir, startFlowgate } from './lib/servers.ts';
+import { api, dropBenchSchemas, freshDataDir, freshSchema, startFlowgate } from './lib/servers.ts';
 
 /**
  * `npm run bench:delivery [-- --quick]`: outbound event deliveries per second to a loopback receiver,
@@ -64,7 +63,7 @@ async function flowgate(kind: 'sqlite' | 'postgres'): Promise<{ perSecond: numbe
   const env: Record<string, string> =
     kind === 'sqlite'
       ? { FLOWGATE_DATA_DIR: freshDataDir(), DATABASE_URL: '' }
-      : { FLOWGATE_DATA_DIR: freshDataDir(), DATABASE_URL: PG_URL!, FLOWGATE_DATABASE_SCHEMA: `bench_${randomBytes(4).toString('hex')}` };
+      : { FLOWGATE_DATA_DIR: freshDataDir(), DATABASE_URL: PG_URL!, FLOWGATE_DATABASE_SCHEMA: freshSchema() };
   const fg = await startFlowgate(env);
   try {
     const wf = await api(fg.url, 'POST', '/v1/workflows', { title: 'bench-delivery', tasks: [{ id: 'o', kind: 'output', value: 1 }] });
@@ -100,3 +99,4 @@ for (const kind of PG_URL ? (['sqlite', 'postgres'] as const) : (['sqlite'] as c
 if (!PG_URL) lines.push('(PostgreSQL skipped: set DATABASE_URL to run it)');
 process.stdout.write(`${lines.join('\n')}\n`);
 receiver.close();
+await dropBenchSchemas(PG_URL);

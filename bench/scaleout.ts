@@ -1,11 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { exited } from '../test/helpers/process.ts';
 import pg from 'pg';
 import type { Db } from './lib/db.ts';
 import { load, uniquePost } from './lib/load.ts';
-import { api, BENCH_KEY, freshDataDir, startFlowgate, type Running } from './lib/servers.ts';
+import { api, BENCH_KEY, dropBenchSchemas, freshDataDir, freshSchema, startFlowgate, type Running } from './lib/servers.ts';
 import { ONE_TASK, threeTasks } from './lib/workflows.ts';
 
 /**
@@ -32,7 +31,7 @@ await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
 const rxUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/`;
 
 const fresh = () => {
-  const schema = `bench_${randomBytes(4).toString('hex')}`;
+  const schema = freshSchema();
   const env = { FLOWGATE_DATA_DIR: freshDataDir(), DATABASE_URL: PG_URL!, FLOWGATE_DATABASE_SCHEMA: schema };
   const db: Db = { kind: 'postgres', dataDir: env.FLOWGATE_DATA_DIR, url: PG_URL, schema };
   return { env, db };
@@ -116,3 +115,4 @@ const i2 = await ingest(2);
 lines.push(`ingest/s: 1 API process ${i1.toFixed(0)}, 2 API processes ${i2.toFixed(0)} (${(i2 / i1).toFixed(2)}×)`);
 process.stdout.write(`${lines.join('\n')}\n`);
 receiver.close();
+await dropBenchSchemas(PG_URL);

@@ -48,14 +48,15 @@ export interface Timings {
   overheadPerNodeP50: number;
 }
 
-export async function executionTimings(db: Db): Promise<Timings> {
+/** Timings of the API-triggered runs created at or after `since` (ms since the epoch). */
+export async function executionTimings(db: Db, since = 0): Promise<Timings> {
   const rows = await query<{ status: string; created_at: number; finished_at: number | null; inside: number | null; first_start: number | null; nodes: number }>(
     db,
     `SELECT e.status, e.created_at, e.finished_at,
             (SELECT sum(a.finished_at - a.started_at) FROM node_attempts a WHERE a.execution_id = e.id) AS inside,
             (SELECT min(a.started_at) FROM node_attempts a WHERE a.execution_id = e.id) AS first_start,
             (SELECT count(*) FROM node_executions n WHERE n.execution_id = e.id) AS nodes
-       FROM executions e WHERE e.trigger = 'api'`,
+       FROM executions e WHERE e.trigger = 'api' AND e.created_at >= ${Math.floor(since)}`,
   );
   const done = rows
     .filter((r) => r.finished_at !== null && r.first_start !== null)

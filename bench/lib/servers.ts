@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { COMPILED, exited, freePort, spawnServer } from '../../test/helpers/process.ts';
 
 export const BENCH_KEY = 'fg_bench_admin_key_00000000000000000';
@@ -20,7 +22,34 @@ export function peakRssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-export const freshDataDir = () => mkdtempSync(path.join(tmpdir(), 'flowgate-bench-'));
+const dataDirs: string[] = [];
+const schemas: string[] = [];
+// A benchmark leaves nothing behind: its data directories go when it exits, however it exits.
+process.on('exit', () => dataDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+export function freshDataDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'flowgate-bench-'));
+  dataDirs.push(dir);
+  return dir;
+}
+
+/** A PostgreSQL schema name of this run's own, dropped by `dropBenchSchemas()`. */
+export function freshSchema(): string {
+  const schema = `bench_${randomBytes(4).toString('hex')}`;
+  schemas.push(schema);
+  return schema;
+}
+
+export async function dropBenchSchemas(url: string | undefined): Promise<void> {
+  if (!url || schemas.length === 0) return;
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    for (const s of schemas.splice(0)) await c.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
+  } finally {
+    await c.end();
+  }
+}
 
 /**
  * Flowgate as a real process, as `npm start` runs it (compiled by `npm run build`, which every bench
