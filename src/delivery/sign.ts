@@ -1,4 +1,4 @@
-import { Webhook } from 'standardwebhooks';
+import { createHmac } from 'node:crypto';
 import type { EndpointRecord } from '../store/delivery.ts';
 
 /**
@@ -11,10 +11,20 @@ import type { EndpointRecord } from '../store/delivery.ts';
 export function signedHeaders(endpoint: EndpointRecord, messageId: string, payload: string, now: number): Record<string, string> {
   const secrets = [endpoint.secret];
   if (endpoint.previousSecret && (endpoint.previousSecretExpiresAt ?? 0) > now) secrets.push(endpoint.previousSecret);
-  const at = new Date(now);
+  const timestamp = String(Math.floor(now / 1000));
+  const signed = `${messageId}.${timestamp}.${payload}`;
   return {
     'webhook-id': messageId,
-    'webhook-timestamp': String(Math.floor(now / 1000)),
-    'webhook-signature': secrets.map((s) => new Webhook(s).sign(messageId, at, payload)).join(' '),
+    'webhook-timestamp': timestamp,
+    'webhook-signature': secrets.map((s) => `v1,${hmac(s, signed)}`).join(' '),
   };
 }
+
+/**
+ * node:crypto rather than the `standardwebhooks` package's signer, whose pure-JS SHA-256 was ~4% of a
+ * delivery's CPU; receivers verify with that package (the tests do).
+ */
+const hmac = (secret: string, signed: string) =>
+  createHmac('sha256', Buffer.from(secret.startsWith('whsec_') ? secret.slice(6) : secret, 'base64'))
+    .update(signed)
+    .digest('base64');

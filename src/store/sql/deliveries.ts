@@ -16,7 +16,7 @@ import type { BackendProfile } from './profile.ts';
 import { optNum } from './rows.ts';
 import type { EventAttemptsTable, EventMessagesTable, Tables } from './tables.ts';
 import { insertChunked } from './insert.ts';
-import { transaction } from './tx.ts';
+import { lazyTransaction, transaction } from './tx.ts';
 import { inList, padded, rowParams, run, statement } from './statements.ts';
 import { chunks, valuesCte, valuesNames, type ValuesColumns } from './values.ts';
 
@@ -113,7 +113,7 @@ export async function completeMessage(db: Db, profile: BackendProfile, input: Co
  * schedule a retry or disable its endpoint.
  */
 export function settleAndClaimMessages(db: Db, profile: BackendProfile, turn: MessageTurn): Promise<{ applied: boolean[]; claimed: ClaimedMessage[] }> {
-  return transaction(db, async (trx) => {
+  return lazyTransaction(db, profile, async (trx) => {
     const applied = turn.completions.map(() => false);
     const wins = turn.completions.flatMap((c, i) => (c.next.type === 'succeeded' ? [{ c, i }] : []));
     const done = await settleSuccesses(trx, profile, wins.map((w) => w.c));

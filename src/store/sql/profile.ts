@@ -31,6 +31,14 @@ export interface BackendProfile {
    * multi-step verb in one round trip. SQLite has no such CTEs and needs none (no round trips).
    */
   modifyingCtes: boolean;
+  /**
+   * How one transaction commits without waiting for the disk: atomic and safe when this process
+   * dies, but the newest such commits may roll back if the machine loses power. Statements run as
+   * the transaction's first (PostgreSQL's per-transaction `synchronous_commit`), or on its
+   * connection before and after it (SQLite's `synchronous` is per connection; WAL makes the next
+   * durable commit durable for everything before it too).
+   */
+  lazyCommit: { first: string } | { before: string; after: string };
   /** Whether a driver error is a unique-constraint violation. */
   isUniqueViolation(e: unknown): boolean;
 }
@@ -43,6 +51,7 @@ export const SQLITE_PROFILE: BackendProfile = {
   cachesStatements: true,
   modifyingCtes: false,
   singleProcess: true,
+  lazyCommit: { before: 'PRAGMA synchronous = NORMAL', after: 'PRAGMA synchronous = FULL' },
   isUniqueViolation: (e) => (e as { code?: string })?.code?.startsWith('SQLITE_CONSTRAINT') ?? false,
 };
 
@@ -54,5 +63,6 @@ export const POSTGRES_PROFILE: BackendProfile = {
   cachesStatements: false,
   modifyingCtes: true,
   singleProcess: false,
+  lazyCommit: { first: 'SET LOCAL synchronous_commit = off' },
   isUniqueViolation: (e) => (e as { code?: string })?.code === '23505',
 };

@@ -1,4 +1,5 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { BackendProfile } from './profile.ts';
 import type { Tables } from './tables.ts';
 
 /** PostgreSQL's deadlock_detected and serialization_failure: the transaction did nothing and can run again. */
@@ -20,4 +21,30 @@ export async function transaction<T>(db: Kysely<Tables>, fn: (trx: Transaction<T
       await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
     }
   }
+}
+
+/**
+ * A transaction whose commit does not wait for the disk (see `lazyCommit` in the profile): for
+ * writes that may be lost with the machine's power because losing them only repeats work that is
+ * allowed to repeat — a delivery recorded as done is, at worst, delivered again (at-least-once, same
+ * `webhook-id`). Never for accepts or node completions.
+ */
+export async function lazyTransaction<T>(db: Kysely<Tables>, profile: BackendProfile, fn: (trx: Transaction<Tables>) => Promise<T>): Promise<T> {
+  const lazy = profile.lazyCommit;
+  if ('first' in lazy) {
+    return transaction(db, async (trx) => {
+      await sql.raw(lazy.first).execute(trx);
+      return fn(trx);
+    });
+  }
+  // The connection is held from before to after, so no other transaction commits in between with
+  // the relaxed setting.
+  return db.connection().execute(async (conn) => {
+    await sql.raw(lazy.before).execute(conn);
+    try {
+      return await transaction(conn, fn);
+    } finally {
+      await sql.raw(lazy.after).execute(conn);
+    }
+  });
 }
