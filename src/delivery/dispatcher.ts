@@ -82,7 +82,7 @@ export class Dispatcher {
       await store.outbox.requeueMessages({ expiredBefore: Number.MAX_SAFE_INTEGER }, this.now());
     }
     this.running = true;
-    this.unsubscribe = await store.subscribeWork(this.wake).catch(() => async () => {});
+    this.unsubscribe = await store.subscribeWork('messages', this.wake).catch(() => async () => {});
     this.timers.push(setInterval(() => void this.requeueExpired(), 1000));
     this.timers.push(setInterval(() => void this.checkSilence(), config.silenceCheckMs));
     this.loopDone = this.loop();

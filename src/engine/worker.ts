@@ -98,7 +98,7 @@ export class Worker {
       if (released) this.deps.logger.warn({ released }, 'released leases left by a previous process');
     }
     this.running = true;
-    this.unsubscribe = await store.subscribeWork(this.wake).catch((err) => {
+    this.unsubscribe = await store.subscribeWork('nodes', this.wake).catch((err) => {
       this.deps.logger.warn({ err }, 'cannot LISTEN for new work; polling only');
       return async () => {};
     });

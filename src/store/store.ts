@@ -532,6 +532,9 @@ export interface OutboxStore {
  * decides, which events exist, when an endpoint is disabled) lives with the callers in engine/,
  * delivery/ and runs/. Both SQLite and PostgreSQL implement it (src/store/sql).
  */
+/** What a wake-up is about: nodes to run (workers) or event messages to send (dispatchers). */
+export type WorkKind = 'nodes' | 'messages';
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Only one process uses this database (SQLite): leases left at start belong to a dead process. */
@@ -539,11 +542,12 @@ export interface Store {
   migrate(): Promise<void>;
   close(): Promise<void>;
   /**
-   * Calls `wake` whenever another process committed new work (PostgreSQL LISTEN/NOTIFY). Only an
-   * optimisation: workers also poll, so a lost notification delays work and never loses it.
-   * Returns the unsubscribe function; stores with one process return a no-op.
+   * Calls `wake` whenever a commit queued work of this kind: runnable nodes for workers, due
+   * messages for event dispatchers (PostgreSQL LISTEN/NOTIFY across processes; in-process on
+   * SQLite). Only an optimisation: both also poll, so a lost wake-up delays work and never loses
+   * it. Returns the unsubscribe function.
    */
-  subscribeWork(wake: () => void): Promise<() => Promise<void>>;
+  subscribeWork(kind: WorkKind, wake: () => void): Promise<() => Promise<void>>;
   ping(): Promise<boolean>;
   readonly catalog: CatalogStore;
   readonly runs: RunStore;

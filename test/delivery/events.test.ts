@@ -334,6 +334,36 @@ for (const kind of STORE_KINDS) {
   });
 }
 
+for (const kind of STORE_KINDS) {
+  describe(`wake-ups, not polling, move events (${kind})`, () => {
+    it('with a one-minute poll, a run\'s events, a test send and a replay still arrive at once', async () => {
+      const rx = await receiver();
+      const t = await startTestServer(kind, { allowPrivateNetworks: true, pollMs: 60_000 });
+      try {
+        const ep = await t.api('POST', '/v1/event-endpoints', { body: { url: `${rx.url}/hook`, eventTypes: ['execution.finished'] } });
+        rx.secrets.push(ep.body.data.secret);
+        const wf = await t.api('POST', '/v1/workflows', { body: { title: 'woken', tasks: [{ id: 'o', kind: 'output', value: 1 }] } });
+        // The worker and the dispatcher are idle in a 60 s sleep: only the commit's wake-up can move them.
+        await new Promise((r) => setTimeout(r, 200));
+        const run = await t.api('POST', `/v1/openapi/workflow/${wf.body.data.canvasId}/run`, { body: { variables: {} } });
+        assert.equal(run.status, 200);
+        await until(() => rx.deliveries.length === 1, 10_000, 'execution.finished woken by the worker\'s commit');
+        assert.equal(rx.deliveries[0]!.data.executionId, run.body.data.executionId);
+        assert.equal((await t.api('POST', `/v1/event-endpoints/${ep.body.data.id}/test`)).status, 202);
+        await until(() => rx.deliveries.length === 2, 10_000, 'a test send');
+        await new Promise((r) => setTimeout(r, 200));
+        assert.equal((await t.api('POST', `/v1/messages/${rx.deliveries[0]!.id}/replay`)).body.data.replayed, true);
+        await until(() => rx.deliveries.length === 3, 10_000, 'a replay');
+        assert.equal(rx.deliveries[2]!.id, rx.deliveries[0]!.id, 'a replay keeps its webhook-id');
+        assert.deepEqual(rx.badSignatures, []);
+      } finally {
+        await t.close();
+        await rx.close();
+      }
+    });
+  });
+}
+
 describe('outbound events refuse private networks by default', () => {
   it('endpoint URLs and callbackUrls resolving to loopback or private addresses are refused', async () => {
     const t = await startTestServer('sqlite');

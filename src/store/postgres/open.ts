@@ -57,9 +57,10 @@ export function openPostgresStore(opts: PostgresOptions): SqlStore {
       await db.destroy();
     },
     // A dedicated connection, outside the pool: LISTEN holds it for the process's lifetime.
-    async subscribeWork(wake) {
+    async subscribeWork(kind, wake) {
       const client = new pg.Client({ connectionString: opts.connectionString });
-      client.on('notification', () => wake());
+      // An empty payload is an older process's wake-up for everyone.
+      client.on('notification', (n) => (n.payload === kind || !n.payload) && wake());
       // A broken listener only costs latency (workers poll); it must not crash the process.
       client.on('error', () => undefined);
       await client.connect();

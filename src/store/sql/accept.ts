@@ -60,7 +60,7 @@ async function acceptIn(trx: Trx, profile: BackendProfile, items: readonly Accep
   });
   await insertChunked(trx, profile, 'webhook_calls', calls);
   await writeEvents(trx, profile, items.flatMap((it, i) => (outcomes[i]!.type === 'created' ? (it.events ?? []) : [])));
-  if (created.length) await notifyWork(trx, profile);
+  if (created.length) await notifyWork(trx, profile, 'nodes');
   return outcomes;
 }
 

@@ -16,6 +16,7 @@ import type { BackendProfile } from './profile.ts';
 import { optNum } from './rows.ts';
 import type { EventAttemptsTable, EventMessagesTable, Tables } from './tables.ts';
 import { insertChunked } from './insert.ts';
+import { notifyWork } from './notify.ts';
 import { lazyTransaction, transaction } from './tx.ts';
 import { inList, padded, rowParams, run, statement } from './statements.ts';
 import { chunks, valuesCte, valuesNames, type ValuesColumns } from './values.ts';
@@ -292,7 +293,7 @@ export async function listExecutionMessages(db: Db, executionId: string): Promis
 }
 
 /** Sends a message again (same `webhook-id`), with a fresh retry schedule. Pending ones are left alone. */
-export function replayMessage(db: Db, workspaceId: string, messageId: string, now: number): Promise<ReplayOutcome> {
+export function replayMessage(db: Db, profile: BackendProfile, workspaceId: string, messageId: string, now: number): Promise<ReplayOutcome> {
   return transaction(db, async (trx) => {
     const m = await trx
       .selectFrom('event_messages')
@@ -309,12 +310,14 @@ export function replayMessage(db: Db, workspaceId: string, messageId: string, no
       .where('id', '=', messageId)
       .where('status', 'in', ['succeeded', 'failed', 'skipped'])
       .executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1 ? 'replayed' : 'in_flight';
+    if (Number(r.numUpdatedRows) !== 1) return 'in_flight';
+    await notifyWork(trx, profile, 'messages');
+    return 'replayed';
   });
 }
 
 /** Re-queues every failed or skipped message of an endpoint created at or after `since`. */
-export function recoverMessages(db: Db, workspaceId: string, endpointId: string, since: number, now: number): Promise<number | 'not_found' | 'endpoint_disabled'> {
+export function recoverMessages(db: Db, profile: BackendProfile, workspaceId: string, endpointId: string, since: number, now: number): Promise<number | 'not_found' | 'endpoint_disabled'> {
   return transaction(db, async (trx) => {
     const ep = await trx
       .selectFrom('event_endpoints')
@@ -332,6 +335,7 @@ export function recoverMessages(db: Db, workspaceId: string, endpointId: string,
       .where('status', 'in', ['failed', 'skipped'])
       .where('created_at', '>=', since)
       .executeTakeFirst();
+    if (Number(r.numUpdatedRows) > 0) await notifyWork(trx, profile, 'messages');
     return Number(r.numUpdatedRows);
   });
 }

@@ -1,11 +1,49 @@
-import { sql, type Transaction } from 'kysely';
+import { EventEmitter } from 'node:events';
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { WorkKind } from '../store.ts';
 import type { BackendProfile } from './profile.ts';
 import type { Tables } from './tables.ts';
 
-/** The channel workers LISTEN on; the payload is empty: a wake-up, not a work item. */
+/** The channel workers and dispatchers LISTEN on; the payload says which queue got work. */
 export const WORK_CHANNEL = 'flowgate_work';
 
-/** Queues a wake-up for every listening worker; PostgreSQL delivers it when the transaction commits. */
-export async function notifyWork(trx: Transaction<Tables>, profile: BackendProfile): Promise<void> {
-  if (profile.notifyWork) await sql`SELECT pg_notify(${WORK_CHANNEL}, '')`.execute(trx);
+/** Kinds queued by a transaction of a store that wakes in-process, announced once it commits. */
+const queued = new WeakMap<Transaction<Tables>, Set<WorkKind>>();
+/** The in-process listeners of each database (SQLite: one process, no LISTEN/NOTIFY). */
+const local = new WeakMap<Kysely<Tables>, EventEmitter>();
+
+/**
+ * Queues a wake-up for whoever waits on `kind` (node workers or event dispatchers): with
+ * PostgreSQL every listening process hears it when the transaction commits; otherwise this
+ * process's listeners hear it after the commit (`announceCommitted`).
+ */
+export async function notifyWork(trx: Transaction<Tables>, profile: BackendProfile, kind: WorkKind): Promise<void> {
+  if (profile.notifyWork) {
+    await sql`SELECT pg_notify(${WORK_CHANNEL}, ${kind})`.execute(trx);
+    return;
+  }
+  let kinds = queued.get(trx);
+  if (!kinds) queued.set(trx, (kinds = new Set()));
+  kinds.add(kind);
+}
+
+/** Called by `transaction()` after `trx` committed on `db`. */
+export function announceCommitted(db: Kysely<Tables>, trx: Transaction<Tables>): void {
+  const kinds = queued.get(trx);
+  if (!kinds) return;
+  queued.delete(trx);
+  const listeners = local.get(db);
+  if (listeners) for (const k of kinds) listeners.emit(k);
+}
+
+/** Listens in-process for work committed on `db`; returns the unsubscribe function. */
+export function listenLocally(db: Kysely<Tables>, kind: WorkKind, wake: () => void): () => Promise<void> {
+  let listeners = local.get(db);
+  if (!listeners) {
+    local.set(db, (listeners = new EventEmitter()));
+    // One worker and one dispatcher per process, but tests open many of each on one store.
+    listeners.setMaxListeners(0);
+  }
+  listeners.on(kind, wake);
+  return async () => void listeners.off(kind, wake);
 }

@@ -45,7 +45,7 @@ export async function writeEvents(trx: Trx, profile: BackendProfile, events: rea
     for (const e of targets) rows.push(messageRow(ev, payload, e.id, Number(e.ordered), e.on));
   }
   await insertChunked(trx, profile, 'event_messages', rows);
-  if (rows.some((r) => r.status === 'pending')) await notifyWork(trx, profile);
+  if (rows.some((r) => r.status === 'pending')) await notifyWork(trx, profile, 'messages');
   return rows.length;
 }
 
@@ -90,6 +90,6 @@ export async function enqueueForEndpoint(trx: Trx, profile: BackendProfile, endp
   if (Number(ep.enabled) !== 1) return 'endpoint_disabled';
   const row = messageRow(ev, payloadOf(ev), ep.id, Number(ep.ordered), true);
   await trx.insertInto('event_messages').values(row).execute();
-  await notifyWork(trx, profile);
+  await notifyWork(trx, profile, 'messages');
   return row.id;
 }

@@ -294,7 +294,7 @@ async function requeue(trx: Trx, profile: BackendProfile, where: 'expired' | 'ow
       .where('status', '=', 'executing')
       .execute();
   }
-  if (rows.length) await notifyWork(trx, profile);
+  if (rows.length) await notifyWork(trx, profile, 'nodes');
   return rows.length;
 }
 
@@ -348,7 +348,7 @@ export function retryExecution(db: Db, profile: BackendProfile, executionId: str
     const events: NewEvent[] = [];
     const r = await applyAdvance(trx, profile, head, nodes.map(toAdvanceNode), rules, now, events);
     await writeEvents(trx, profile, events);
-    if (r.released) await notifyWork(trx, profile);
+    if (r.released) await notifyWork(trx, profile, 'nodes');
     return true;
   });
 }

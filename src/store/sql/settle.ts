@@ -54,7 +54,7 @@ export function settleAndClaim(db: Db, profile: BackendProfile, turn: Turn, rule
     }
     await writeEvents(trx, profile, events);
     // Work this turn released but did not claim itself is for other workers (PostgreSQL).
-    if (released > 0 && more) await notifyWork(trx, profile);
+    if (released > 0 && more) await notifyWork(trx, profile, 'nodes');
     return { settled, claimed, ended, evaluated, more };
   });
 }

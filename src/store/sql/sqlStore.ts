@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { CatalogStore, FileStore, OutboxStore, QueueStore, RunStore, Store, WebhookStore } from '../store.ts';
+import type { CatalogStore, FileStore, OutboxStore, QueueStore, RunStore, Store, WebhookStore, WorkKind } from '../store.ts';
 import { acceptMany } from './accept.ts';
 import * as catalog from './catalog.ts';
 import * as deliveries from './deliveries.ts';
@@ -11,6 +11,7 @@ import * as scheduling from './scheduling.ts';
 import { enqueueForEndpoint } from './outbox.ts';
 import { settleAndClaim } from './settle.ts';
 import type { Tables } from './tables.ts';
+import { listenLocally } from './notify.ts';
 import { transaction } from './tx.ts';
 import * as webhooks from './webhooks.ts';
 
@@ -32,7 +33,7 @@ export class SqlStore implements Store {
   constructor(
     private readonly db: Kysely<Tables>,
     profile: BackendProfile,
-    private readonly hooks: { migrate(): Promise<void>; close(): Promise<void>; subscribeWork?(wake: () => void): Promise<() => Promise<void>> },
+    private readonly hooks: { migrate(): Promise<void>; close(): Promise<void>; subscribeWork?(kind: WorkKind, wake: () => void): Promise<() => Promise<void>> },
   ) {
     this.kind = profile.kind;
     this.singleProcess = profile.singleProcess;
@@ -109,13 +110,13 @@ export class SqlStore implements Store {
       listMessages: (q) => deliveries.listMessages(db, q),
       enqueueForEndpoint: (id, event) => transaction(db, (trx) => enqueueForEndpoint(trx, profile, id, event)),
       listExecutionMessages: (executionId) => deliveries.listExecutionMessages(db, executionId),
-      replayMessage: (ws, id, now) => deliveries.replayMessage(db, ws, id, now),
-      recoverMessages: (ws, endpointId, since, now) => deliveries.recoverMessages(db, ws, endpointId, since, now),
+      replayMessage: (ws, id, now) => deliveries.replayMessage(db, profile, ws, id, now),
+      recoverMessages: (ws, endpointId, since, now) => deliveries.recoverMessages(db, profile, ws, endpointId, since, now),
     };
   }
 
   migrate = () => this.hooks.migrate();
-  subscribeWork = (wake: () => void) => this.hooks.subscribeWork?.(wake) ?? Promise.resolve(async () => {});
+  subscribeWork = (kind: WorkKind, wake: () => void) => this.hooks.subscribeWork?.(kind, wake) ?? Promise.resolve(listenLocally(this.db, kind, wake));
   close = () => this.hooks.close();
   async ping(): Promise<boolean> {
     try {
@@ -125,10 +126,4 @@ export class SqlStore implements Store {
       return false;
     }
   }
-
-
-
-
-
-
 }

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { BackendProfile } from './profile.ts';
+import { announceCommitted } from './notify.ts';
 import type { Tables } from './tables.ts';
 
 /** PostgreSQL's deadlock_detected and serialization_failure: the transaction did nothing and can run again. */
@@ -7,14 +8,19 @@ const TRANSIENT = new Set(['40P01', '40001']);
 const ATTEMPTS = 5;
 
 /**
- * Runs `fn` in a transaction, again if the database aborted it as a deadlock victim. Transitions
+ * Runs `fn` in a transaction, again if the database aborted it as a deadlock victim; then wakes
+ * this process's listeners for the work it queued (`root`: the store's database, when `db` is one
+ * of its connections). Transitions
  * take their locks in one order (nodes, then attempts, then the execution), so this is a backstop,
  * not the mechanism.
  */
-export async function transaction<T>(db: Kysely<Tables>, fn: (trx: Transaction<Tables>) => Promise<T>): Promise<T> {
+export async function transaction<T>(db: Kysely<Tables>, fn: (trx: Transaction<Tables>) => Promise<T>, root: Kysely<Tables> = db): Promise<T> {
   for (let attempt = 1; ; attempt++) {
+    let current: Transaction<Tables> | undefined;
     try {
-      return await db.transaction().execute(fn);
+      const out = await db.transaction().execute((trx) => fn((current = trx)));
+      announceCommitted(root, current!);
+      return out;
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (!code || !TRANSIENT.has(code) || attempt >= ATTEMPTS) throw e;
@@ -42,7 +48,7 @@ export async function lazyTransaction<T>(db: Kysely<Tables>, profile: BackendPro
   return db.connection().execute(async (conn) => {
     await sql.raw(lazy.before).execute(conn);
     try {
-      return await transaction(conn, fn);
+      return await transaction(conn, fn, db);
     } finally {
       await sql.raw(lazy.after).execute(conn);
     }
