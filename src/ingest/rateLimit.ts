@@ -35,6 +35,12 @@ const WINDOWS = [
 const blockFor = (limit: number) => Math.max(1, Math.min(50, Math.floor(limit / 1000)));
 const CREDIT_KEYS_MAX = 10_000;
 
+interface Taken {
+  allowed: boolean;
+  remaining: number;
+  msBeforeNext: number;
+}
+
 interface Credit {
   left: number;
   /** The shared counter's remaining points when the block was taken. */
@@ -45,6 +51,7 @@ interface Credit {
 export class RateLimits {
   private readonly limiters = new Map<string, RateLimiterAbstract>();
   private readonly credit = new Map<string, Credit>();
+  private readonly refills = new Map<string, Promise<void>>();
 
   constructor(private readonly opts: { redis?: Redis; postgres?: { pool: pg.Pool; schema?: string }; keyPrefix?: string } = {}) {}
 
@@ -99,22 +106,49 @@ export class RateLimits {
     return { allowed: true, headers };
   }
 
-  private async take(key: string, limit: number, seconds: number): Promise<{ allowed: boolean; remaining: number; msBeforeNext: number }> {
+  private async take(key: string, limit: number, seconds: number): Promise<Taken> {
     const block = this.opts.postgres && !this.opts.redis ? blockFor(limit) : 1;
+    if (block === 1) return this.takeShared(key, limit, seconds, 1);
     const id = `${seconds}:${limit}:${key}`;
+    const c = this.credit.get(id);
     const now = Date.now();
-    const c = block > 1 ? this.credit.get(id) : undefined;
     if (c && c.left > 0 && now < c.expiresAt) {
       c.left--;
       return { allowed: true, remaining: c.remaining + c.left, msBeforeNext: c.expiresAt - now };
     }
-    try {
-      const res = await this.limiter(limit, seconds).consume(key, block);
-      if (block > 1) {
+    // Requests that find the credit spent while a block is being taken wait for that block instead
+    // of each taking one (at c = 50 they arrive together and would upsert 50 times).
+    const pending = this.refills.get(id);
+    if (pending) {
+      await pending;
+      return this.take(key, limit, seconds);
+    }
+    const refill = this.takeShared(key, limit, seconds, block).then((res) => {
+      if (res.allowed) {
         if (this.credit.size >= CREDIT_KEYS_MAX) this.credit.clear();
-        this.credit.set(id, { left: block - 1, remaining: res.remainingPoints, expiresAt: now + res.msBeforeNext });
+        this.credit.set(id, { left: block - 1, remaining: res.remaining - (block - 1), expiresAt: now + res.msBeforeNext });
       }
-      return { allowed: true, remaining: res.remainingPoints + block - 1, msBeforeNext: res.msBeforeNext };
+      return res;
+    });
+    this.refills.set(
+      id,
+      refill.then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+    try {
+      return await refill;
+    } finally {
+      this.refills.delete(id);
+    }
+  }
+
+  /** Takes `points` from the shared counter; `remaining` counts the points just taken as still left. */
+  private async takeShared(key: string, limit: number, seconds: number, points: number): Promise<Taken> {
+    try {
+      const res = await this.limiter(limit, seconds).consume(key, points);
+      return { allowed: true, remaining: res.remainingPoints + points - 1, msBeforeNext: res.msBeforeNext };
     } catch (e) {
       if (!(e instanceof RateLimiterRes)) throw e;
       return { allowed: false, remaining: 0, msBeforeNext: e.msBeforeNext };

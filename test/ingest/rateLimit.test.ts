@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { RateLimits } from '../../src/ingest/rateLimit.ts';
+import { freshTarget, TEST_DATABASE_URL, type StoreTarget } from '../helpers/stores.ts';
+
+/** Rate-limit counters shared through PostgreSQL (no Redis): taken in blocks, one upsert per block. */
+describe('rate limits on PostgreSQL', () => {
+  let target: StoreTarget;
+  let pool: pg.Pool;
+  before(async () => {
+    target = freshTarget('postgres');
+    const store = target.open();
+    await store.migrate();
+    await store.close();
+    pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 4, options: `-c search_path=${target.config.databaseSchema}` });
+  });
+  after(async () => {
+    await pool.end();
+    await target.cleanup(false);
+  });
+
+  const taken = async (key: string) => {
+    const r = await pool.query<{ key: string; points: number }>('SELECT key, points FROM rate_limits WHERE key LIKE $1', [`%${key}`]);
+    return Object.fromEntries(r.rows.map((row) => [row.key.split(':')[2], Number(row.points)]));
+  };
+
+  it('200 requests at once take four blocks of 50 per window, not one block each', async () => {
+    const limits = new RateLimits({ postgres: { pool, schema: target.config.databaseSchema }, keyPrefix: 'fg' });
+    const answers = await Promise.all(Array.from({ length: 200 }, () => limits.consume('ws-burst', { perMinute: 1_000_000, perDay: 10_000_000 })));
+    assert.ok(answers.every((a) => a.allowed));
+    // Points are taken from the shared counter 50 at a time; a block per request would have taken 10,000.
+    assert.deepEqual(await taken('ws-burst'), { '60': 200, '86400': 200 });
+    const remaining = answers.map((a) => Number(a.headers['x-ratelimit-remaining-rpm'])).sort((a, b) => a - b);
+    assert.equal(remaining[0], 1_000_000 - 200, 'the last answer counts every request before it');
+  });
+
+  it('a small limit is exact: points are taken one at a time, the 6th of 5 is refused', async () => {
+    const limits = new RateLimits({ postgres: { pool, schema: target.config.databaseSchema }, keyPrefix: 'fg' });
+    const answers = await Promise.all(Array.from({ length: 6 }, () => limits.consume('ws-small', { perMinute: 5, perDay: 100 })));
+    assert.equal(answers.filter((a) => a.allowed).length, 5);
+    const refused = answers.find((a) => !a.allowed)!;
+    assert.ok(Number(refused.headers['retry-after']) >= 1);
+  });
+});
