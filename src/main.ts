@@ -1,3 +1,4 @@
+import './runtime.ts';
 import { Command, CommanderError } from 'commander';
 import { loadConfig, type Config } from './config.ts';
 import { createLogger, startServer } from './server.ts';
