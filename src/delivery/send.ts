@@ -39,13 +39,17 @@ export async function sendEvent(opts: {
   if (blocked) return { latencyMs: 0, error: blocked.message };
   // Custom headers never replace the signature or the body's framing.
   const custom = Object.fromEntries(Object.entries(opts.headers ?? {}).filter(([k]) => !RESERVED.has(k.toLowerCase())));
+  // A timer of our own rather than AbortSignal.timeout(): that one costs a weak reference and a
+  // finalizer per delivery (~3% of a delivery's CPU in the profile).
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new DOMException('timed out', 'TimeoutError')), opts.timeoutMs);
   try {
     const res = await request(url, {
       method: 'POST',
       headers: { 'user-agent': 'Flowgate-Webhooks/1', ...custom, 'content-type': 'application/json', ...opts.signed },
       body: opts.payload,
       dispatcher: dispatcherFor(opts.allowPrivateNetworks),
-      signal: AbortSignal.timeout(opts.timeoutMs),
+      signal: abort.signal,
       headersTimeout: opts.timeoutMs,
       bodyTimeout: opts.timeoutMs,
     });
@@ -73,5 +77,7 @@ export async function sendEvent(opts: {
         ? `no response within ${opts.timeoutMs} ms`
         : `${err.code ?? err.name}: ${err.message}`;
     return { latencyMs: elapsed(), error: message };
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -364,6 +364,33 @@ for (const kind of STORE_KINDS) {
   });
 }
 
+describe('a receiver that never answers', () => {
+  it('the delivery is cut at the delivery timeout, recorded as failed with why, and scheduled again', async () => {
+    const rx = await receiver();
+    rx.answer = () => undefined;
+    const t = await startTestServer('sqlite', { allowPrivateNetworks: true, deliveryTimeoutMs: 300, deliveryRetrySchedule: [0, 60] });
+    try {
+      const ep = await t.api('POST', '/v1/event-endpoints', { body: { url: `${rx.url}/hook` } });
+      rx.secrets.push(ep.body.data.secret);
+      const sent = await t.api('POST', `/v1/event-endpoints/${ep.body.data.id}/test`);
+      assert.equal(sent.status, 202);
+      let m: any;
+      await until(async () => {
+        m = (await t.api('GET', `/v1/event-endpoints/${ep.body.data.id}/messages`)).body.data.messages[0];
+        return m?.attempts.length === 1;
+      }, 10_000, 'the timed-out attempt');
+      assert.equal(rx.deliveries.length, 1, 'it was sent');
+      assert.equal(m.status, 'pending', 'and will be tried again');
+      assert.equal(m.attempts[0].outcome, 'failed');
+      assert.match(m.attempts[0].error, /no response within 300 ms/);
+      assert.ok(m.attempts[0].latencyMs >= 290 && m.attempts[0].latencyMs < 5_000, String(m.attempts[0].latencyMs));
+    } finally {
+      await t.close();
+      await rx.close();
+    }
+  });
+});
+
 describe('outbound events refuse private networks by default', () => {
   it('endpoint URLs and callbackUrls resolving to loopback or private addresses are refused', async () => {
     const t = await startTestServer('sqlite');
