@@ -24,7 +24,7 @@ export interface ServerProcess {
 /** Node arguments that start Flowgate: from source through tsx (tests), or compiled as `npm start` runs it (benchmarks). */
 export const FROM_SOURCE = ['--import', 'tsx', 'src/main.ts', 'serve'];
 /** Keep in step with `npm start` in package.json: the flags there are what the benchmarks measure. */
-export const COMPILED = [...(process.env.FLOWGATE_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.FLOWGATE_BENCH_CPU_PROF}`] : []), '--max-semi-space-size=4', '--heap-growing-percent=20', 'dist/main.js', 'serve'];
+export const COMPILED = [...(process.env.FLOWGATE_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.FLOWGATE_BENCH_CPU_PROF}`] : []), '--max-semi-space-size=8', '--heap-growing-percent=20', 'dist/main.js', 'serve'];
 
 /**
  * Every server a test file started and that has not exited. A child's pipes keep the test file's
