@@ -11,20 +11,34 @@ import { threeTasks } from './lib/workflows.ts';
  * an execution, an execution that never ends, a finished node whose side effect ran twice (or never).
  * Under continuous load each kill lands while group commits are in flight, so some batches commit
  * and die before their answers are written: those runs are counted too, and must end like the rest.
+ * An event endpoint hears `execution.finished`: every finished run's event must arrive.
  * Exits non-zero if any count is not zero. Loopback only; every loop bounded.
  */
 const KILLS = 5;
 const CONCURRENCY = 20;
 
 const calls = new Map<string, number>();
+/** Runs whose `execution.finished` event reached the receiver (at least once). */
+const finishedEvents = new Set<string>();
 const receiver = createServer((req, res) => {
+  if (req.url === '/events') {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const ev = JSON.parse(body) as { type: string; data: { executionId: string } };
+      if (ev.type === 'execution.finished') finishedEvents.add(ev.data.executionId);
+      res.writeHead(204).end();
+    });
+    return;
+  }
   const key = String(req.headers['idempotency-key']);
   calls.set(key, (calls.get(key) ?? 0) + 1);
   req.resume();
   req.on('end', () => setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'), 5));
 });
 await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-const rxUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
+const rxBase = `http://127.0.0.1:${(receiver.address() as { port: number }).port}`;
+const rxUrl = `${rxBase}/hook`;
 
 const dataDir = freshDataDir();
 // SQLite on purpose (the counts below read its file), even when DATABASE_URL is set in the shell.
@@ -33,6 +47,8 @@ const port = await freePort();
 let fg: Running = await startFlowgate(env, port);
 const wf = await api(fg.url, 'POST', '/v1/workflows', threeTasks('Chaos', rxUrl));
 const wh = await api(fg.url, 'POST', '/v1/webhook/enable', { canvasId: wf.canvasId });
+// Every finished run's event must reach this endpoint, kills or not (deliveries are at least once).
+await api(fg.url, 'POST', '/v1/event-endpoints', { url: `${rxBase}/events`, eventTypes: ['execution.finished'] });
 const hookUrl = `${fg.url}/v1/openapi/webhook/${wh.webhookId}/run`;
 
 const accepted = new Set<string>();
@@ -93,6 +109,19 @@ while (Date.now() < deadline) {
   await new Promise((r) => setTimeout(r, 250));
 }
 
+// And (bounded by the same deadline) until every finished run's event has arrived.
+const finishedRuns = () => {
+  const d = db();
+  const ids = (d.prepare("SELECT id FROM executions WHERE status = 'finish'").all() as { id: string }[]).map((r) => r.id);
+  d.close();
+  return ids;
+};
+let eventsMissing = finishedRuns().filter((id) => !finishedEvents.has(id)).length;
+while (eventsMissing > 0 && Date.now() < deadline) {
+  await new Promise((r) => setTimeout(r, 250));
+  eventsMissing = finishedRuns().filter((id) => !finishedEvents.has(id)).length;
+}
+
 const d = db();
 const stored = new Set((d.prepare('SELECT id FROM executions').all() as { id: string }[]).map((r) => r.id));
 const nodes = d.prepare("SELECT execution_id, status, attempts FROM node_executions WHERE node_id = 'call'").all() as { execution_id: string; status: string; attempts: number }[];
@@ -127,9 +156,10 @@ process.stdout.write(
     `finished http nodes never delivered ${missingSideEffects}`,
     `side effects repeated after finish  ${duplicateSideEffects}`,
     `in-flight calls repeated (allowed)  ${repeatedInFlight}`,
+    `finished runs whose event never came ${eventsMissing}`,
     '',
   ].join('\n'),
 );
-const bad = lost + notTerminal + duplicateSideEffects + missingSideEffects + failedRuns;
+const bad = lost + notTerminal + duplicateSideEffects + missingSideEffects + failedRuns + eventsMissing;
 process.stdout.write(bad === 0 ? 'chaos: nothing lost\n' : 'chaos: FAILED\n');
 process.exit(bad === 0 ? 0 : 1);
