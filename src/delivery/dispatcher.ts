@@ -183,6 +183,12 @@ export class Dispatcher {
       // their outcomes first and share the turn's commit (SQLite answers in microtasks, so without
       // this every turn would carry the one delivery that woke it).
       await new Promise((r) => setImmediate(r));
+      // While enough claimed messages wait for slots, let outcomes gather (bounded) so that one
+      // commit records several: a turn's fixed cost is most of what a small turn costs.
+      const half = this.deps.config.deliveryConcurrency / 2;
+      for (let waited = 0; this.running && this.completions.length < half && this.ready.length >= half && waited < 4; waited++) {
+        await new Promise((r) => setTimeout(r, 1));
+      }
       let got = 0;
       try {
         got = await this.turn();
