@@ -80,7 +80,6 @@ async function claimIn(trx: Trx, profile: BackendProfile, workerId: string, limi
             ORDER BY m.next_attempt_at
             LIMIT ${p()} ${profile.skipLocked ? 'FOR UPDATE SKIP LOCKED' : ''})
     RETURNING *`,
-    { plan: 'each-call' },
   );
   const rows = await run<EventMessagesTable>(trx, claim, [workerId, now + leaseMs, now, now, limit]);
   if (rows.length === 0) return [];

@@ -82,7 +82,7 @@ const leaseParams = (p: Placeholder) => ({ owner: p(), until: p(), at: p(), due:
 
 /** Statement by statement (SQLite: no round trips to save, and no data-modifying CTEs). */
 async function claimInSteps(trx: Trx, profile: BackendProfile, workerId: string, limit: number, now: number, leaseMs: number): Promise<Claimed> {
-  const claimed = await run<Claimed['claimed'][number]>(trx, statement(profile, 'claim', (p) => leaseNodes(leaseParams(p), profile.skipLocked), { plan: 'each-call' }), [workerId, now + leaseMs, now, now, limit]);
+  const claimed = await run<Claimed['claimed'][number]>(trx, statement(profile, 'claim', (p) => leaseNodes(leaseParams(p), profile.skipLocked)), [workerId, now + leaseMs, now, now, limit]);
   const out: Claimed = { claimed, started: [], executions: [], ended: [] };
   if (claimed.length === 0) return out;
   await insertChunked(
@@ -153,7 +153,6 @@ async function claimInOne(trx: Trx, profile: BackendProfile, workerId: string, l
       (SELECT coalesce(json_agg(json_build_object('execution_id', n.execution_id, 'node_id', n.node_id, 'status', n.status, 'output', n.output, 'messages', n.messages)), '[]')
          FROM node_executions n WHERE n.execution_id IN (SELECT execution_id FROM claimed) AND n.status IN ('finish', 'failed', 'skipped')) AS ended`;
     },
-    { plan: 'each-call' },
   );
   const [row] = await run<Claimed>(trx, text, [workerId, now + leaseMs, now, now, limit]);
   const got = row!;

@@ -34,13 +34,7 @@ const names = new Map<string, string>();
 /** The prepared-statement name of a text built by `statement`, or undefined for any other SQL. */
 export const statementName = (text: string): string | undefined => names.get(text);
 
-/**
- * `plan: 'each-call'` keeps a text from being prepared by name: for a statement whose best plan
- * depends on its parameters. PostgreSQL switches a prepared statement to a generic plan after five
- * calls, and its generic plan for the node claim (`runnable_at <= $n … LIMIT $m` over a queue that
- * is mostly not due) scanned the queue: end-to-end throughput fell threefold.
- */
-export function statement(profile: BackendProfile, key: string, build: (p: Placeholder) => string, opts: { plan?: 'each-call' } = {}): string {
+export function statement(profile: BackendProfile, key: string, build: (p: Placeholder) => string): string {
   const k = `${profile.kind}\u0000${key}`;
   let text = texts.get(k);
   if (text === undefined) {
@@ -51,7 +45,7 @@ export function statement(profile: BackendProfile, key: string, build: (p: Place
       names.clear();
     }
     texts.set(k, text);
-    if (opts.plan !== 'each-call') names.set(text, `fg_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`);
+    names.set(text, `fg_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`);
   }
   return text;
 }
