@@ -4,7 +4,6 @@ import { readMigrations } from '../migrations.ts';
 import { POSTGRES_PROFILE } from '../sql/profile.ts';
 import { SqlStore } from '../sql/sqlStore.ts';
 import { WORK_CHANNEL } from '../sql/notify.ts';
-import { statementName } from '../sql/statements.ts';
 import type { Tables } from '../sql/tables.ts';
 
 // Times are BIGINT epoch milliseconds, well inside Number's exact range; parse them as numbers.
@@ -26,16 +25,6 @@ export function openPostgresStore(opts: PostgresOptions): SqlStore {
     connectionString: opts.connectionString,
     max: opts.poolSize ?? 10,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
-  });
-  // The write path's statements (sql/statements.ts) run as named prepared statements: Kysely passes
-  // every query as text, so each connection's `query` names the ones it knows. The server then
-  // parses and plans each once per connection, and the driver sends only the parameters after that.
-  pool.on('connect', (client) => {
-    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-    (client as { query: unknown }).query = (config: unknown, values?: unknown, callback?: unknown) => {
-      const name = typeof config === 'string' && Array.isArray(values) ? statementName(config) : undefined;
-      return name ? query({ name, text: config, values }, callback) : query(config, values, callback);
-    };
   });
   const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
   return new SqlStore(db, POSTGRES_PROFILE, {

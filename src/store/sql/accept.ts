@@ -92,7 +92,7 @@ async function claimKeys(trx: Trx, profile: BackendProfile, items: readonly Acce
     };
   });
   const won: { workspace_id: string; scope: string; key: string }[] = [];
-  for (const part of chunks(rows, KEY_COLUMNS.length)) {
+  for (const part of chunks(profile, rows, KEY_COLUMNS.length)) {
     const text = statement(
       profile,
       `claim keys ${part.length}`,
@@ -139,7 +139,7 @@ function resolveAgainst(row: KeyRow, requestHash: string): CreateExecutionResult
 
 async function heldKeys(trx: Trx, profile: BackendProfile, keys: { workspace_id: string; scope: string; key: string }[]): Promise<Map<string, KeyRow & { workspace_id: string; scope: string; key: string }>> {
   const held = new Map<string, KeyRow & { workspace_id: string; scope: string; key: string }>();
-  for (const part of chunks(keys, 3)) {
+  for (const part of chunks(profile, keys, 3)) {
     const text = statement(
       profile,
       `held keys ${part.length}`,

@@ -83,7 +83,7 @@ async function claimIn(trx: Trx, profile: BackendProfile, workerId: string, limi
   );
   const rows = await run<EventMessagesTable>(trx, claim, [workerId, now + leaseMs, now, now, limit]);
   if (rows.length === 0) return [];
-  const endpointIds = padded([...new Set(rows.map((r) => r.endpoint_id))]);
+  const endpointIds = padded(profile, [...new Set(rows.map((r) => r.endpoint_id))]);
   const endpoints = await run<Tables['event_endpoints']>(trx, statement(profile, `claimed endpoints ${endpointIds.length}`, (p) => `SELECT * FROM event_endpoints WHERE id IN (${inList(p, endpointIds.length)})`), endpointIds);
   const byId = new Map(endpoints.map((e) => [e.id, toEndpoint(e)]));
   // Written while its endpoint was being disabled or deleted: kept for recover, not sent.
@@ -132,7 +132,7 @@ const SUCCESS_COLUMNS: ValuesColumns<{ id: string; worker_id: string; attempt: n
 async function settleSuccesses(trx: Trx, profile: BackendProfile, completions: CompleteMessageInput[]): Promise<Set<string>> {
   const done = new Set<string>();
   const endpoints = new Set<string>();
-  for (const part of chunks(completions, Object.keys(SUCCESS_COLUMNS).length)) {
+  for (const part of chunks(profile, completions, Object.keys(SUCCESS_COLUMNS).length)) {
     const rows = part.map((c) => ({ id: c.messageId, worker_id: c.workerId, attempt: c.attempt.attempt, last_http_status: c.attempt.httpStatus ?? null, updated_at: c.now }));
     const text = statement(
       profile,

@@ -12,7 +12,7 @@ import type { Tables } from './tables.ts';
 export async function insertChunked<T extends keyof Tables>(trx: Transaction<Tables>, profile: BackendProfile, table: T, rows: readonly Tables[T][]): Promise<void> {
   if (rows.length === 0) return;
   const columns = Object.keys(rows[0]!) as (keyof Tables[T] & string)[];
-  for (const part of chunks(rows, columns.length)) {
+  for (const part of chunks(profile, rows, columns.length)) {
     const text = statement(profile, `insert ${table} ${part.length} ${columns.join(',')}`, (p) => `INSERT INTO "${table}" (${columnList(columns)}) VALUES ${tuples(p, part.length, columns.length)}`);
     await run(trx, text, rowParams(part, columns));
   }

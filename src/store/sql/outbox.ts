@@ -21,8 +21,8 @@ type Trx = Transaction<Tables>;
  */
 export async function writeEvents(trx: Trx, profile: BackendProfile, events: readonly NewEvent[]): Promise<number> {
   if (events.length === 0) return 0;
-  const workspaces = padded([...new Set(events.map((e) => e.workspaceId))]);
-  const executions = padded([...new Set(events.flatMap((e) => (e.executionId ? [e.executionId] : [])))]);
+  const workspaces = padded(profile, [...new Set(events.map((e) => e.workspaceId))]);
+  const executions = padded(profile, [...new Set(events.flatMap((e) => (e.executionId ? [e.executionId] : [])))]);
   // The endpoints of these workspaces, and the callback endpoints of these executions.
   const text = statement(
     profile,

@@ -22,6 +22,11 @@ export interface BackendProfile {
    */
   notifyWork: boolean;
   /**
+   * Prepared statements are cached by their text in this process (our SQLite connection does; see
+   * sqlite/open.ts), so batch verbs keep the number of distinct texts small (sql/values.ts `chunks`).
+   */
+  cachesStatements: boolean;
+  /**
    * `WITH a AS (UPDATE … RETURNING …) INSERT … SELECT … FROM a` in one statement: PostgreSQL runs a
    * multi-step verb in one round trip. SQLite has no such CTEs and needs none (no round trips).
    */
@@ -43,6 +48,7 @@ export const SQLITE_PROFILE: BackendProfile = {
   skipLocked: false,
   rowLocks: false,
   notifyWork: false,
+  cachesStatements: true,
   modifyingCtes: false,
   singleProcess: true,
   lazyCommit: { before: 'PRAGMA synchronous = NORMAL', after: 'PRAGMA synchronous = FULL' },
@@ -54,6 +60,7 @@ export const POSTGRES_PROFILE: BackendProfile = {
   skipLocked: true,
   rowLocks: true,
   notifyWork: true,
+  cachesStatements: false,
   modifyingCtes: true,
   singleProcess: false,
   lazyCommit: { first: 'SET LOCAL synchronous_commit = off' },

@@ -105,7 +105,7 @@ async function claimInSteps(trx: Trx, profile: BackendProfile, workerId: string,
     })),
   );
   const executionIds = [...new Set(claimed.map((r) => r.execution_id))];
-  for (const part of chunks(executionIds, 2)) {
+  for (const part of chunks(profile, executionIds, 2)) {
     const start = statement(
       profile,
       `start executions ${part.length}`,
@@ -191,7 +191,7 @@ export async function applyAdvances(
   // A join on the primary key, not `(a, b) IN (SELECT …)`, which PostgreSQL planned as a scan.
   const initNodes = `node_executions.execution_id = v.execution_id AND node_executions.node_id = v.node_id AND node_executions.status = 'init'`;
   const pairNames = valuesNames(PAIR_COLUMNS);
-  for (const part of chunks(pairs((d) => d.runnable), pairNames.length)) {
+  for (const part of chunks(profile, pairs((d) => d.runnable), pairNames.length)) {
     const text = statement(
       profile,
       `release ${part.length}`,
@@ -199,7 +199,7 @@ export async function applyAdvances(
     );
     await run(trx, text, [...rowParams(part, pairNames), now]);
   }
-  for (const part of chunks(pairs((d) => d.skipped), pairNames.length)) {
+  for (const part of chunks(profile, pairs((d) => d.skipped), pairNames.length)) {
     const text = statement(
       profile,
       `skip ${part.length}`,
@@ -214,7 +214,7 @@ export async function applyAdvances(
     return o?.status === 'failed' ? [{ id: r.head.id, err_code: o.errCode, err_msg: o.errMsg }] : [];
   });
   const endedNow = new Set<string>();
-  for (const part of chunks(finishing, 1)) {
+  for (const part of chunks(profile, finishing, 1)) {
     const text = statement(
       profile,
       `finish executions ${part.length}`,
@@ -224,7 +224,7 @@ export async function applyAdvances(
     for (const r of await run<{ id: string }>(trx, text, [now, ...part])) endedNow.add(r.id);
   }
   const failNames = valuesNames(FAIL_COLUMNS);
-  for (const part of chunks(failing, failNames.length)) {
+  for (const part of chunks(profile, failing, failNames.length)) {
     const text = statement(
       profile,
       `fail executions ${part.length}`,

@@ -95,7 +95,7 @@ async function settleIn(trx: Trx, profile: BackendProfile, turn: Turn, completio
  */
 async function lockExecutions(trx: Trx, profile: BackendProfile, ids: string[]): Promise<Map<string, Head>> {
   const heads = new Map<string, Head>();
-  for (const part of chunks(ids, 1)) {
+  for (const part of chunks(profile, ids, 1)) {
     const text = statement(
       profile,
       `lock executions ${part.length}`,
@@ -109,7 +109,7 @@ async function lockExecutions(trx: Trx, profile: BackendProfile, ids: string[]):
 async function advanceState(trx: Trx, profile: BackendProfile, executionIds: string[]): Promise<Map<string, AdvanceNode[]>> {
   const by = new Map<string, AdvanceNode[]>();
   const rows: (Parameters<typeof toAdvanceNode>[0] & { execution_id: string })[] = [];
-  for (const part of chunks(executionIds, 1)) {
+  for (const part of chunks(profile, executionIds, 1)) {
     const text = statement(
       profile,
       `advance state ${part.length}`,
@@ -215,7 +215,7 @@ const ATTEMPT_COLUMNS: ValuesColumns<AttemptRow> = {
 async function updateLeased<R extends NodeKeyRow>(trx: Trx, profile: BackendProfile, name: string, columns: ValuesColumns<R>, set: string, workerId: string, rows: R[]): Promise<string[]> {
   const applied: string[] = [];
   const names = valuesNames(columns);
-  for (const part of chunks(rows, names.length)) {
+  for (const part of chunks(profile, rows, names.length)) {
     const text = statement(
       profile,
       `${name} ${part.length}`,
@@ -249,7 +249,7 @@ const writeRetries = (trx: Trx, profile: BackendProfile, workerId: string, rows:
 
 async function finishAttempts(trx: Trx, profile: BackendProfile, rows: AttemptRow[]): Promise<void> {
   const names = valuesNames(ATTEMPT_COLUMNS);
-  for (const part of chunks(rows, names.length)) {
+  for (const part of chunks(profile, rows, names.length)) {
     const text = statement(
       profile,
       `finish attempts ${part.length}`,
@@ -284,7 +284,7 @@ async function swapShapes(trx: Trx, profile: BackendProfile, completions: Comple
   const latest = new Map<string, string>();
   const keys = [...new Map(shaped.map((s) => [shapeKey(s.key), s.key])).values()];
   const keyNames = valuesNames(SHAPE_KEY_COLUMNS);
-  for (const part of chunks(keys, keyNames.length)) {
+  for (const part of chunks(profile, keys, keyNames.length)) {
     const text = statement(
       profile,
       `shapes ${part.length}`,
@@ -307,7 +307,7 @@ async function swapShapes(trx: Trx, profile: BackendProfile, completions: Comple
     changed.set(k, { ...s.key, shape: s.shape, updated_at: now });
   }
   const rows = [...changed.values()];
-  for (const part of chunks(rows, 5)) {
+  for (const part of chunks(profile, rows, 5)) {
     await trx
       .insertInto('response_shapes')
       .values([...part])

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { CompiledQuery, type Kysely } from 'kysely';
 import type { BackendProfile } from './profile.ts';
 import type { Tables } from './tables.ts';
@@ -8,11 +7,6 @@ import type { Tables } from './tables.ts';
  * once per shape and batch size, then executed with fresh parameters (STYLE 5: raw SQL on hot paths).
  * Building them through Kysely's query builder allocated an immutable node per value and compiled the
  * tree on every call: 10–13% of the CPU of an ingest load, and much of its garbage.
- *
- * Both stores then prepare each text once: SQLite caches statements by text (sqlite/open.ts), and
- * PostgreSQL connections prepare them by name (`statementName`, postgres/open.ts), which spares the
- * server parsing and planning them and the connection sending their text on every call (+20–30%
- * PostgreSQL ingest). `chunks` and `padded` keep the number of distinct texts small.
  *
  * A builder receives `p`, which hands out the dialect's next placeholder (`?` on SQLite, `$1, $2, …`
  * on PostgreSQL); the caller lists the parameters in the order the builder placed them.
@@ -28,11 +22,6 @@ export const MAX_BOUND_VALUES = 32_766;
  */
 const MAX_TEXTS = 500;
 const texts = new Map<string, string>();
-/** Each text's prepared-statement name: a digest of the text, so a text built again gets its old name. */
-const names = new Map<string, string>();
-
-/** The prepared-statement name of a text built by `statement`, or undefined for any other SQL. */
-export const statementName = (text: string): string | undefined => names.get(text);
 
 export function statement(profile: BackendProfile, key: string, build: (p: Placeholder) => string): string {
   const k = `${profile.kind}\u0000${key}`;
@@ -40,12 +29,8 @@ export function statement(profile: BackendProfile, key: string, build: (p: Place
   if (text === undefined) {
     let i = 0;
     text = build(profile.kind === 'postgres' ? () => `$${++i}` : () => '?');
-    if (texts.size >= MAX_TEXTS) {
-      texts.clear();
-      names.clear();
-    }
+    if (texts.size >= MAX_TEXTS) texts.clear();
     texts.set(k, text);
-    names.set(text, `fg_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`);
   }
   return text;
 }
@@ -77,11 +62,11 @@ export function inList(p: Placeholder, n: number): string {
 }
 
 /**
- * An IN list's values repeated at the end up to a power of two, so lists of any length share a few
- * texts, as `chunks` in values.ts does for batches; repeats change nothing.
+ * An IN list's values, where statements are cached by text (SQLite) repeated at the end up to a power
+ * of two, so lists of any length share a few texts (see `chunks` in values.ts); repeats change nothing.
  */
-export function padded<T>(values: readonly T[]): T[] {
-  if (values.length === 0) return [];
+export function padded<T>(profile: BackendProfile, values: readonly T[]): T[] {
+  if (!profile.cachesStatements || values.length === 0) return [...values];
   let n = 1;
   while (n < values.length) n *= 2;
   return Array.from({ length: n }, (_, i) => values[Math.min(i, values.length - 1)]!);

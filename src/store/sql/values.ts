@@ -1,3 +1,4 @@
+import type { BackendProfile } from './profile.ts';
 import { columnList, MAX_BOUND_VALUES, tuples, type Placeholder } from './statements.ts';
 
 /** The SQL type each column of a VALUES list is cast to: PostgreSQL would otherwise read every parameter as text. */
@@ -19,13 +20,19 @@ export function valuesCte<R extends object>(p: Placeholder, columns: ValuesColum
 export const valuesNames = <R extends object>(columns: ValuesColumns<R>): (keyof R & string)[] => Object.keys(columns) as (keyof R & string)[];
 
 /**
- * `rows` in slices small enough for one statement each, given how many values a row binds, each a
- * power of two long (37 rows: 32, 4, 1). Both stores keep a prepared statement per distinct text —
- * SQLite's program in this process's native memory (a 128-row insert of 16 columns: ~190 KB; with
- * every length from 1 to 128 in use the cache alone grew the process by tens of MB), PostgreSQL's
- * plan in each connection's backend (~570 KB for the same insert) — so the lengths are kept to a few.
+ * `rows` in slices small enough for one statement each, given how many values a row binds. Where
+ * the store caches prepared statements by text (SQLite), each slice is also a power of two long
+ * (37 rows: 32, 4, 1): every distinct length is a distinct statement whose program SQLite keeps in
+ * native memory — a 128-row insert of 16 columns costs about 190 KB — and with every length from 1
+ * to 128 in use the cache alone grew the process by tens of MB under load. PostgreSQL plans each
+ * text anew anyway and pays a round trip per statement, so it gets one slice per bound-value limit.
  */
-export function* chunks<R>(rows: readonly R[], valuesPerRow: number): Generator<readonly R[]> {
+export function* chunks<R>(profile: BackendProfile, rows: readonly R[], valuesPerRow: number): Generator<readonly R[]> {
+  if (!profile.cachesStatements) {
+    const per = Math.max(1, Math.floor(MAX_BOUND_VALUES / valuesPerRow));
+    for (let i = 0; i < rows.length; i += per) yield rows.slice(i, i + per);
+    return;
+  }
   let per = 1;
   while (per * 2 * valuesPerRow <= MAX_BOUND_VALUES) per *= 2;
   for (let i = 0; i < rows.length; ) {
