@@ -48,6 +48,12 @@ export interface Timings {
   overheadPerNodeP50: number;
 }
 
+/** API-triggered runs created at or after `since` not yet terminal: cheap enough to poll while a backlog drains. */
+export async function pendingRuns(db: Db, since = 0): Promise<number> {
+  const [r] = await query<{ n: number | string }>(db, `SELECT count(*) AS n FROM executions WHERE status IN ('init', 'executing') AND "trigger" = 'api' AND created_at >= ${Math.floor(since)}`);
+  return Number(r!.n);
+}
+
 /** Timings of the API-triggered runs created at or after `since` (ms since the epoch). */
 export async function executionTimings(db: Db, since = 0): Promise<Timings> {
   const rows = await query<{ status: string; created_at: number; finished_at: number | null; inside: number | null; first_start: number | null; nodes: number }>(
