@@ -8,11 +8,10 @@ const TRANSIENT = new Set(['40P01', '40001']);
 const ATTEMPTS = 5;
 
 /**
- * Runs `fn` in a transaction, again if the database aborted it as a deadlock victim; then wakes
- * this process's listeners for the work it queued (`root`: the store's database, when `db` is one
- * of its connections). Transitions
- * take their locks in one order (nodes, then attempts, then the execution), so this is a backstop,
- * not the mechanism.
+ * Runs `fn` in a transaction, again if the database aborted it as a deadlock victim (transitions take
+ * their locks in one order — nodes, then attempts, then the execution — so this is a backstop, not the
+ * mechanism). Once it committed, this process's listeners hear of the work it queued (`root`: the
+ * store's database, when `db` is one of its connections).
  */
 export async function transaction<T>(db: Kysely<Tables>, fn: (trx: Transaction<Tables>) => Promise<T>, root: Kysely<Tables> = db): Promise<T> {
   for (let attempt = 1; ; attempt++) {
