@@ -271,7 +271,8 @@ describe('limits and overload', () => {
   it('instances sharing REDIS_URL share webhook counters', async () => {
     const prefix = `fgtest${Date.now()}`;
     const a = await startTestServer('postgres', { redisUrl: 'redis://127.0.0.1:6379', redisKeyPrefix: prefix });
-    const b = await startTestServer('postgres', { ...a.target.config, redisUrl: 'redis://127.0.0.1:6379', redisKeyPrefix: prefix });
+    // The second instance opens the first one's database (its own would be left behind).
+    const b = await startTestServer('postgres', { redisUrl: 'redis://127.0.0.1:6379', redisKeyPrefix: prefix }, a.target);
     try {
       const wf = await a.api('POST', '/v1/workflows', { body: WORKFLOW });
       const wh = (await a.api('POST', '/v1/webhook/enable', { body: { canvasId: wf.body.data.canvasId, rateLimit: { perMinute: 3 } } })).body.data;
