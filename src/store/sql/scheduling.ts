@@ -130,6 +130,11 @@ async function claimInSteps(trx: Trx, profile: BackendProfile, workerId: string,
  * as data-modifying CTEs — one round trip where the steps take five. Every part of one statement sees
  * the snapshot from before it, so the executions read here still show the runs it started as `init`:
  * those are patched from `started`.
+ *
+ * The claimed ids reach the other parts as `= ANY(ARRAY(…))`, which can only be an index lookup.
+ * As `IN (SELECT …)` PostgreSQL, estimating the claim at hundreds of rows, hash-joined it against a
+ * sequential scan of `node_executions`: 2–3.5 ms a claim at 30,000 rows (auto_explain), growing with
+ * the table, on a new database that autovacuum had not analysed yet.
  */
 async function claimInOne(trx: Trx, profile: BackendProfile, workerId: string, limit: number, now: number, leaseMs: number): Promise<Claimed> {
   const text = statement(
@@ -144,14 +149,14 @@ async function claimInOne(trx: Trx, profile: BackendProfile, workerId: string, l
       SELECT execution_id, node_id, attempts, ${lease.owner}, 'executing', ${lease.at} FROM claimed),
     started AS (
       UPDATE executions SET status = 'executing', started_at = ${lease.at}
-       WHERE id IN (SELECT execution_id FROM claimed) AND status = 'init'
+       WHERE id = ANY(ARRAY(SELECT execution_id FROM claimed)) AND status = 'init'
       RETURNING ${HEAD_COLUMNS})
     SELECT
       (SELECT coalesce(json_agg(c), '[]') FROM claimed c) AS claimed,
       (SELECT coalesce(json_agg(s), '[]') FROM started s) AS started,
-      (SELECT coalesce(json_agg(e), '[]') FROM executions e WHERE e.id IN (SELECT execution_id FROM claimed)) AS executions,
+      (SELECT coalesce(json_agg(e), '[]') FROM executions e WHERE e.id = ANY(ARRAY(SELECT execution_id FROM claimed))) AS executions,
       (SELECT coalesce(json_agg(json_build_object('execution_id', n.execution_id, 'node_id', n.node_id, 'status', n.status, 'output', n.output, 'messages', n.messages)), '[]')
-         FROM node_executions n WHERE n.execution_id IN (SELECT execution_id FROM claimed) AND n.status IN ('finish', 'failed', 'skipped')) AS ended`;
+         FROM node_executions n WHERE n.execution_id = ANY(ARRAY(SELECT execution_id FROM claimed)) AND n.status IN ('finish', 'failed', 'skipped')) AS ended`;
     },
   );
   const [row] = await run<Claimed>(trx, text, [workerId, now + leaseMs, now, now, limit]);
