@@ -31,6 +31,8 @@ export interface BackendProfile {
    * multi-step verb in one round trip. SQLite has no such CTEs and needs none (no round trips).
    */
   modifyingCtes: boolean;
+  /** A list of keys can be bound as one array parameter (see `keyIn` in statements.ts). */
+  keyArrays: boolean;
   /**
    * How one transaction commits without waiting for the disk: atomic and safe when this process
    * dies, but the newest such commits may roll back if the machine loses power. Statements run as
@@ -50,6 +52,7 @@ export const SQLITE_PROFILE: BackendProfile = {
   notifyWork: false,
   cachesStatements: true,
   modifyingCtes: false,
+  keyArrays: false,
   singleProcess: true,
   lazyCommit: { before: 'PRAGMA synchronous = NORMAL', after: 'PRAGMA synchronous = FULL' },
   isUniqueViolation: (e) => (e as { code?: string })?.code?.startsWith('SQLITE_CONSTRAINT') ?? false,
@@ -62,6 +65,7 @@ export const POSTGRES_PROFILE: BackendProfile = {
   notifyWork: true,
   cachesStatements: false,
   modifyingCtes: true,
+  keyArrays: true,
   singleProcess: false,
   lazyCommit: { first: 'SET LOCAL synchronous_commit = off' },
   isUniqueViolation: (e) => (e as { code?: string })?.code === '23505',

@@ -9,7 +9,7 @@ import { toJson } from './rows.ts';
 import { applyAdvances, claimIn, HEAD_COLUMNS, headFacts, toAdvanceNode, type Head } from './scheduling.ts';
 import type { Tables } from './tables.ts';
 import { transaction } from './tx.ts';
-import { inList, rowParams, run, statement } from './statements.ts';
+import { inList, keyIn, keyParams, rowParams, run, statement } from './statements.ts';
 import { chunks, valuesCte, valuesNames, type ValuesColumns } from './values.ts';
 
 type Db = Kysely<Tables>;
@@ -114,9 +114,9 @@ async function advanceState(trx: Trx, profile: BackendProfile, executionIds: str
       profile,
       `advance state ${part.length}`,
       (p) => `SELECT execution_id, node_id, kind, deps, status, runnable_at, output, err_code, err_msg FROM node_executions
-               WHERE execution_id IN (${inList(p, part.length)}) ORDER BY execution_id, position`,
+               WHERE ${keyIn(profile, p, 'execution_id', part.length)} ORDER BY execution_id, position`,
     );
-    rows.push(...(await run<(typeof rows)[number]>(trx, text, part)));
+    rows.push(...(await run<(typeof rows)[number]>(trx, text, keyParams(profile, part))));
   }
   for (const r of rows) {
     let list = by.get(r.execution_id);

@@ -62,6 +62,20 @@ export function inList(p: Placeholder, n: number): string {
 }
 
 /**
+ * `column` equals one of `n` keys. Where keys can travel as one array (PostgreSQL) they go behind an
+ * InitPlan, `= ANY(ARRAY(SELECT unnest($1)))`, whose length the planner cannot see: it assumes a few
+ * keys and takes the index. As an IN list of 32 keys on a table autovacuum has not analysed yet — a
+ * new database under load; statistics come a minute or more later — each key was guessed at 0.5% of
+ * the rows and the lookup planned as a sequential scan (auto_explain: 2–3 ms a turn at 30,000 node
+ * rows, growing with the table). Its parameters are `keyParams(profile, keys)`.
+ */
+export function keyIn(profile: BackendProfile, p: Placeholder, column: string, n: number): string {
+  return profile.keyArrays ? `${column} = ANY(ARRAY(SELECT unnest(CAST(${p()} AS TEXT[]))))` : `${column} IN (${inList(p, n)})`;
+}
+
+export const keyParams = (profile: BackendProfile, keys: readonly string[]): unknown[] => (profile.keyArrays ? [keys] : [...keys]);
+
+/**
  * An IN list's values, where statements are cached by text (SQLite) repeated at the end up to a power
  * of two, so lists of any length share a few texts (see `chunks` in values.ts); repeats change nothing.
  */
