@@ -4,6 +4,7 @@ import { newExecutionId } from '../../src/ids.ts';
 import { SCHEDULING_RULES } from '../../src/engine/rules.ts';
 import { deliveryRules } from '../../src/delivery/rules.ts';
 import type { ClaimedWork, Completion, IdempotencyClaim, NewExecution, Store } from '../../src/store/store.ts';
+import type { CompleteMessageInput } from '../../src/store/delivery.ts';
 import type { WorkflowDefinition } from '../../src/workflows/definition.ts';
 import { freshTarget, STORE_KINDS, type StoreTarget } from '../helpers/stores.ts';
 
@@ -493,6 +494,37 @@ for (const kind of STORE_KINDS) {
       assert.equal(byId.get(claimed[1]!.message.id)?.status, 'delivering', 'a completion whose lease was lost writes nothing');
       assert.equal(byId.get(claimed[2]!.message.id)?.status, 'pending');
       assert.equal(byId.get(claimed[2]!.message.id)?.nextAttemptAt, 95_000);
+    });
+
+    t('events: a turn of successes records them and claims what they free, the next message of an ordered endpoint included', async () => {
+      await store.catalog.ensureWorkspace('ws-4', 1);
+      await store.outbox.createEndpoint({ id: 'ep-seq', workspaceId: 'ws-4', url: 'https://example.com/s', enabled: true, ordered: true, secret: 'whsec_dGVzdA==', createdAt: 1, updatedAt: 1 });
+      for (let i = 0; i < 3; i++) {
+        const e = newExecution(100_000 + i, { workspaceId: 'ws-4' });
+        await createExecution(e);
+        await store.runs.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'stop', 100_100 + i);
+      }
+      const mine = <T extends { endpoint: { id: string } }>(list: T[]) => list.filter((c) => c.endpoint.id === 'ep-seq');
+      const turn = (completions: CompleteMessageInput[], claim: number, now: number) => store.outbox.settleAndClaimMessages({ workerId: 'dq', completions, claim, now, leaseMs: 1_000, rules: RULES });
+      const first = mine((await turn([], 100, 110_000)).claimed);
+      assert.equal(first.length, 1, 'an ordered endpoint releases one message at a time');
+      const m = first[0]!;
+      const ok = (workerId: string): CompleteMessageInput => ({
+        messageId: m.message.id,
+        workerId,
+        attempt: { attempt: m.attempt, startedAt: 110_000, finishedAt: 110_010, latencyMs: 10, httpStatus: 204, responseExcerpt: 'fine', outcome: 'succeeded' },
+        next: { type: 'succeeded' },
+        now: 110_010,
+      });
+      assert.deepEqual((await turn([ok('intruder')], 0, 110_015)).applied, [false], 'only the lease holder writes');
+      const settled = await turn([ok('dq')], 100, 110_020);
+      assert.deepEqual(settled.applied, [true]);
+      const next = mine(settled.claimed);
+      assert.equal(next.length, 1, "the endpoint's next message is claimed in the turn that settled the one before it");
+      assert.notEqual(next[0]!.message.id, m.message.id);
+      const log = (await store.outbox.listMessages({ workspaceId: 'ws-4', endpointId: 'ep-seq', limit: 10 })).find((x) => x.id === m.message.id)!;
+      assert.equal(log.status, 'succeeded');
+      assert.deepEqual(log.attemptLog.map((a) => [a.attempt, a.httpStatus, a.latencyMs, a.responseExcerpt, a.outcome]), [[1, 204, 10, 'fine', 'succeeded']]);
     });
   });
 }

@@ -17,8 +17,8 @@ import { optNum } from './rows.ts';
 import type { EventAttemptsTable, EventMessagesTable, Tables } from './tables.ts';
 import { insertChunked } from './insert.ts';
 import { notifyWork } from './notify.ts';
-import { lazyTransaction, transaction } from './tx.ts';
-import { inList, padded, rowParams, run, statement } from './statements.ts';
+import { lazyTransaction, retryTransient, transaction } from './tx.ts';
+import { inList, padded, rowParams, run, statement, type Placeholder } from './statements.ts';
 import { chunks, valuesCte, valuesNames, type ValuesColumns } from './values.ts';
 
 /**
@@ -60,36 +60,46 @@ export function claimMessages(db: Db, profile: BackendProfile, workerId: string,
   return transaction(db, (trx) => claimIn(trx, profile, workerId, limit, now, leaseMs));
 }
 
-async function claimIn(trx: Trx, profile: BackendProfile, workerId: string, limit: number, now: number, leaseMs: number): Promise<ClaimedMessage[]> {
-  if (limit <= 0) return [];
-  // An ordered endpoint's message waits while an older one is pending or in flight; the older one
-  // is never skipped-locked past, because it is still `pending`/`delivering` in every snapshot.
-  const claim = statement(
-    profile,
-    'claim messages',
-    (p) => `
-    UPDATE event_messages
-       SET status = 'delivering', lease_owner = ${p()}, lease_expires_at = ${p()},
-           attempts = attempts + 1, updated_at = ${p()}
-     WHERE id IN (
-           SELECT m.id FROM event_messages m
-            WHERE m.status = 'pending' AND m.next_attempt_at <= ${p()}
+/**
+ * The lease of up to `limit` due messages, oldest due first. An ordered endpoint's message waits
+ * while an older one is pending or in flight; the older one is never skipped-locked past, because it
+ * is still `pending`/`delivering` in every snapshot. On PostgreSQL the picked rows are updated by
+ * their address (`ctid`), which cannot be planned as a join against a scan of the table.
+ */
+const leaseMessages = (p: { owner: string; until: string; at: string; due: string; limit: string }, skipLocked: boolean) => {
+  const pick = (column: string) => `SELECT m.${column} FROM event_messages m
+            WHERE m.status = 'pending' AND m.next_attempt_at <= ${p.due}
               AND (m.ordered = 0 OR NOT EXISTS (
                    SELECT 1 FROM event_messages p
                     WHERE p.endpoint_id = m.endpoint_id AND p.id < m.id AND p.status IN ('pending', 'delivering')))
             ORDER BY m.next_attempt_at
-            LIMIT ${p()} ${profile.skipLocked ? 'FOR UPDATE SKIP LOCKED' : ''})
-    RETURNING *`,
-  );
-  const rows = await run<EventMessagesTable>(trx, claim, [workerId, now + leaseMs, now, now, limit]);
+            LIMIT ${p.limit} ${skipLocked ? 'FOR UPDATE SKIP LOCKED' : ''}`;
+  return `
+    UPDATE event_messages
+       SET status = 'delivering', lease_owner = ${p.owner}, lease_expires_at = ${p.until},
+           attempts = attempts + 1, updated_at = ${p.at}
+     WHERE ${skipLocked ? `ctid = ANY(ARRAY(${pick('ctid')}))` : `id IN (${pick('id')})`}
+    RETURNING *`;
+};
+/** In this order: worker, lease end, now, now, limit. */
+const leaseParams = (p: Placeholder) => ({ owner: p(), until: p(), at: p(), due: p(), limit: p() });
+
+async function claimIn(trx: Trx, profile: BackendProfile, workerId: string, limit: number, now: number, leaseMs: number): Promise<ClaimedMessage[]> {
+  if (limit <= 0) return [];
+  const rows = await run<EventMessagesTable>(trx, statement(profile, 'claim messages', (p) => leaseMessages(leaseParams(p), profile.skipLocked)), [workerId, now + leaseMs, now, now, limit]);
   if (rows.length === 0) return [];
   const endpointIds = padded(profile, [...new Set(rows.map((r) => r.endpoint_id))]);
   const endpoints = await run<Tables['event_endpoints']>(trx, statement(profile, `claimed endpoints ${endpointIds.length}`, (p) => `SELECT * FROM event_endpoints WHERE id IN (${inList(p, endpointIds.length)})`), endpointIds);
+  return sendable(trx, rows, endpoints);
+}
+
+/** The claimed messages with their endpoints; those whose endpoint is gone or disabled are set aside instead. */
+async function sendable(db: Kysely<Tables>, rows: EventMessagesTable[], endpoints: Tables['event_endpoints'][]): Promise<ClaimedMessage[]> {
   const byId = new Map(endpoints.map((e) => [e.id, toEndpoint(e)]));
   // Written while its endpoint was being disabled or deleted: kept for recover, not sent.
   const unusable = rows.filter((r) => !byId.get(r.endpoint_id)?.enabled).map((r) => r.id);
   if (unusable.length) {
-    await trx
+    await db
       .updateTable('event_messages')
       .set((eb) => ({ status: 'skipped', next_attempt_at: null, lease_owner: null, lease_expires_at: null, attempts: eb('attempts', '-', 1), last_error: 'endpoint disabled' }))
       .where('id', 'in', unusable)
@@ -114,6 +124,7 @@ export async function completeMessage(db: Db, profile: BackendProfile, input: Co
  * schedule a retry or disable its endpoint.
  */
 export function settleAndClaimMessages(db: Db, profile: BackendProfile, turn: MessageTurn): Promise<{ applied: boolean[]; claimed: ClaimedMessage[] }> {
+  if (profile.modifyingCtes && turn.completions.every((c) => c.next.type === 'succeeded')) return successTurnInOne(db, profile, turn);
   return lazyTransaction(db, profile, async (trx) => {
     const applied = turn.completions.map(() => false);
     const wins = turn.completions.flatMap((c, i) => (c.next.type === 'succeeded' ? [{ c, i }] : []));
@@ -123,6 +134,73 @@ export function settleAndClaimMessages(db: Db, profile: BackendProfile, turn: Me
     const claimed = await claimIn(trx, profile, turn.workerId, turn.claim, turn.now, turn.leaseMs);
     return { applied, claimed };
   });
+}
+
+/**
+ * The usual turn on PostgreSQL — every outcome a success — as one statement that is its own
+ * transaction: the successes, their attempt rows, their endpoints no longer failing, the next claims
+ * and those claims' endpoints, with the commit not waiting for the disk (`set_config(…, true)` is
+ * `SET LOCAL`; see `lazyTransaction`). One round trip where the steps take eight (BEGIN, SET, five
+ * statements, COMMIT): a dispatcher's turn is what its deliveries wait for once its claimed messages
+ * run out. Values travel as one array per column, so every batch size shares one text. One
+ * statement sees one snapshot: a message settled here frees the next message of an ordered endpoint
+ * for the next turn, not this one.
+ */
+async function successTurnInOne(db: Db, profile: BackendProfile, turn: MessageTurn): Promise<{ applied: boolean[]; claimed: ClaimedMessage[] }> {
+  const text = statement(profile, 'delivery turn in one', (p) => {
+    const owner = p();
+    const won = `unnest(CAST(${p()} AS TEXT[]), CAST(${p()} AS TEXT[]), CAST(${p()} AS INTEGER[]), CAST(${p()} AS INTEGER[]), CAST(${p()} AS BIGINT[]),
+                        CAST(${p()} AS BIGINT[]), CAST(${p()} AS INTEGER[]), CAST(${p()} AS TEXT[]))
+              AS v(id, worker_id, attempt, http_status, started_at, finished_at, latency_ms, response_excerpt)`;
+    const lease = { owner, until: p(), at: p(), due: p(), limit: p() };
+    return `
+    WITH v AS (SELECT * FROM ${won}),
+    moved AS (
+      UPDATE event_messages
+         SET status = 'succeeded', next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
+             last_http_status = v.http_status, last_error = NULL, updated_at = v.finished_at
+        FROM v
+       WHERE event_messages.id = v.id AND event_messages.lease_owner = v.worker_id
+         AND event_messages.status = 'delivering' AND event_messages.attempts = v.attempt
+      RETURNING event_messages.id, event_messages.endpoint_id, event_messages.ordered),
+    logged AS (
+      INSERT INTO event_attempts (message_id, attempt, worker_id, started_at, finished_at, http_status, latency_ms, response_excerpt, error, outcome)
+      SELECT v.id, v.attempt, v.worker_id, v.started_at, v.finished_at, v.http_status, v.latency_ms, v.response_excerpt, NULL, 'succeeded'
+        FROM v WHERE v.id IN (SELECT id FROM moved)),
+    answering AS (
+      UPDATE event_endpoints SET failing_since = NULL
+       WHERE id = ANY(ARRAY(SELECT endpoint_id FROM moved)) AND failing_since IS NOT NULL),
+    claimed AS (${leaseMessages(lease, true)})
+    SELECT set_config('synchronous_commit', 'off', true) AS lazy,
+      (SELECT coalesce(json_agg(id), '[]') FROM moved) AS done,
+      (SELECT coalesce(bool_or(ordered = 1), false) FROM moved) AS freed_ordered,
+      (SELECT coalesce(json_agg(c), '[]') FROM claimed c) AS claimed,
+      (SELECT coalesce(json_agg(e), '[]') FROM event_endpoints e WHERE e.id = ANY(ARRAY(SELECT endpoint_id FROM claimed))) AS endpoints`;
+  });
+  const cs = turn.completions;
+  const params = [
+    turn.workerId,
+    cs.map((c) => c.messageId),
+    cs.map((c) => c.workerId),
+    cs.map((c) => c.attempt.attempt),
+    cs.map((c) => c.attempt.httpStatus ?? null),
+    cs.map((c) => c.attempt.startedAt),
+    cs.map((c) => c.attempt.finishedAt),
+    cs.map((c) => Math.round(c.attempt.latencyMs)),
+    cs.map((c) => c.attempt.responseExcerpt ?? null),
+    turn.now + turn.leaseMs,
+    turn.now,
+    turn.now,
+    Math.max(0, turn.claim),
+  ];
+  const [row] = await retryTransient(() => run<{ done: string[]; freed_ordered: boolean; claimed: EventMessagesTable[]; endpoints: Tables['event_endpoints'][] }>(db, text, params));
+  const done = new Set(row!.done);
+  const claimed = await sendable(db, row!.claimed, row!.endpoints);
+  const left = turn.claim - row!.claimed.length;
+  // What this statement settled of an ordered endpoint releases that endpoint's next message, which
+  // its snapshot could not see: claim again now rather than a poll interval later.
+  if (row!.freed_ordered && left > 0) claimed.push(...(await successTurnInOne(db, profile, { ...turn, completions: [], claim: left })).claimed);
+  return { applied: cs.map((c) => done.has(c.messageId)), claimed };
 }
 
 const SUCCESS_COLUMNS: ValuesColumns<{ id: string; worker_id: string; attempt: number; last_http_status: number | null; updated_at: number }> = {

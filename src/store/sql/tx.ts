@@ -13,13 +13,20 @@ const ATTEMPTS = 5;
  * mechanism). Once it committed, this process's listeners hear of the work it queued (`root`: the
  * store's database, when `db` is one of its connections).
  */
-export async function transaction<T>(db: Kysely<Tables>, fn: (trx: Transaction<Tables>) => Promise<T>, root: Kysely<Tables> = db): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
+export function transaction<T>(db: Kysely<Tables>, fn: (trx: Transaction<Tables>) => Promise<T>, root: Kysely<Tables> = db): Promise<T> {
+  return retryTransient(async () => {
     let current: Transaction<Tables> | undefined;
+    const out = await db.transaction().execute((trx) => fn((current = trx)));
+    announceCommitted(root, current!);
+    return out;
+  });
+}
+
+/** Runs `fn` — a transaction, or one statement that is its own — again while the database aborts it as a deadlock victim. */
+export async function retryTransient<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
     try {
-      const out = await db.transaction().execute((trx) => fn((current = trx)));
-      announceCommitted(root, current!);
-      return out;
+      return await fn();
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (!code || !TRANSIENT.has(code) || attempt >= ATTEMPTS) throw e;
