@@ -27,13 +27,14 @@ export async function notifyWork(trx: Transaction<Tables>, profile: BackendProfi
   kinds.add(kind);
 }
 
-/** Called by `transaction()` after `trx` committed on `db`. */
-export function announceCommitted(db: Kysely<Tables>, trx: Transaction<Tables>): void {
+/** Called by `transaction()` after `trx` committed on `db`; returns the kinds of work it queued. */
+export function announceCommitted(db: Kysely<Tables>, trx: Transaction<Tables>): ReadonlySet<WorkKind> | undefined {
   const kinds = queued.get(trx);
-  if (!kinds) return;
+  if (!kinds) return undefined;
   queued.delete(trx);
   const listeners = local.get(db);
   if (listeners) for (const k of kinds) listeners.emit(k);
+  return kinds;
 }
 
 /** Listens in-process for work committed on `db`; returns the unsubscribe function. */

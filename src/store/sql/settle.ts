@@ -8,7 +8,7 @@ import { writeEvents } from './outbox.ts';
 import { toJson } from './rows.ts';
 import { applyAdvances, claimIn, HEAD_COLUMNS, headFacts, toAdvanceNode, type Head } from './scheduling.ts';
 import type { Tables } from './tables.ts';
-import { transaction } from './tx.ts';
+import { lazyTransaction, transaction } from './tx.ts';
 import { inList, keyIn, keyParams, rowParams, run, statement } from './statements.ts';
 import { chunks, valuesCte, valuesNames, type ValuesColumns } from './values.ts';
 
@@ -26,7 +26,12 @@ const MAX_PASSES = 8;
  * is claimed in another pass, so a chain of transforms and an output costs one commit.
  */
 export function settleAndClaim(db: Db, profile: BackendProfile, turn: Turn, rules: SchedulingRules): Promise<TurnOutcome> {
-  return transaction(db, async (trx) => {
+  // A turn that records no result from outside this process — it claims, and settles only the
+  // deterministic tasks it evaluated itself — may be undone by a power loss at no cost but doing it
+  // again, so where every commit is this process's (SQLite: see lazyTransaction) it does not wait
+  // for the disk. Results of tasks that reached outside (`http`, `agent`) always do.
+  const commit = profile.singleProcess && turn.completions.length === 0 ? lazyTransaction : (d: Db, _p: BackendProfile, fn: (trx: Trx) => Promise<TurnOutcome>) => transaction(d, fn);
+  return commit(db, profile, async (trx) => {
     const events: NewEvent[] = [];
     const first = await settleIn(trx, profile, turn, turn.completions, rules, events);
     const { settled, ended } = first;

@@ -14,10 +14,23 @@ const ATTEMPTS = 5;
  * store's database, when `db` is one of its connections).
  */
 export function transaction<T>(db: Kysely<Tables>, fn: (trx: Transaction<Tables>) => Promise<T>, root: Kysely<Tables> = db): Promise<T> {
+  return committed(db, fn, root, true);
+}
+
+/**
+ * Databases holding outbound events written by a lazy commit that no durable commit has synced yet
+ * (SQLite, where all commits of the database are this process's). In WAL mode a durable commit
+ * syncs every commit before it, so the first one clears this.
+ */
+const unsyncedEvents = new WeakSet<Kysely<Tables>>();
+
+async function committed<T>(db: Kysely<Tables>, fn: (trx: Transaction<Tables>) => Promise<T>, root: Kysely<Tables>, durable: boolean): Promise<T> {
   return retryTransient(async () => {
     let current: Transaction<Tables> | undefined;
     const out = await db.transaction().execute((trx) => fn((current = trx)));
-    announceCommitted(root, current!);
+    const kinds = announceCommitted(root, current!);
+    if (durable) unsyncedEvents.delete(root);
+    else if (kinds?.has('messages')) unsyncedEvents.add(root);
     return out;
   });
 }
@@ -39,7 +52,12 @@ export async function retryTransient<T>(fn: () => Promise<T>): Promise<T> {
  * A transaction whose commit does not wait for the disk (see `lazyCommit` in the profile): for
  * writes that may be lost with the machine's power because losing them only repeats work that is
  * allowed to repeat — a delivery recorded as done is, at worst, delivered again (at-least-once, same
- * `webhook-id`). Never for accepts or node completions.
+ * `webhook-id`); a deterministic task evaluated again gives the same result. Never for accepts or
+ * the results of tasks that reach outside (`http`, `agent`).
+ *
+ * Events such a commit wrote must not leave before they are on disk — after a power loss they would
+ * be written again under new ids — so while any are unsynced, the next lazy transaction (the
+ * dispatcher's claim among them) commits durably instead, which syncs them too.
  */
 export async function lazyTransaction<T>(db: Kysely<Tables>, profile: BackendProfile, fn: (trx: Transaction<Tables>) => Promise<T>): Promise<T> {
   const lazy = profile.lazyCommit;
@@ -52,9 +70,11 @@ export async function lazyTransaction<T>(db: Kysely<Tables>, profile: BackendPro
   // The connection is held from before to after, so no other transaction commits in between with
   // the relaxed setting.
   return db.connection().execute(async (conn) => {
+    // Checked holding the only connection: no commit can come between the check and this one.
+    if (unsyncedEvents.has(db)) return committed(conn, fn, db, true);
     await sql.raw(lazy.before).execute(conn);
     try {
-      return await transaction(conn, fn, db);
+      return await committed(conn, fn, db, false);
     } finally {
       await sql.raw(lazy.after).execute(conn);
     }
