@@ -11,7 +11,8 @@ import type { AcceptItem, AcceptOutcome, Store } from '../store/store.ts';
  */
 export class GroupCommitter {
   private queue: { item: AcceptItem; resolve: (o: AcceptOutcome) => void; reject: (e: unknown) => void }[] = [];
-  private flushing = false;
+  /** Transactions in flight. */
+  private committing = 0;
   private scheduled = false;
 
   constructor(
@@ -20,41 +21,50 @@ export class GroupCommitter {
     private readonly maxBatch = 128,
     /** Runs after each commit, before its callers hear of it: the chaos benchmark's kill point. */
     private readonly afterCommit?: (items: number) => void,
+    /**
+     * Transactions in flight at once. One where the store has one connection (SQLite: a second would
+     * only queue behind the first, smaller). With PostgreSQL a commit is a few round trips during
+     * which this process and the database both idle; a second batch in flight overlaps them.
+     */
+    private readonly maxInFlight = 1,
   ) {}
 
   submit(item: AcceptItem): Promise<AcceptOutcome> {
     return new Promise((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      if (this.flushing || this.scheduled) return;
-      this.scheduled = true;
-      // setImmediate runs after the I/O callbacks of this loop turn, so requests read together commit together.
-      setImmediate(() => {
-        this.scheduled = false;
-        void this.flush();
-      });
+      this.schedule();
     });
   }
 
   /** Resolves once everything submitted so far is committed (for shutdown). */
   async drain(): Promise<void> {
-    while (this.flushing || this.scheduled || this.queue.length) await new Promise((r) => setImmediate(r));
+    while (this.committing || this.scheduled || this.queue.length) await new Promise((r) => setImmediate(r));
   }
 
-  private async flush(): Promise<void> {
-    this.flushing = true;
+  private schedule(): void {
+    if (this.committing >= this.maxInFlight || this.scheduled || this.queue.length === 0) return;
+    this.scheduled = true;
+    // setImmediate runs after the I/O callbacks of this loop turn, so requests read together commit together.
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.commitNext();
+    });
+  }
+
+  private async commitNext(): Promise<void> {
+    if (this.committing >= this.maxInFlight || this.queue.length === 0) return;
+    const batch = this.queue.splice(0, this.maxBatch);
+    this.committing++;
     try {
-      while (this.queue.length) {
-        const batch = this.queue.splice(0, this.maxBatch);
-        try {
-          const outcomes = await this.runs.acceptMany(batch.map((b) => b.item));
-          this.afterCommit?.(batch.length);
-          batch.forEach((b, i) => b.resolve(outcomes[i]!));
-        } catch (e) {
-          for (const b of batch) b.reject(e);
-        }
-      }
+      const outcomes = await this.runs.acceptMany(batch.map((b) => b.item));
+      this.afterCommit?.(batch.length);
+      batch.forEach((b, i) => b.resolve(outcomes[i]!));
+    } catch (e) {
+      for (const b of batch) b.reject(e);
     } finally {
-      this.flushing = false;
+      this.committing--;
     }
+    // What arrived during this commit is the next batch.
+    this.schedule();
   }
 }
