@@ -251,7 +251,7 @@ export async function applyAdvances(
       `fail executions ${part.length}`,
       (p) => `${valuesCte(p, FAIL_COLUMNS, part.length)}
       UPDATE executions SET status = 'failed', finished_at = ${p()}, err_code = v.err_code, err_msg = v.err_msg
-        FROM v WHERE executions.id = v.id AND executions.status IN ('init', 'executing')
+        FROM v WHERE executions.id = v.id AND ${UNINDEXED_STATUS} IN ('init', 'executing')
       RETURNING executions.id`,
     );
     for (const r of await run<{ id: string }>(trx, text, [...rowParams(part, failNames), now])) endedNow.add(r.id);
