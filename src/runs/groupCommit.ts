@@ -64,7 +64,8 @@ export class GroupCommitter {
     } finally {
       this.committing--;
     }
-    // What arrived during this commit is the next batch.
-    this.schedule();
+    // What arrived during this commit is the next batch, taken at once: yielding a loop turn first
+    // measured about 5% lower SQLite ingest (4 runs each, noisy).
+    void this.commitNext();
   }
 }
