@@ -508,23 +508,39 @@ for (const kind of STORE_KINDS) {
       const turn = (completions: CompleteMessageInput[], claim: number, now: number) => store.outbox.settleAndClaimMessages({ workerId: 'dq', completions, claim, now, leaseMs: 1_000, rules: RULES });
       const first = mine((await turn([], 100, 110_000)).claimed);
       assert.equal(first.length, 1, 'an ordered endpoint releases one message at a time');
-      const m = first[0]!;
+      // A first attempt fails: the endpoint is failing from then on, and the message is due again at once.
+      const failed: CompleteMessageInput = {
+        messageId: first[0]!.message.id,
+        workerId: 'dq',
+        attempt: { attempt: first[0]!.attempt, startedAt: 110_000, finishedAt: 110_005, latencyMs: 5, httpStatus: 503, outcome: 'failed' },
+        next: { type: 'retry', at: 110_006 },
+        now: 110_005,
+      };
+      assert.deepEqual((await turn([failed], 0, 110_005)).applied, [true]);
+      assert.equal((await store.outbox.getEndpoint('ws-4', 'ep-seq'))?.failingSince, 110_005);
+      const again = mine((await turn([], 100, 110_007)).claimed);
+      assert.equal(again[0]?.message.id, first[0]!.message.id, 'the retry is next, and the only one');
+      const m = again[0]!;
       const ok = (workerId: string): CompleteMessageInput => ({
         messageId: m.message.id,
         workerId,
-        attempt: { attempt: m.attempt, startedAt: 110_000, finishedAt: 110_010, latencyMs: 10, httpStatus: 204, responseExcerpt: 'fine', outcome: 'succeeded' },
+        attempt: { attempt: m.attempt, startedAt: 110_008, finishedAt: 110_010, latencyMs: 10, httpStatus: 204, responseExcerpt: 'fine', outcome: 'succeeded' },
         next: { type: 'succeeded' },
         now: 110_010,
       });
       assert.deepEqual((await turn([ok('intruder')], 0, 110_015)).applied, [false], 'only the lease holder writes');
       const settled = await turn([ok('dq')], 100, 110_020);
+      assert.equal((await store.outbox.getEndpoint('ws-4', 'ep-seq'))?.failingSince, undefined, 'an endpoint that answers is no longer failing');
       assert.deepEqual(settled.applied, [true]);
       const next = mine(settled.claimed);
       assert.equal(next.length, 1, "the endpoint's next message is claimed in the turn that settled the one before it");
       assert.notEqual(next[0]!.message.id, m.message.id);
       const log = (await store.outbox.listMessages({ workspaceId: 'ws-4', endpointId: 'ep-seq', limit: 10 })).find((x) => x.id === m.message.id)!;
       assert.equal(log.status, 'succeeded');
-      assert.deepEqual(log.attemptLog.map((a) => [a.attempt, a.httpStatus, a.latencyMs, a.responseExcerpt, a.outcome]), [[1, 204, 10, 'fine', 'succeeded']]);
+      assert.deepEqual(log.attemptLog.map((a) => [a.attempt, a.httpStatus, a.latencyMs, a.responseExcerpt, a.outcome]), [
+        [1, 503, 5, undefined, 'failed'],
+        [2, 204, 10, 'fine', 'succeeded'],
+      ]);
     });
   });
 }
