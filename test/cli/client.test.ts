@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -45,6 +45,7 @@ describe('flowgate CLI against a running server', () => {
     await t.close();
     await crm.close();
     await receiver.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('--version prints the package version', async () => {
