@@ -3,7 +3,7 @@ import os from 'node:os';
 import { countAccepted, executionTimings, pendingRuns, seedExecutions, type Db } from './lib/db.ts';
 import { load, paced, uniqueBody, uniquePost, type LoadResult } from './lib/load.ts';
 import { ONE_TASK, threeTasks } from './lib/workflows.ts';
-import { api, BENCH_KEY, dropBenchSchemas, freshDataDir, freshSchema, startFloor, startFlowgate, type Running } from './lib/servers.ts';
+import { api, BENCH_KEY, dropBenchSchemas, freshDataDir, freshSchema, startFloor, startFlowgate, withCpu, type Running } from './lib/servers.ts';
 
 /**
  * `npm run bench [-- --quick] [--only ingest,e2e,light,reads]`: Flowgate against the floor (node:http + one INSERT) in one run, on
@@ -56,9 +56,9 @@ async function ingest(kind: 'sqlite' | 'postgres'): Promise<void> {
     const url = `${fg.url}/v1/openapi/webhook/${wh.webhookId}/run`;
     let accepted = 0;
     for (const c of [1, 50]) {
-      const r = await load({ url, connections: c, duration: DURATION, requests: uniquePost() });
+      const { result: r, note } = await withCpu(fg.pid, kind === 'postgres', () => load({ url, connections: c, duration: DURATION, requests: uniquePost() }), (x) => x.ok);
       accepted += r.ok;
-      print({ scenario: `ingest ${kind} webhook c=${c}`, result: r, rssMb: fg.peakRssMb() });
+      print({ scenario: `ingest ${kind} webhook c=${c}`, result: r, rssMb: fg.peakRssMb(), note: c === 50 ? note : undefined });
     }
     await fg.stop();
     const stored = await countAccepted(db);
@@ -77,8 +77,8 @@ async function floor(kind: 'sqlite' | 'postgres'): Promise<void> {
   const f = await startFloor(kind, env);
   try {
     for (const c of [1, 50]) {
-      const r = await load({ url: `${f.url}/`, connections: c, duration: DURATION, requests: uniquePost() });
-      print({ scenario: `floor ${kind} node:http+INSERT c=${c}`, result: r, rssMb: f.peakRssMb() });
+      const { result: r, note } = await withCpu(f.pid, kind === 'postgres', () => load({ url: `${f.url}/`, connections: c, duration: DURATION, requests: uniquePost() }), (x) => x.ok);
+      print({ scenario: `floor ${kind} node:http+INSERT c=${c}`, result: r, rssMb: f.peakRssMb(), note: c === 50 ? note : undefined });
     }
   } finally {
     await f.stop();

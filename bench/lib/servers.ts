@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -20,6 +20,40 @@ export interface Running {
 export function peakRssMb(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** CPU time (user + system) of a process so far, in ms: /proc counts clock ticks of 10 ms (USER_HZ = 100 on Linux). */
+export function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** The same, summed over every process named `postgres…` on this machine (the local server the benchmarks use). */
+export function postgresCpuMs(): number {
+  let total = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/comm`, 'utf8').startsWith('postgres')) total += cpuMs(Number(d));
+    } catch {
+      /* the process ended meanwhile */
+    }
+  }
+  return total;
+}
+
+/**
+ * Runs `fn` (a load against `pid`) and says how much CPU each of its `requests()` cost the server
+ * and, for PostgreSQL, the database: what decides a 2-core machine's ceiling.
+ */
+export async function withCpu<T>(pid: number, postgres: boolean, fn: () => Promise<T>, requests: (r: T) => number): Promise<{ result: T; note: string }> {
+  const s0 = cpuMs(pid);
+  const p0 = postgres ? postgresCpuMs() : 0;
+  const result = await fn();
+  const n = Math.max(1, requests(result));
+  const us = (ms: number) => ((ms * 1000) / n).toFixed(0);
+  const note = `CPU/request: server ${us(cpuMs(pid) - s0)} µs${postgres ? `, postgres ${us(postgresCpuMs() - p0)} µs` : ''}`;
+  return { result, note };
 }
 
 const dataDirs: string[] = [];
