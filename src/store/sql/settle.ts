@@ -30,38 +30,40 @@ export function settleAndClaim(db: Db, profile: BackendProfile, turn: Turn, rule
   // deterministic tasks it evaluated itself — may be undone by a power loss at no cost but doing it
   // again, so where every commit is this process's (SQLite: see lazyTransaction) it does not wait
   // for the disk. Results of tasks that reached outside (`http`, `agent`) always do.
-  const commit = profile.singleProcess && turn.completions.length === 0 ? lazyTransaction : (d: Db, _p: BackendProfile, fn: (trx: Trx) => Promise<TurnOutcome>) => transaction(d, fn);
-  return commit(db, profile, async (trx) => {
-    const events: NewEvent[] = [];
-    const first = await settleIn(trx, profile, turn, turn.completions, rules, events);
-    const { settled, ended } = first;
-    let released = first.released;
-    const claimed: ClaimedWork[] = [];
-    let evaluated = 0;
-    let more = false;
-    for (let pass = 0, free = turn.claim; free > 0 && pass < MAX_PASSES; pass++) {
-      const got = await claimIn(trx, profile, turn.workerId, free, turn.now, turn.leaseMs, events);
-      more = got.length === free;
-      const inline: Completion[] = [];
-      for (const work of got) {
-        const result = await rules.evaluate?.(work);
-        if (result) inline.push({ executionId: work.executionId, nodeId: work.nodeId, attempt: work.attempt, result });
-        else claimed.push(work);
-      }
-      free -= got.length - inline.length;
-      if (inline.length === 0) break;
-      evaluated += inline.length;
-      const next = await settleIn(trx, profile, turn, inline, rules, events);
-      ended.push(...next.ended);
-      released += next.released;
-      if (!more && next.released === 0) break;
-      more = true;
+  const lazy = profile.singleProcess && turn.completions.length === 0;
+  return lazy ? lazyTransaction(db, profile, (trx) => turnIn(trx, profile, turn, rules)) : transaction(db, (trx) => turnIn(trx, profile, turn, rules));
+}
+
+async function turnIn(trx: Trx, profile: BackendProfile, turn: Turn, rules: SchedulingRules): Promise<TurnOutcome> {
+  const events: NewEvent[] = [];
+  const first = await settleIn(trx, profile, turn, turn.completions, rules, events);
+  const { settled, ended } = first;
+  let released = first.released;
+  const claimed: ClaimedWork[] = [];
+  let evaluated = 0;
+  let more = false;
+  for (let pass = 0, free = turn.claim; free > 0 && pass < MAX_PASSES; pass++) {
+    const got = await claimIn(trx, profile, turn.workerId, free, turn.now, turn.leaseMs, events);
+    more = got.length === free;
+    const inline: Completion[] = [];
+    for (const work of got) {
+      const result = await rules.evaluate?.(work);
+      if (result) inline.push({ executionId: work.executionId, nodeId: work.nodeId, attempt: work.attempt, result });
+      else claimed.push(work);
     }
-    await writeEvents(trx, profile, events);
-    // Work this turn released but did not claim itself is for other workers (PostgreSQL).
-    if (released > 0 && more) await notifyWork(trx, profile, 'nodes');
-    return { settled, claimed, ended, evaluated, more };
-  });
+    free -= got.length - inline.length;
+    if (inline.length === 0) break;
+    evaluated += inline.length;
+    const next = await settleIn(trx, profile, turn, inline, rules, events);
+    ended.push(...next.ended);
+    released += next.released;
+    if (!more && next.released === 0) break;
+    more = true;
+  }
+  await writeEvents(trx, profile, events);
+  // Work this turn released but did not claim itself is for other workers (PostgreSQL).
+  if (released > 0 && more) await notifyWork(trx, profile, 'nodes');
+  return { settled, claimed, ended, evaluated, more };
 }
 
 async function settleIn(trx: Trx, profile: BackendProfile, turn: Turn, completions: Completion[], rules: SchedulingRules, events: NewEvent[]) {
