@@ -62,6 +62,11 @@ export interface Config {
   jsonMaxDepth: number;
   /** Longest a client may take to send a whole request, headers and body (408 after). */
   requestTimeoutMs: number;
+  /**
+   * Whether a trigger evaluates its run's deterministic prefix (transform, condition and output tasks
+   * whose inputs are known) and commits it with the run, instead of queueing it for a worker.
+   */
+  evaluateOnAccept: boolean;
   /** Nodes this process runs at once. */
   workerConcurrency: number;
   /** How long a claimed node stays ours without a heartbeat. */
@@ -184,6 +189,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     jsonMaxDepth: int(env, 'FLOWGATE_JSON_MAX_DEPTH', 64),
     requestTimeoutMs: int(env, 'FLOWGATE_REQUEST_TIMEOUT_MS', 60_000),
     maxBacklog: int(env, 'FLOWGATE_MAX_BACKLOG', 10_000),
+    evaluateOnAccept: bool(env, 'FLOWGATE_EVALUATE_ON_ACCEPT', true),
     workerConcurrency: int(env, 'FLOWGATE_WORKER_CONCURRENCY', 32),
     leaseMs: int(env, 'FLOWGATE_LEASE_MS', 30_000),
     pollMs: int(env, 'FLOWGATE_POLL_MS', 500),

@@ -41,6 +41,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly nodesEvaluatedAtAccept = new client.Counter({
+    name: 'flowgate_nodes_evaluated_at_accept_total',
+    help: 'transform, condition and output nodes evaluated and committed with the accept of their run (its deterministic prefix)',
+    registers: [this.registry],
+  });
+
   readonly deliveryAttempts = new client.Histogram({
     name: 'flowgate_event_delivery_seconds',
     help: 'Outbound event delivery attempts by outcome (succeeded, retry, failed, disabled), with their latency',

@@ -15,6 +15,7 @@ import { nextRetryDelay } from './retry.ts';
 import { SCHEDULING_RULES } from './rules.ts';
 import { describeDrift, shapeOf, type Drift } from './shape.ts';
 import { runTask } from './tasks/index.ts';
+import { evaluateInline } from './inline.ts';
 import type { TaskInput, TaskOutcome } from './tasks/types.ts';
 
 export interface WorkerDeps {
@@ -40,16 +41,6 @@ interface InFlight {
 const DEFINITION_CACHE_MAX = 1000;
 // canvasIds are unique per workspace, so the workspace is part of the key.
 const definitionKey = (e: Pick<ExecutionRecord, 'workspaceId' | 'canvasId' | 'version'>) => `${e.workspaceId}/${e.canvasId}@${e.version}`;
-/** Tasks that only evaluate expressions over the context: no side effects, so they run inside a turn. */
-const INLINE_KINDS = new Set(['transform', 'condition', 'output']);
-/** `$fileText` reads the store and the disk: not from inside the store's own transaction. Once per task. */
-const filesRead = new WeakMap<object, boolean>();
-const readsFiles = (task: object) => {
-  let r = filesRead.get(task);
-  if (r === undefined) filesRead.set(task, (r = JSON.stringify(task).includes('fileText')));
-  return r;
-};
-const NEVER_ABORTED = new AbortController().signal;
 /** A result still uncommitted after this many failed turns is given up (its node runs again). */
 const MAX_FAILED_TURNS = 5;
 
@@ -226,18 +217,10 @@ export class Worker {
     const { execution } = work;
     const workflow = this.definitions.get(definitionKey(execution));
     const task = workflow?.tasks.find((t) => t.id === work.nodeId);
-    if (!workflow || !task || !INLINE_KINDS.has(task.kind) || readsFiles(task)) return undefined;
+    if (!workflow || !task) return undefined;
     const started = this.now();
-    const outcome = await this.run({
-      task,
-      workflow,
-      context: evalContext(execution, work.ended),
-      executionId: work.executionId,
-      attempt: work.attempt,
-      signal: NEVER_ABORTED,
-      config: this.deps.config,
-    });
-    if (outcome.type === 'deferred' || (outcome.type === 'failed' && outcome.retryable)) return undefined;
+    const outcome = await evaluateInline(task, workflow, evalContext(execution, work.ended), work.executionId, work.attempt, this.deps.config, this.run);
+    if (!outcome) return undefined;
     const finished = this.now();
     this.deps.metrics?.nodeDuration.observe({ kind: task.kind, outcome: outcome.type }, (finished - started) / 1000);
     return this.toResult({ ...workflow.retry, ...task.retry }, work.attempt, outcome, finished);

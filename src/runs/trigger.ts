@@ -6,11 +6,13 @@ import { newEndpointId, newEndpointSecret, newExecutionId } from '../ids.ts';
 import { checkEndpointUrl } from '../delivery/endpointUrl.ts';
 import type { Bus } from '../engine/bus.ts';
 import type { Metrics } from '../metrics.ts';
-import type { AcceptItem, NewExecution, Store, Trigger, WebhookCallRecord, WorkflowRecord } from '../store/store.ts';
+import { TERMINAL_EXECUTION, type AcceptItem, type ExecutionStatus, type NewExecution, type Store, type Trigger, type WebhookCallRecord, type WorkflowRecord } from '../store/store.ts';
+import type { NewEvent } from '../store/delivery.ts';
 import type { ReadCache } from './readCache.ts';
 import type { GroupCommitter } from './groupCommit.ts';
 import { RECENT_KEY_MAX_MS, RecentKeys, type RecentKey } from './recentKeys.ts';
-import { webhookReceivedEvent } from '../delivery/payloads.ts';
+import { executionEvent, nodeEvent, webhookReceivedEvent } from '../delivery/payloads.ts';
+import { settlePrefix } from '../engine/prefix.ts';
 import type { WorkflowDefinition } from '../workflows/definition.ts';
 import { fileView } from '../files/views.ts';
 import type { Backpressure } from './backpressure.ts';
@@ -67,7 +69,8 @@ export interface TriggerRequest {
 
 export interface Accepted {
   executionId: string;
-  status: 'init';
+  /** `init` (queued), or where the accept's own evaluation of the run's deterministic prefix left it. */
+  status: ExecutionStatus;
   /** The run's `callbackUrl` endpoint: its id and the secret its deliveries are signed with. */
   callback?: { endpointId: string; secret: string };
   /** True when this answers a repeated Idempotency-Key with the original execution. */
@@ -133,6 +136,7 @@ export class RunTrigger {
     };
 
     if (!req.idempotencyKey) {
+      await this.settle(wf.definition, execution);
       const r = await this.commit({ execution, ...this.callOf(req, execution) });
       if (r.type !== 'created') throw new Error(`unexpected accept outcome ${r.type}`);
       return this.accepted(execution, req);
@@ -151,7 +155,7 @@ export class RunTrigger {
       // Nothing was committed for this call: the caller records it in the webhook's history.
       return first.ok ? ok({ ...first.value, replayed: true, callRecorded: req.webhookCall ? false : undefined }) : first;
     }
-    const commit = inMemory ? this.commitRemembered(execution, req, pendingKey) : this.commitOnce(execution, req, scope);
+    const commit = this.settle(wf.definition, execution).then(() => (inMemory ? this.commitRemembered(execution, req, pendingKey) : this.commitOnce(execution, req, scope)));
     this.pending.set(pendingKey, commit);
     try {
       return await commit;
@@ -169,7 +173,7 @@ export class RunTrigger {
   private async commitRemembered(execution: NewExecution, req: TriggerRequest, key: string): Promise<Result<Accepted>> {
     const r = await this.commit({ execution: { ...execution, triggerKey: req.idempotencyKey }, ...this.callOf(req, execution) });
     if (r.type !== 'created') throw new Error(`unexpected accept outcome ${r.type}`);
-    const response = { executionId: execution.executionId, status: 'init', callback: callbackView(execution) };
+    const response = { executionId: execution.executionId, status: statusOf(execution), callback: callbackView(execution) };
     this.recent!.remember(key, { executionId: execution.executionId, requestHash: this.requestHash(req), response, expiresAt: execution.now + req.idempotencyTtlMs! }, execution.now);
     return this.accepted(execution, req);
   }
@@ -177,22 +181,22 @@ export class RunTrigger {
   /** The answer to a key seen before: the first execution, or a refusal when the request differs. */
   private replay(seen: RecentKey, requestHash: string, req: TriggerRequest): Result<Accepted> {
     if (seen.requestHash !== requestHash) return fail('IDEMPOTENCY_KEY_REUSED');
-    const original = seen.response as { callback?: Accepted['callback'] };
+    const original = seen.response as { status?: ExecutionStatus; callback?: Accepted['callback'] };
     // Nothing was committed for this call: the caller records it in the webhook's history.
-    return ok({ executionId: seen.executionId, status: 'init', replayed: true, callback: original.callback, callRecorded: req.webhookCall ? false : undefined });
+    return ok({ executionId: seen.executionId, status: original.status ?? 'init', replayed: true, callback: original.callback, callRecorded: req.webhookCall ? false : undefined });
   }
 
   private async commitOnce(execution: NewExecution, req: TriggerRequest, scope: string): Promise<Result<Accepted>> {
     const requestHash = this.requestHash(req);
-    const response = { executionId: execution.executionId, status: 'init', callback: callbackView(execution) };
+    const response = { executionId: execution.executionId, status: statusOf(execution), callback: callbackView(execution) };
     const idempotency = { scope, key: req.idempotencyKey!, requestHash, response, ttlMs: req.idempotencyTtlMs ?? IDEMPOTENCY_TTL_MS };
     const r = await this.commit({ execution, idempotency, ...this.callOf(req, execution) });
     switch (r.type) {
       case 'created':
         return this.accepted(execution, req);
       case 'replayed': {
-        const original = r.response as { callback?: Accepted['callback'] };
-        return ok({ executionId: r.executionId, status: 'init', replayed: true, callback: original?.callback, callRecorded: req.webhookCall !== undefined });
+        const original = r.response as { status?: ExecutionStatus; callback?: Accepted['callback'] };
+        return ok({ executionId: r.executionId, status: original?.status ?? 'init', replayed: true, callback: original?.callback, callRecorded: req.webhookCall !== undefined });
       }
       case 'key_reused':
         return fail('IDEMPOTENCY_KEY_REUSED');
@@ -212,20 +216,40 @@ export class RunTrigger {
     return r;
   }
 
-  /** The webhook call's history row and `webhook.received` event, committed with the run. */
+  /**
+   * Evaluates the run's deterministic prefix (engine/prefix.ts) so that it commits with the run. Only
+   * once the request is known not to replay an earlier one: a replay evaluates nothing.
+   */
+  private async settle(workflow: WorkflowDefinition, execution: NewExecution): Promise<void> {
+    if (!this.deps.config.evaluateOnAccept) return;
+    const settled = await settlePrefix(workflow, execution, this.deps.config);
+    if (settled) execution.settled = settled;
+  }
+
+  /** The webhook call's history row and `webhook.received` event, and the events of the settled prefix, committed with the run. */
   private callOf(req: TriggerRequest, execution: NewExecution): Pick<AcceptItem, 'call' | 'events'> {
     const c = req.webhookCall;
-    if (!c) return {};
+    const events = settledEvents(execution);
+    if (!c) return events.length ? { events } : {};
     const call: WebhookCallRecord = { ...c, status: 'accepted', httpStatus: 200, executionId: execution.executionId, duplicate: false };
     const facts = { ...c, workspaceId: execution.workspaceId, canvasId: execution.canvasId, executionId: execution.executionId };
-    return { call, events: [webhookReceivedEvent(facts, c.createdAt)] };
+    return { call, events: [webhookReceivedEvent(facts, c.createdAt), ...events] };
   }
 
   private accepted(execution: NewExecution, req: TriggerRequest): Result<Accepted> {
-    this.deps.backpressure?.accepted();
-    this.deps.metrics?.executionsAccepted.inc({ trigger: req.trigger });
-    this.deps.bus.emit('execution.created', execution.executionId);
-    return ok({ executionId: execution.executionId, status: 'init', replayed: false, callback: callbackView(execution), callRecorded: req.webhookCall !== undefined });
+    const { metrics, bus } = this.deps;
+    const status = statusOf(execution);
+    metrics?.executionsAccepted.inc({ trigger: req.trigger });
+    const evaluated = execution.settled?.nodes.filter((n) => n.status !== 'skipped').length;
+    if (evaluated) metrics?.nodesEvaluatedAtAccept.inc(evaluated);
+    if (TERMINAL_EXECUTION.has(status)) {
+      metrics?.executionsEnded.inc({ status });
+      bus.emit('execution.terminal', execution.executionId, status);
+    } else {
+      this.deps.backpressure?.accepted();
+      bus.emit('execution.created', execution.executionId);
+    }
+    return ok({ executionId: execution.executionId, status, replayed: false, callback: callbackView(execution), callRecorded: req.webhookCall !== undefined });
   }
 
   /**
@@ -261,6 +285,26 @@ export const workflowKey = (workspaceId: string, canvasId: string): string => `$
 
 /** What a run's `callbackUrl` hears: how the run ended. Other events need an event endpoint. */
 export const CALLBACK_EVENTS = ['execution.finished', 'execution.failed'] as const;
+
+const statusOf = (e: NewExecution): ExecutionStatus => e.settled?.status ?? 'init';
+
+/**
+ * What the accept's settled prefix announces, as a worker's turn would have: the run started, each
+ * evaluated node ended, and the run ended if nothing was left for a worker.
+ */
+function settledEvents(e: NewExecution): NewEvent[] {
+  const s = e.settled;
+  if (!s) return [];
+  const facts = { executionId: e.executionId, workspaceId: e.workspaceId, canvasId: e.canvasId, trigger: e.trigger, createdAt: e.now, startedAt: e.now };
+  const events = [executionEvent(facts, 'execution.started', e.now)];
+  for (const n of s.nodes) {
+    if (n.status === 'finish') events.push(nodeEvent({ ...facts, nodeId: n.nodeId, attempt: 1 }, 'node.finished', e.now));
+    if (n.status === 'failed') events.push(nodeEvent({ ...facts, nodeId: n.nodeId, attempt: 1, errCode: n.errCode, errMsg: n.errMsg }, 'node.failed', e.now));
+  }
+  if (s.status === 'finish') events.push(executionEvent({ ...facts, finishedAt: e.now }, 'execution.finished', e.now));
+  if (s.status === 'failed') events.push(executionEvent({ ...facts, finishedAt: e.now, errCode: s.errCode, errMsg: s.errMsg }, 'execution.failed', e.now));
+  return events;
+}
 
 const callbackView = (e: NewExecution): Accepted['callback'] => (e.callback ? { endpointId: e.callback.endpointId, secret: e.callback.secret } : undefined);
 

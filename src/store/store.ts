@@ -161,7 +161,28 @@ export interface NewExecution {
   callback?: { endpointId: string; url: string; secret: string; eventTypes: string[] };
   /** The dedupe key the run was accepted under, when no key row is stored with it (a short-lived key). */
   triggerKey?: string;
+  /** Nodes its accept evaluated itself (engine/prefix.ts), written with the run instead of queued. */
+  settled?: SettledAtAccept;
 }
+
+/**
+ * A run's deterministic prefix, evaluated when it was accepted: the nodes that ended (each evaluated
+ * one in attempt 1), the nodes released to the queue, and the run's status after them.
+ */
+export interface SettledAtAccept {
+  status: 'executing' | 'finish' | 'failed';
+  errCode?: ErrorCode;
+  errMsg?: string;
+  nodes: SettledNode[];
+  /** Nodes whose dependencies all ended: queued with the run, for a worker. */
+  runnable: string[];
+}
+
+export type SettledNode =
+  | { nodeId: string; status: 'finish'; output: unknown; messages?: unknown[] }
+  | { nodeId: string; status: 'failed'; errCode: ErrorCode; errMsg: string; messages?: unknown[] }
+  /** A dead branch: never attempted. */
+  | { nodeId: string; status: 'skipped' };
 
 export interface IdempotencyClaim {
   scope: string;

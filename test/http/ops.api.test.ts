@@ -26,17 +26,32 @@ describe('operations endpoints', () => {
     assert.match(m.body, /flowgate_executions_total\{status="finish"\} [1-9]/);
   });
 
-  it('a run of expression tasks is evaluated inside the worker turns that claim it, with the same result', async () => {
-    const run = () => t.api('POST', '/v1/openapi/workflow/c-feedback-triage/run?wait=10', { body: { variables: { feedback: 'same result' } } });
-    const first = await run(); // loads the definition into the worker's cache
-    const second = await run();
-    assert.equal(second.body.data.status, 'finish');
-    const output = async (id: string) => (await t.api('GET', `/v1/openapi/workflow/${id}/output`)).body.data.output.map((o: { nodeId: string; value: unknown }) => [o.nodeId, o.value]);
-    const expected = await output(first.body.data.executionId);
-    assert.ok(expected.length > 0 && expected.every(([, v]: [string, unknown]) => v !== null), JSON.stringify(expected));
-    assert.deepEqual(await output(second.body.data.executionId), expected);
-    const m = await t.api('GET', '/metrics', { key: null });
-    assert.match(m.body, /flowgate_nodes_evaluated_in_turn_total [1-9]/);
+  it('a run of expression tasks is finished by its accept, with the result the worker turns give', async () => {
+    // The same workflow where every task is queued: the worker evaluates them in the turns that claim them.
+    const queued = await startTestServer('sqlite', { workflowsPath: 'examples/workflows', evaluateOnAccept: false });
+    try {
+      const output = async (s: TestServer, id: string) =>
+        (await s.api('GET', `/v1/openapi/workflow/${id}/output`)).body.data.output.map((o: { nodeId: string; value: unknown }) => [o.nodeId, o.value]);
+      // A calm report skips the escalation branch; an urgent one takes it.
+      for (const feedback of ['  Same RESULT here ', 'The site is DOWN again']) {
+        const body = { variables: { feedback } };
+        const atAccept = await t.api('POST', '/v1/openapi/workflow/c-feedback-triage/run', { body });
+        assert.equal(atAccept.body.data.status, 'finish', 'answered finished, without waiting');
+        await queued.api('POST', '/v1/openapi/workflow/c-feedback-triage/run?wait=10', { body }); // loads the definition into the worker's cache
+        const inTurn = await queued.api('POST', '/v1/openapi/workflow/c-feedback-triage/run?wait=10', { body });
+        assert.equal(inTurn.body.data.status, 'finish');
+        const expected = await output(queued, inTurn.body.data.executionId);
+        assert.ok(expected.length > 0 && expected.every(([, v]: [string, unknown]) => v !== null), JSON.stringify(expected));
+        assert.deepEqual(await output(t, atAccept.body.data.executionId), expected);
+        const status = await t.api('GET', `/v1/openapi/workflow/${atAccept.body.data.executionId}/status`);
+        const escalation = status.body.data.nodeExecutions.find((n: { nodeId: string }) => n.nodeId === 'escalation');
+        assert.equal(escalation.flowgateStatus ?? escalation.status, feedback.includes('DOWN') ? 'finish' : 'skipped');
+      }
+      assert.match((await t.api('GET', '/metrics', { key: null })).body, /flowgate_nodes_evaluated_at_accept_total [1-9]/);
+      assert.match((await queued.api('GET', '/metrics', { key: null })).body, /flowgate_nodes_evaluated_in_turn_total [1-9]/);
+    } finally {
+      await queued.close();
+    }
   });
 
   it('serves the OpenAPI 3.1 document with every public path, and the docs page', async () => {

@@ -54,7 +54,7 @@ for (const kind of STORE_KINDS) {
       const r = await call(wh.webhookId, { body: { variables: { feedback: 'hello' } } });
       assert.equal(r.status, 200);
       assert.equal(r.body.data.received, true);
-      assert.equal(r.body.data.status, 'init');
+      assert.equal(r.body.data.status, 'finish', 'its only task, an output, was evaluated with the accept');
       assert.ok(r.headers.get('x-ratelimit-limit-rpm'));
       const done = await waitDone(t, r.body.data.executionId);
       assert.equal(done.status, 'finish');
@@ -254,8 +254,8 @@ describe('limits and overload', () => {
   });
 
   it('past the backlog bound new triggers get 503 SERVICE_OVERLOADED with Retry-After', async () => {
-    // An API-only process runs nothing, so accepted runs stay in the backlog.
-    const t = await startTestServer('sqlite', { workflowsPath: 'examples/workflows', role: 'api', maxBacklog: 3 });
+    // An API-only process that evaluates nothing at accept either: accepted runs stay in the backlog.
+    const t = await startTestServer('sqlite', { workflowsPath: 'examples/workflows', role: 'api', maxBacklog: 3, evaluateOnAccept: false });
     try {
       const run = () => t.api('POST', '/v1/openapi/workflow/c-feedback-triage/run', { body: { variables: { feedback: 'x' } } });
       for (let i = 0; i < 3; i++) assert.equal((await run()).status, 200);

@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { AcceptItem, AcceptOutcome, CreateExecutionResult, NewExecution, WebhookCallRecord } from '../store.ts';
 import type { BackendProfile } from './profile.ts';
 import { insertChunked } from './insert.ts';
+import { toJson } from './rows.ts';
 import { columnList, rowParams, run, statement, tuples } from './statements.ts';
 import { chunks } from './values.ts';
 import { notifyWork } from './notify.ts';
@@ -60,7 +61,7 @@ async function acceptIn(trx: Trx, profile: BackendProfile, items: readonly Accep
   });
   await insertChunked(trx, profile, 'webhook_calls', calls);
   await writeEvents(trx, profile, items.flatMap((it, i) => (outcomes[i]!.type === 'created' ? (it.events ?? []) : [])));
-  if (created.length) await notifyWork(trx, profile, 'nodes');
+  if (created.some((it) => !it.execution!.settled || it.execution!.settled.runnable.length > 0)) await notifyWork(trx, profile, 'nodes');
   return outcomes;
 }
 
@@ -152,67 +153,103 @@ async function heldKeys(trx: Trx, profile: BackendProfile, keys: { workspace_id:
   return held;
 }
 
+/** Who ran the nodes an accept settled, in their attempt rows (a worker writes its own id there). */
+export const ACCEPT_WORKER_ID = 'accept';
+
 async function insertExecutions(trx: Trx, profile: BackendProfile, items: AcceptItem[]): Promise<void> {
   const created = items.map((it) => it.execution!);
   await insertChunked(
     trx,
     profile,
     'executions',
-    items.map(({ execution: e, idempotency }) => ({
-      id: e!.executionId,
-      workspace_id: e!.workspaceId,
-      workflow_id: e!.canvasId,
-      workflow_version: e!.version,
-      status: 'init',
-      trigger: e!.trigger,
-      variables: JSON.stringify(e!.variables),
-      err_code: null,
-      err_msg: null,
-      created_at: e!.now,
-      started_at: null,
-      finished_at: null,
-      deadline_at: e!.deadlineAt,
-      triggered_by: e!.triggeredBy ?? null,
-      trigger_key: idempotency?.key ?? e!.triggerKey ?? null,
-      trigger_headers: e!.triggerHeaders ? JSON.stringify(e!.triggerHeaders) : null,
-    })),
+    items.map(({ execution: e, idempotency }) => {
+      const s = e!.settled;
+      return {
+        id: e!.executionId,
+        workspace_id: e!.workspaceId,
+        workflow_id: e!.canvasId,
+        workflow_version: e!.version,
+        status: s?.status ?? 'init',
+        trigger: e!.trigger,
+        variables: JSON.stringify(e!.variables),
+        err_code: s?.errCode ?? null,
+        err_msg: s?.errMsg ?? null,
+        created_at: e!.now,
+        started_at: s ? e!.now : null,
+        finished_at: s && s.status !== 'executing' ? e!.now : null,
+        deadline_at: e!.deadlineAt,
+        triggered_by: e!.triggeredBy ?? null,
+        trigger_key: idempotency?.key ?? e!.triggerKey ?? null,
+        trigger_headers: e!.triggerHeaders ? JSON.stringify(e!.triggerHeaders) : null,
+      };
+    }),
   );
-  await insertChunked(
-    trx,
-    profile,
-    'node_executions',
-    created.flatMap((e) =>
-      e.nodes.map((n, position) => ({
-        execution_id: e.executionId,
-        node_id: n.nodeId,
-        position,
-        kind: n.kind,
-        title: n.title ?? null,
-        deps: JSON.stringify(n.deps),
-        status: 'init',
-        attempts: 0,
-        // Roots are released to the queue in the same transaction that accepts the run.
-        runnable_at: n.deps.length === 0 ? e.now : null,
-        lease_owner: null,
-        lease_expires_at: null,
-        output: null,
-        messages: null,
-        usage: null,
-        err_code: null,
-        err_msg: null,
-        started_at: null,
-        finished_at: null,
-        drift: null,
-        wait_reason: null,
-      })),
-    ),
-  );
+  await insertChunked(trx, profile, 'node_executions', created.flatMap(nodeRows));
+  await insertChunked(trx, profile, 'node_attempts', created.flatMap(attemptRows));
   // The run's callbackUrl exists before the run can emit anything: same transaction.
   await insertChunked(
     trx,
     profile,
     'event_endpoints',
     created.flatMap((e) => (e.callback ? [callbackRow(e)] : [])),
+  );
+}
+
+/**
+ * A run's node rows. Without a settled prefix its roots are released to the queue; with one, the
+ * nodes it ended are written ended and the ones it released are queued.
+ */
+function nodeRows(e: NewExecution): Tables['node_executions'][] {
+  const ended = new Map(e.settled?.nodes.map((n) => [n.nodeId, n]));
+  const runnable = e.settled ? new Set(e.settled.runnable) : undefined;
+  return e.nodes.map((n, position) => {
+    const s = ended.get(n.nodeId);
+    return {
+      execution_id: e.executionId,
+      node_id: n.nodeId,
+      position,
+      kind: n.kind,
+      title: n.title ?? null,
+      deps: JSON.stringify(n.deps),
+      status: s?.status ?? 'init',
+      attempts: s && s.status !== 'skipped' ? 1 : 0,
+      runnable_at: (runnable ? runnable.has(n.nodeId) : n.deps.length === 0) ? e.now : null,
+      lease_owner: null,
+      lease_expires_at: null,
+      output: s?.status === 'finish' ? toJson(s.output) : null,
+      messages: s && s.status !== 'skipped' ? toJson(s.messages) : null,
+      usage: null,
+      err_code: s?.status === 'failed' ? s.errCode : null,
+      err_msg: s?.status === 'failed' ? s.errMsg : null,
+      started_at: s && s.status !== 'skipped' ? e.now : null,
+      finished_at: s ? e.now : null,
+      drift: null,
+      wait_reason: null,
+    };
+  });
+}
+
+/** The attempt of each node the accept evaluated: one, started and ended at the accept. */
+function attemptRows(e: NewExecution): Tables['node_attempts'][] {
+  return (e.settled?.nodes ?? []).flatMap((n) =>
+    n.status === 'skipped'
+      ? []
+      : [
+          {
+            execution_id: e.executionId,
+            node_id: n.nodeId,
+            attempt: 1,
+            worker_id: ACCEPT_WORKER_ID,
+            status: n.status,
+            http_status: null,
+            err_code: n.status === 'failed' ? n.errCode : null,
+            err_msg: n.status === 'failed' ? n.errMsg : null,
+            started_at: e.now,
+            finished_at: e.now,
+            next_attempt_at: null,
+            input: null,
+          },
+        ],
   );
 }
 

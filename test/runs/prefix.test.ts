@@ -1,0 +1,170 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../src/config.ts';
+import { settlePrefix } from '../../src/engine/prefix.ts';
+import type { NewExecution } from '../../src/store/store.ts';
+import type { WorkflowDefinition } from '../../src/workflows/definition.ts';
+import { receiver, until, type Receiver } from '../delivery/receiver.ts';
+import { fakeServer, json, type FakeServer } from '../helpers/fakes.ts';
+import { startTestServer, waitDone, type TestServer } from '../helpers/server.ts';
+import { STORE_KINDS } from '../helpers/stores.ts';
+
+/** A run's deterministic prefix, evaluated and committed with its accept (engine/prefix.ts). */
+const config = loadConfig({}, { allowPrivateNetworks: true });
+const execution = (variables: Record<string, unknown> = {}): NewExecution => ({
+  executionId: 'we-prefix',
+  workspaceId: 'ws-default',
+  canvasId: 'c-prefix',
+  version: 1,
+  trigger: 'api',
+  variables,
+  nodes: [],
+  now: 1_000,
+  deadlineAt: 2_000,
+});
+const workflow = (tasks: unknown[]): WorkflowDefinition => ({ title: 'prefix', tasks }) as WorkflowDefinition;
+
+describe('deterministic prefix (engine)', () => {
+  it('settles a DAG of expression tasks, skipping the dead branch, and ends the run', async () => {
+    const s = await settlePrefix(
+      workflow([
+        { id: 'n', kind: 'transform', expression: 'variables.x * 2' },
+        { id: 'big', kind: 'condition', dependentTasks: ['n'], expression: 'tasks.n.output > 10' },
+        { id: 'alarm', kind: 'transform', dependentTasks: ['big'], expression: '"big"' },
+        { id: 'out', kind: 'output', dependentTasks: ['n', 'alarm'], value: { n: '{{ tasks.n.output }}', alarm: '{{ tasks.alarm.output }}' } },
+      ]),
+      execution({ x: 2 }),
+      config,
+    );
+    assert.equal(s?.status, 'finish');
+    assert.deepEqual(s?.runnable, []);
+    assert.deepEqual(
+      s?.nodes.map((n) => [n.nodeId, n.status]),
+      [['n', 'finish'], ['big', 'finish'], ['alarm', 'skipped'], ['out', 'finish']],
+    );
+    assert.deepEqual(s?.nodes.find((n) => n.nodeId === 'out'), { nodeId: 'out', status: 'finish', output: { n: 4, alarm: null }, messages: undefined });
+  });
+
+  it('stops at the first task that reaches outside, and queues it', async () => {
+    const s = await settlePrefix(
+      workflow([
+        { id: 'prep', kind: 'transform', expression: '{"n": variables.x}' },
+        { id: 'call', kind: 'http', dependentTasks: ['prep'], request: { method: 'POST', url: 'http://127.0.0.1:1/x' } },
+        { id: 'side', kind: 'output', value: 1 },
+        { id: 'out', kind: 'output', dependentTasks: ['call'], value: '{{ tasks.call.output.status }}' },
+      ]),
+      execution({ x: 1 }),
+      config,
+    );
+    assert.equal(s?.status, 'executing');
+    assert.deepEqual(s?.runnable, ['call']);
+    assert.deepEqual(s?.nodes.map((n) => n.nodeId), ['prep', 'side']);
+  });
+
+  it('fails the run on an expression error, and releases nothing else', async () => {
+    const s = await settlePrefix(
+      workflow([
+        { id: 'bad', kind: 'transform', expression: '$number("not a number") + $error("boom")' },
+        { id: 'call', kind: 'http', request: { method: 'GET', url: 'http://127.0.0.1:1/x' } },
+      ]),
+      execution(),
+      config,
+    );
+    assert.equal(s?.status, 'failed');
+    assert.equal(s?.errCode, 'EXPRESSION_ERROR');
+    assert.match(s?.errMsg ?? '', /Task "bad" failed/);
+    assert.deepEqual(s?.runnable, [], 'a failed run starts nothing new');
+  });
+
+  it('leaves a run alone when nothing in it can be settled at accept', async () => {
+    const http = { id: 'call', kind: 'http', request: { method: 'GET', url: 'http://127.0.0.1:1/x' } };
+    assert.equal(await settlePrefix(workflow([http]), execution(), config), undefined);
+    // $fileText reads the disk and the store: never inside an accept.
+    assert.equal(await settlePrefix(workflow([{ id: 't', kind: 'transform', expression: '$fileText(variables.f)' }]), execution(), config), undefined);
+  });
+});
+
+for (const kind of STORE_KINDS) {
+  describe(`deterministic prefix at accept (${kind})`, () => {
+    let t: TestServer;
+    let rx: Receiver;
+    let api: FakeServer;
+    const calls: unknown[] = [];
+    before(async () => {
+      rx = await receiver();
+      api = await fakeServer((_req, body, res) => {
+        calls.push(JSON.parse(body));
+        json(res, 200, { ok: true });
+      });
+      t = await startTestServer(kind, { allowPrivateNetworks: true });
+      const ep = await t.api('POST', '/v1/event-endpoints', { body: { url: `${rx.url}/hook` } });
+      assert.equal(ep.status, 201, JSON.stringify(ep.body));
+      rx.secrets.push(ep.body.data.secret);
+    });
+    after(async () => {
+      await t.close();
+      await rx.close();
+      await api.close();
+    });
+    const create = async (tasks: unknown[]) => (await t.api('POST', '/v1/workflows', { body: { title: 'prefix', variables: [{ name: 'x', variableType: 'json' }], tasks } })).body.data.canvasId as string;
+    const eventsOf = async (executionId: string, last: string) => {
+      await until(() => rx.deliveries.some((d) => d.type === last && d.data.executionId === executionId), 10_000, last);
+      return rx.deliveries.filter((d) => d.data.executionId === executionId).map((d) => d.type);
+    };
+
+    it('a webhook run of expression tasks is finished when answered, with its attempts, history and events committed', async () => {
+      const canvasId = await create([
+        { id: 'double', kind: 'transform', expression: 'variables.x * 2' },
+        { id: 'out', kind: 'output', dependentTasks: ['double'], value: '{{ tasks.double.output }}' },
+      ]);
+      const wh = (await t.api('POST', '/v1/webhook/enable', { body: { canvasId } })).body.data;
+      const r = await t.api('POST', `/v1/openapi/webhook/${wh.webhookId}/run`, { body: { variables: { x: 21 } }, key: null });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.data.status, 'finish');
+      const id = r.body.data.executionId as string;
+      // Already stored as finished: no worker had to touch it.
+      const e = await t.server.store.runs.getExecution('ws-default', id);
+      assert.equal(e?.status, 'finish');
+      assert.equal(e?.startedAt, e?.createdAt);
+      const attempts = await t.server.store.runs.listAttempts(id);
+      assert.deepEqual(attempts.map((a) => [a.nodeId, a.attempt, a.status, a.workerId]), [['double', 1, 'finish', 'accept'], ['out', 1, 'finish', 'accept']]);
+      const out = await t.api('GET', `/v1/openapi/workflow/${id}/output`);
+      assert.deepEqual(out.body.data.output.map((o: { value: unknown }) => o.value), [42]);
+      assert.deepEqual(await eventsOf(id, 'execution.finished'), ['webhook.received', 'execution.started', 'node.finished', 'node.finished', 'execution.finished']);
+      const h = (await t.api('GET', `/v1/webhook/history?webhookId=${wh.webhookId}`)).body.data;
+      assert.deepEqual([h.records[0].executionId, h.records[0].status], [id, 'success']);
+    });
+
+    it('a run whose prefix ends at an http task is answered executing, and a worker finishes it from there', async () => {
+      const canvasId = await create([
+        { id: 'prep', kind: 'transform', expression: '{"n": variables.x}' },
+        { id: 'call', kind: 'http', dependentTasks: ['prep'], request: { method: 'POST', url: `${api.url}/calls`, body: '{{ tasks.prep.output }}' } },
+        { id: 'out', kind: 'output', dependentTasks: ['call'], value: '{{ tasks.call.output.body.ok }}' },
+      ]);
+      const r = await t.api('POST', `/v1/openapi/workflow/${canvasId}/run`, { body: { variables: { x: 7 } } });
+      assert.equal(r.body.data.status, 'executing');
+      const done = await waitDone(t, r.body.data.executionId);
+      assert.equal(done.status, 'finish');
+      assert.ok(calls.some((c) => JSON.stringify(c) === '{"n":7}'), 'the http task saw the transform evaluated at accept');
+      const out = await t.api('GET', `/v1/openapi/workflow/${r.body.data.executionId}/output`);
+      assert.deepEqual(out.body.data.output.map((o: { value: unknown }) => o.value), [true]);
+      const types = await eventsOf(r.body.data.executionId, 'execution.finished');
+      assert.deepEqual(types, ['execution.started', 'node.finished', 'node.finished', 'node.finished', 'execution.finished'], 'started once, though a worker took it over');
+    });
+
+    it('an expression error fails the run at accept with its error, and a replay of the key evaluates nothing again', async () => {
+      const canvasId = await create([{ id: 'bad', kind: 'transform', expression: '$error("no " & variables.x)' }]);
+      const send = () => t.api('POST', `/v1/openapi/workflow/${canvasId}/run`, { body: { variables: { x: 'way' } }, headers: { 'idempotency-key': `prefix-${kind}` } });
+      const r = await send();
+      assert.equal(r.body.data.status, 'failed');
+      const status = await t.api('GET', `/v1/openapi/workflow/${r.body.data.executionId}/status`);
+      assert.equal(status.body.data.status, 'failed');
+      assert.equal(status.body.data.nodeExecutions[0].errCode, 'EXPRESSION_ERROR');
+      assert.match(status.body.data.nodeExecutions[0].errorMessage, /no way/);
+      assert.deepEqual(await eventsOf(r.body.data.executionId, 'execution.failed'), ['execution.started', 'node.failed', 'execution.failed']);
+      const again = await send();
+      assert.deepEqual([again.body.data.executionId, again.body.data.status, again.headers.get('idempotent-replayed')], [r.body.data.executionId, 'failed', 'true']);
+      assert.equal((await t.server.store.runs.listAttempts(r.body.data.executionId)).length, 1);
+    });
+  });
+}
