@@ -329,7 +329,9 @@ export function releaseLeases(db: Db, profile: BackendProfile, workerId: string 
 
 export async function backlog(db: Db, now: number): Promise<Backlog> {
   const [pending, runnable] = await Promise.all([
-    db.selectFrom('executions').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'init').executeTakeFirstOrThrow(),
+    // A literal status: SQLite counts the partial index `executions_pending` (the unstarted runs only)
+    // without re-preparing the statement for each bound value.
+    db.selectFrom('executions').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', sql.lit('init')).executeTakeFirstOrThrow(),
     db
       .selectFrom('node_executions')
       .select((eb) => eb.fn.countAll<number>().as('n'))
