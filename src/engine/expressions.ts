@@ -38,8 +38,53 @@ export interface EvalOptions {
 }
 
 export async function evaluate(expr: string, input: unknown, opts: EvalOptions = {}): Promise<unknown> {
-  const result = await compile(expr).evaluate(input, { ...opts.functions, env: opts.env ?? {} });
+  const compiled = compile(expr);
+  const path = fieldPath(expr, compiled);
+  if (path) {
+    const v = readPath(input, path);
+    if (v !== NOT_PLAIN) return v === undefined ? null : v;
+  }
+  const result = await compiled.evaluate(input, { ...opts.functions, env: opts.env ?? {} });
   return normalise(result);
+}
+
+/**
+ * Most templates name one value — `{{ variables.email }}`, `{{ tasks.fetch.output.body }}` — and
+ * JSONata's evaluator allocates frames, sequences and promises for each (a third of what an accept
+ * of a one-output workflow allocated). Such a path over plain objects is read directly; it gives
+ * what JSONata gives there (a missing field is `null`). Anything else — arrays on the way or at the
+ * end, which JSONata maps over and flattens, strings, functions, operators — is left to JSONata.
+ */
+const paths = new Map<string, string[] | null>();
+const NOT_PLAIN = Symbol('not a plain object path');
+
+/** The field names of `expr` when JSONata parses it as a bare path of names (no filters, arrays, variables). */
+function fieldPath(expr: string, compiled: Compiled): string[] | null {
+  let p = paths.get(expr);
+  if (p === undefined) {
+    const ast = compiled.ast() as { type?: string; steps?: Record<string, unknown>[] } & Record<string, unknown>;
+    const bare = ast.type === 'path' && Object.keys(ast).length === 2 && Array.isArray(ast.steps);
+    const names = bare && ast.steps!.every((s) => s.type === 'name' && typeof s.value === 'string' && Object.keys(s).every((k) => k === 'type' || k === 'value' || k === 'position'));
+    p = names ? ast.steps!.map((s) => s.value as string) : null;
+    if (paths.size >= CACHE_MAX) paths.clear();
+    paths.set(expr, p);
+  }
+  return p;
+}
+
+const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
+
+function readPath(input: unknown, path: readonly string[]): unknown {
+  let at = input;
+  for (const name of path) {
+    if (!isPlain(at)) return NOT_PLAIN;
+    at = Object.hasOwn(at, name) ? at[name] : undefined;
+    if (at === undefined) return undefined;
+  }
+  if (typeof at === 'object' && at !== null && !isPlain(at)) return NOT_PLAIN;
+  if (typeof at === 'number' && !Number.isFinite(at)) return NOT_PLAIN;
+  if (typeof at === 'function') return NOT_PLAIN;
+  return at;
 }
 
 /**

@@ -22,8 +22,8 @@ export async function settlePrefix(workflow: WorkflowDefinition, execution: NewE
   const record = asRecord(execution);
   const ended: NodeContext[] = [];
   const settled: SettledNode[] = [];
+  let next = advance(nodes);
   for (;;) {
-    const next = advance(nodes);
     for (const id of next.skipped) {
       byId.get(id)!.status = 'skipped';
       settled.push({ nodeId: id, status: 'skipped' });
@@ -39,9 +39,11 @@ export async function settlePrefix(workflow: WorkflowDefinition, execution: NewE
       if (!outcome) continue;
       progressed = true;
       node.runnable = false;
-      const messages = asStored(outcome.messages);
+      // Expression results are already plain JSON values (evaluate normalises them), as a worker
+      // would read them back from the store.
+      const messages = outcome.messages;
       if (outcome.type === 'finished') {
-        const output = asStored(outcome.output);
+        const output = outcome.output;
         node.status = 'finish';
         node.output = output;
         settled.push({ nodeId: id, status: 'finish', output, messages });
@@ -55,21 +57,14 @@ export async function settlePrefix(workflow: WorkflowDefinition, execution: NewE
       }
     }
     if (!progressed) break;
+    next = advance(nodes);
   }
   if (settled.length === 0) return undefined;
-  const outcome = advance(nodes).outcome;
+  // The last advance saw every node as it now is (the loop stops only after one that changed nothing).
+  const outcome = next.outcome;
   if (outcome?.status === 'failed') return { status: 'failed', errCode: outcome.errCode, errMsg: outcome.errMsg, nodes: settled, runnable: [] };
   if (outcome?.status === 'finish') return { status: 'finish', nodes: settled, runnable: [] };
   return { status: 'executing', nodes: settled, runnable: nodes.filter((n) => n.runnable).map((n) => n.nodeId) };
-}
-
-/**
- * A value as a worker would read it back from the store (JSON): what downstream tasks see must not
- * depend on whether their inputs were evaluated at accept or by a worker.
- */
-function asStored<T>(v: T): T | undefined {
-  const text = v === undefined ? undefined : JSON.stringify(v);
-  return text === undefined ? undefined : (JSON.parse(text) as T);
 }
 
 /** The run as its tasks will see it once stored (`evalContext` reads these fields). */
