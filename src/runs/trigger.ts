@@ -232,8 +232,9 @@ export class RunTrigger {
     const events = settledEvents(execution);
     if (!c) return events.length ? { events } : {};
     const call: WebhookCallRecord = { ...c, status: 'accepted', httpStatus: 200, executionId: execution.executionId, duplicate: false };
-    const facts = { ...c, workspaceId: execution.workspaceId, canvasId: execution.canvasId, executionId: execution.executionId };
-    return { call, events: [webhookReceivedEvent(facts, c.createdAt), ...events] };
+    const facts = { workspaceId: execution.workspaceId, webhookId: c.webhookId, canvasId: execution.canvasId, executionId: execution.executionId, recordId: c.recordId, sourceIp: c.sourceIp, bodySize: c.bodySize };
+    events.unshift(webhookReceivedEvent(facts, c.createdAt));
+    return { call, events };
   }
 
   private accepted(execution: NewExecution, req: TriggerRequest): Result<Accepted> {
@@ -295,14 +296,15 @@ const statusOf = (e: NewExecution): ExecutionStatus => e.settled?.status ?? 'ini
 function settledEvents(e: NewExecution): NewEvent[] {
   const s = e.settled;
   if (!s) return [];
-  const facts = { executionId: e.executionId, workspaceId: e.workspaceId, canvasId: e.canvasId, trigger: e.trigger, createdAt: e.now, startedAt: e.now };
-  const events = [executionEvent(facts, 'execution.started', e.now)];
+  const { executionId, workspaceId, canvasId, trigger, now } = e;
+  const facts = { executionId, workspaceId, canvasId, trigger, createdAt: now, startedAt: now };
+  const events = [executionEvent(facts, 'execution.started', now)];
   for (const n of s.nodes) {
-    if (n.status === 'finish') events.push(nodeEvent({ ...facts, nodeId: n.nodeId, attempt: 1 }, 'node.finished', e.now));
-    if (n.status === 'failed') events.push(nodeEvent({ ...facts, nodeId: n.nodeId, attempt: 1, errCode: n.errCode, errMsg: n.errMsg }, 'node.failed', e.now));
+    if (n.status === 'finish') events.push(nodeEvent({ executionId, workspaceId, canvasId, nodeId: n.nodeId, attempt: 1 }, 'node.finished', now));
+    if (n.status === 'failed') events.push(nodeEvent({ executionId, workspaceId, canvasId, nodeId: n.nodeId, attempt: 1, errCode: n.errCode, errMsg: n.errMsg }, 'node.failed', now));
   }
-  if (s.status === 'finish') events.push(executionEvent({ ...facts, finishedAt: e.now }, 'execution.finished', e.now));
-  if (s.status === 'failed') events.push(executionEvent({ ...facts, finishedAt: e.now, errCode: s.errCode, errMsg: s.errMsg }, 'execution.failed', e.now));
+  if (s.status === 'finish') events.push(executionEvent({ ...facts, finishedAt: now }, 'execution.finished', now));
+  if (s.status === 'failed') events.push(executionEvent({ ...facts, finishedAt: now, errCode: s.errCode, errMsg: s.errMsg }, 'execution.failed', now));
   return events;
 }
 
