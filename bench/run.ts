@@ -1,8 +1,8 @@
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import os from 'node:os';
 import { countAccepted, executionTimings, pendingRuns, seedExecutions, type Db } from './lib/db.ts';
 import { load, paced, uniqueBody, uniquePost, type LoadResult } from './lib/load.ts';
-import { ONE_TASK, threeTasks } from './lib/workflows.ts';
+import { ONE_TASK, oneHttpTask, threeTasks } from './lib/workflows.ts';
 import { api, BENCH_KEY, dropBenchSchemas, freshDataDir, freshSchema, startFloor, startFlowgate, withCpu, type Running } from './lib/servers.ts';
 
 /**
@@ -49,16 +49,27 @@ function storeEnv(kind: 'sqlite' | 'postgres'): { env: Record<string, string>; d
 
 async function ingest(kind: 'sqlite' | 'postgres'): Promise<void> {
   const { env, db } = storeEnv(kind);
+  const receiver = await okReceiver();
   const fg = await startFlowgate(env);
   try {
-    const wf = await api(fg.url, 'POST', '/v1/workflows', ONE_TASK);
-    const wh = await api(fg.url, 'POST', '/v1/webhook/enable', { canvasId: wf.canvasId });
-    const url = `${fg.url}/v1/openapi/webhook/${wh.webhookId}/run`;
+    const hook = async (definition: unknown) => {
+      const wf = await api(fg.url, 'POST', '/v1/workflows', definition);
+      const wh = await api(fg.url, 'POST', '/v1/webhook/enable', { canvasId: wf.canvasId });
+      return `${fg.url}/v1/openapi/webhook/${wh.webhookId}/run`;
+    };
+    // The output task is evaluated by the accept itself; the http task is queued, and the worker
+    // calls the receiver on the same event loop while the load goes on.
+    const loads = [
+      { label: 'webhook', url: await hook(ONE_TASK), conns: [1, 50] },
+      { label: 'webhook→http', url: await hook(oneHttpTask(receiver.url)), conns: [50] },
+    ];
     let accepted = 0;
-    for (const c of [1, 50]) {
-      const { result: r, note } = await withCpu(fg.pid, kind === 'postgres', () => load({ url, connections: c, duration: DURATION, requests: uniquePost() }), (x) => x.ok);
-      accepted += r.ok;
-      print({ scenario: `ingest ${kind} webhook c=${c}`, result: r, rssMb: fg.peakRssMb(), note: c === 50 ? note : undefined });
+    for (const { label, url, conns } of loads) {
+      for (const c of conns) {
+        const { result: r, note } = await withCpu(fg.pid, kind === 'postgres', () => load({ url, connections: c, duration: DURATION, requests: uniquePost() }), (x) => x.ok);
+        accepted += r.ok;
+        print({ scenario: `ingest ${kind} ${label} c=${c}`, result: r, rssMb: fg.peakRssMb(), note: c === 50 ? note : undefined });
+      }
     }
     await fg.stop();
     const stored = await countAccepted(db);
@@ -68,7 +79,18 @@ async function ingest(kind: 'sqlite' | 'postgres'): Promise<void> {
     if (stored < accepted) problems.push(line);
   } finally {
     fg.child.kill('SIGKILL');
+    receiver.server.close();
   }
+}
+
+/** A loopback receiver answering every POST with `{"ok":true}`, for the workflows' http tasks. */
+async function okReceiver(): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hook` };
 }
 
 async function floor(kind: 'sqlite' | 'postgres'): Promise<void> {
@@ -92,12 +114,8 @@ async function floor(kind: 'sqlite' | 'postgres'): Promise<void> {
  * the scheduler's overhead per node when nothing queues).
  */
 async function endToEnd(kind: 'sqlite' | 'postgres', rate?: number): Promise<void> {
-  const receiver = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'));
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  const rxUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
+  const receiver = await okReceiver();
+  const rxUrl = receiver.url;
   const { env, db } = storeEnv(kind);
   const fg = await startFlowgate(env);
   try {
@@ -127,7 +145,7 @@ async function endToEnd(kind: 'sqlite' | 'postgres', rate?: number): Promise<voi
     if (t.pending > 0 || t.failed > 0) problems.push(`end to end ${kind} ${label}: ${note}`);
   } finally {
     await fg.stop();
-    receiver.close();
+    receiver.server.close();
   }
 }
 
@@ -164,6 +182,9 @@ function ratios(kind: 'sqlite' | 'postgres'): void {
     const flR = find(`floor ${kind} node:http+INSERT c=${c}`);
     if (fgR && flR) process.stdout.write(`  ratio ingest ÷ floor (${kind}, c=${c}): ${(fgR.rps / flR.rps).toFixed(2)}×  (p99 ${fmt(fgR.p99, 1)} vs ${fmt(flR.p99, 1)} ms)\n`);
   }
+  const httpR = find(`ingest ${kind} webhook→http c=50`);
+  const flR = find(`floor ${kind} node:http+INSERT c=50`);
+  if (httpR && flR) process.stdout.write(`  ratio ingest of an http-task run ÷ floor (${kind}, c=50): ${(httpR.rps / flR.rps).toFixed(2)}×  (p99 ${fmt(httpR.p99, 1)} vs ${fmt(flR.p99, 1)} ms; the worker calls the receiver meanwhile)\n`);
 }
 
 async function main(): Promise<void> {

@@ -1,11 +1,18 @@
 /** The workflows the scenarios run, as data. */
 
-/** One `output` task: the cheapest run, so ingest measures accepting, not running. */
+/** One `output` task: the cheapest run, evaluated by the accept itself (engine/prefix.ts), so ingest measures accepting. */
 export const ONE_TASK = {
   title: 'Ingest',
   variables: [{ name: 'n', variableType: 'json' }],
   tasks: [{ id: 'out', kind: 'output', value: '{{ variables.n }}' }],
 };
+
+/** One `http` task to a loopback receiver: what ingest costs when the worker runs each accepted run's call meanwhile. */
+export const oneHttpTask = (receiverUrl: string) => ({
+  title: 'Ingest to http',
+  variables: [{ name: 'n', variableType: 'json' }],
+  tasks: [{ id: 'call', kind: 'http', request: { method: 'POST', url: receiverUrl, body: '{{ variables }}' } }],
+});
 
 /** transform → http to a loopback receiver → output: every kind of step a real run has. */
 export const threeTasks = (title: string, receiverUrl: string) => ({
