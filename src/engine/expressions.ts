@@ -118,17 +118,45 @@ export function collectTemplateExpressions(value: unknown, out: string[] = []): 
  * interpolated as text (objects as JSON, null/undefined as empty).
  */
 export async function renderString(s: string, input: unknown, opts: EvalOptions = {}): Promise<unknown> {
-  const whole = WHOLE_TEMPLATE.exec(s);
-  if (whole && templateExpressions(s).length === 1) return evaluate(whole[1]!.trim(), input, opts);
-  if (!s.includes('{{')) return s;
+  const t = parsedTemplate(s);
+  if (typeof t === 'string') return t;
+  if (t.whole !== undefined) return evaluate(t.whole, input, opts);
   let out = '';
-  let last = 0;
-  for (const m of s.matchAll(TEMPLATE)) {
-    out += s.slice(last, m.index);
-    out += toText(await evaluate(m[1]!.trim(), input, opts));
-    last = m.index! + m[0].length;
+  for (const part of t.parts) out += typeof part === 'string' ? part : toText(await evaluate(part.expr, input, opts));
+  return out;
+}
+
+/**
+ * A template split once: the text itself, one whole expression, or text and expressions in turn.
+ * Templates come from workflow definitions, so the same few strings render again and again; long
+ * ones (prompts) are split each time rather than kept.
+ */
+type Template = string | { whole?: string; parts: (string | { expr: string })[] };
+const templates = new Map<string, Template>();
+const CACHED_TEMPLATE_MAX = 4096;
+
+function parsedTemplate(s: string): Template {
+  let t = templates.get(s);
+  if (t === undefined) {
+    const whole = WHOLE_TEMPLATE.exec(s);
+    if (whole && templateExpressions(s).length === 1) t = { whole: whole[1]!.trim(), parts: [] };
+    else if (!s.includes('{{')) t = s;
+    else {
+      const parts: (string | { expr: string })[] = [];
+      let last = 0;
+      for (const m of s.matchAll(TEMPLATE)) {
+        parts.push(s.slice(last, m.index), { expr: m[1]!.trim() });
+        last = m.index! + m[0].length;
+      }
+      parts.push(s.slice(last));
+      t = { parts };
+    }
+    if (s.length <= CACHED_TEMPLATE_MAX) {
+      if (templates.size >= CACHE_MAX) templates.clear();
+      templates.set(s, t);
+    }
   }
-  return out + s.slice(last);
+  return t;
 }
 
 export function toText(v: unknown): string {
