@@ -63,8 +63,8 @@ export interface Config {
   /** Longest a client may take to send a whole request, headers and body (408 after). */
   requestTimeoutMs: number;
   /**
-   * Whether a trigger evaluates its run's deterministic prefix (transform, condition and output tasks
-   * whose inputs are known) and commits it with the run, instead of queueing it for a worker.
+   * Whether a trigger of a workflow made only of transform, condition and output tasks evaluates the
+   * run itself and commits it finished, instead of queueing it for a worker.
    */
   evaluateOnAccept: boolean;
   /** Nodes this process runs at once. */

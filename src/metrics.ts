@@ -43,7 +43,7 @@ export class Metrics {
 
   readonly nodesEvaluatedAtAccept = new client.Counter({
     name: 'flowgate_nodes_evaluated_at_accept_total',
-    help: 'transform, condition and output nodes evaluated and committed with the accept of their run (its deterministic prefix)',
+    help: 'transform, condition and output nodes evaluated and committed by the accept of their run (runs of expression tasks only)',
     registers: [this.registry],
   });
 

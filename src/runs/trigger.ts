@@ -12,7 +12,7 @@ import type { ReadCache } from './readCache.ts';
 import type { GroupCommitter } from './groupCommit.ts';
 import { RECENT_KEY_MAX_MS, RecentKeys, type RecentKey } from './recentKeys.ts';
 import { executionEvent, nodeEvent, webhookReceivedEvent } from '../delivery/payloads.ts';
-import { settlePrefix } from '../engine/prefix.ts';
+import { settleAtAccept } from '../engine/atAccept.ts';
 import type { WorkflowDefinition } from '../workflows/definition.ts';
 import { fileView } from '../files/views.ts';
 import type { Backpressure } from './backpressure.ts';
@@ -69,7 +69,7 @@ export interface TriggerRequest {
 
 export interface Accepted {
   executionId: string;
-  /** `init` (queued), or where the accept's own evaluation of the run's deterministic prefix left it. */
+  /** `init` (queued for a worker), or `finish`/`failed` for a run of expression tasks its accept evaluated. */
   status: ExecutionStatus;
   /** The run's `callbackUrl` endpoint: its id and the secret its deliveries are signed with. */
   callback?: { endpointId: string; secret: string };
@@ -217,16 +217,16 @@ export class RunTrigger {
   }
 
   /**
-   * Evaluates the run's deterministic prefix (engine/prefix.ts) so that it commits with the run. Only
+   * Evaluates a run of expression tasks only (engine/atAccept.ts) so that it commits finished. Only
    * once the request is known not to replay an earlier one: a replay evaluates nothing.
    */
   private async settle(workflow: WorkflowDefinition, execution: NewExecution): Promise<void> {
     if (!this.deps.config.evaluateOnAccept) return;
-    const settled = await settlePrefix(workflow, execution, this.deps.config);
+    const settled = await settleAtAccept(workflow, execution, this.deps.config);
     if (settled) execution.settled = settled;
   }
 
-  /** The webhook call's history row and `webhook.received` event, and the events of the settled prefix, committed with the run. */
+  /** The webhook call's history row and `webhook.received` event, and the events of a run its accept settled, committed with the run. */
   private callOf(req: TriggerRequest, execution: NewExecution): Pick<AcceptItem, 'call' | 'events'> {
     const c = req.webhookCall;
     const events = settledEvents(execution);
@@ -289,10 +289,7 @@ export const CALLBACK_EVENTS = ['execution.finished', 'execution.failed'] as con
 
 const statusOf = (e: NewExecution): ExecutionStatus => e.settled?.status ?? 'init';
 
-/**
- * What the accept's settled prefix announces, as a worker's turn would have: the run started, each
- * evaluated node ended, and the run ended if nothing was left for a worker.
- */
+/** What a run its accept settled announces, as a worker's turns would have: it started, each evaluated node ended, it ended. */
 function settledEvents(e: NewExecution): NewEvent[] {
   const s = e.settled;
   if (!s) return [];
@@ -304,7 +301,7 @@ function settledEvents(e: NewExecution): NewEvent[] {
     if (n.status === 'failed') events.push(nodeEvent({ executionId, workspaceId, canvasId, nodeId: n.nodeId, attempt: 1, errCode: n.errCode, errMsg: n.errMsg }, 'node.failed', now));
   }
   if (s.status === 'finish') events.push(executionEvent({ ...facts, finishedAt: now }, 'execution.finished', now));
-  if (s.status === 'failed') events.push(executionEvent({ ...facts, finishedAt: now, errCode: s.errCode, errMsg: s.errMsg }, 'execution.failed', now));
+  else events.push(executionEvent({ ...facts, finishedAt: now, errCode: s.errCode, errMsg: s.errMsg }, 'execution.failed', now));
   return events;
 }
 

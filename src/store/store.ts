@@ -161,21 +161,19 @@ export interface NewExecution {
   callback?: { endpointId: string; url: string; secret: string; eventTypes: string[] };
   /** The dedupe key the run was accepted under, when no key row is stored with it (a short-lived key). */
   triggerKey?: string;
-  /** Nodes its accept evaluated itself (engine/prefix.ts), written with the run instead of queued. */
+  /** The run as its accept evaluated it (engine/atAccept.ts): written finished, never queued. */
   settled?: SettledAtAccept;
 }
 
 /**
- * A run's deterministic prefix, evaluated when it was accepted: the nodes that ended (each evaluated
- * one in attempt 1), the nodes released to the queue, and the run's status after them.
+ * A run of expression tasks only, evaluated while it was accepted: how it ended, and each node —
+ * evaluated in attempt 1, or skipped on a dead branch (nodes after a failed one stay `init`).
  */
 export interface SettledAtAccept {
-  status: 'executing' | 'finish' | 'failed';
+  status: 'finish' | 'failed';
   errCode?: ErrorCode;
   errMsg?: string;
   nodes: SettledNode[];
-  /** Nodes whose dependencies all ended: queued with the run, for a worker. */
-  runnable: string[];
 }
 
 export type SettledNode =

@@ -27,7 +27,7 @@ for (const kind of STORE_KINDS) {
       assert.equal(r.status, 200);
       assert.equal(r.body.success, true);
       assert.match(r.body.data.executionId, /^we-[0-9a-z]{26}$/);
-      // Transforms, a condition and an output only: the accept evaluates them all (engine/prefix.ts).
+      // Transforms, a condition and an output only: the accept evaluates them all (engine/atAccept.ts).
       assert.equal(r.body.data.status, 'finish');
       const done = await waitDone(t, r.body.data.executionId);
       assert.equal(done.status, 'finish');

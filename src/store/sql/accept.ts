@@ -61,7 +61,7 @@ async function acceptIn(trx: Trx, profile: BackendProfile, items: readonly Accep
   });
   await insertChunked(trx, profile, 'webhook_calls', calls);
   await writeEvents(trx, profile, items.flatMap((it, i) => (outcomes[i]!.type === 'created' ? (it.events ?? []) : [])));
-  if (created.some((it) => !it.execution!.settled || it.execution!.settled.runnable.length > 0)) await notifyWork(trx, profile, 'nodes');
+  if (created.some((it) => !it.execution!.settled)) await notifyWork(trx, profile, 'nodes');
   return outcomes;
 }
 
@@ -153,7 +153,7 @@ async function heldKeys(trx: Trx, profile: BackendProfile, keys: { workspace_id:
   return held;
 }
 
-/** Who ran the nodes an accept settled, in their attempt rows (a worker writes its own id there). */
+/** Who ran the nodes of a run its accept settled, in their attempt rows (a worker writes its own id there). */
 export const ACCEPT_WORKER_ID = 'accept';
 
 async function insertExecutions(trx: Trx, profile: BackendProfile, items: AcceptItem[]): Promise<void> {
@@ -176,7 +176,7 @@ async function insertExecutions(trx: Trx, profile: BackendProfile, items: Accept
         err_msg: s?.errMsg ?? null,
         created_at: e!.now,
         started_at: s ? e!.now : null,
-        finished_at: s && s.status !== 'executing' ? e!.now : null,
+        finished_at: s ? e!.now : null,
         deadline_at: e!.deadlineAt,
         triggered_by: e!.triggeredBy ?? null,
         trigger_key: idempotency?.key ?? e!.triggerKey ?? null,
@@ -195,13 +195,9 @@ async function insertExecutions(trx: Trx, profile: BackendProfile, items: Accept
   );
 }
 
-/**
- * A run's node rows. Without a settled prefix its roots are released to the queue; with one, the
- * nodes it ended are written ended and the ones it released are queued.
- */
+/** A run's node rows: its roots released to the queue, or, for a run its accept settled, as they ended. */
 function nodeRows(e: NewExecution): Tables['node_executions'][] {
   const ended = new Map(e.settled?.nodes.map((n) => [n.nodeId, n]));
-  const runnable = e.settled ? new Set(e.settled.runnable) : undefined;
   return e.nodes.map((n, position) => {
     const s = ended.get(n.nodeId);
     return {
@@ -213,7 +209,8 @@ function nodeRows(e: NewExecution): Tables['node_executions'][] {
       deps: JSON.stringify(n.deps),
       status: s?.status ?? 'init',
       attempts: s && s.status !== 'skipped' ? 1 : 0,
-      runnable_at: (runnable ? runnable.has(n.nodeId) : n.deps.length === 0) ? e.now : null,
+      // Roots are released to the queue in the same transaction that accepts the run.
+      runnable_at: !e.settled && n.deps.length === 0 ? e.now : null,
       lease_owner: null,
       lease_expires_at: null,
       output: s?.status === 'finish' ? toJson(s.output) : null,
@@ -229,7 +226,7 @@ function nodeRows(e: NewExecution): Tables['node_executions'][] {
   });
 }
 
-/** The attempt of each node the accept evaluated: one, started and ended at the accept. */
+/** The attempt of each node a run's accept evaluated: one, started and ended at the accept. */
 function attemptRows(e: NewExecution): Tables['node_attempts'][] {
   return (e.settled?.nodes ?? []).flatMap((n) =>
     n.status === 'skipped'

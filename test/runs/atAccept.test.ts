@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config.ts';
-import { settlePrefix } from '../../src/engine/prefix.ts';
+import { settleAtAccept } from '../../src/engine/atAccept.ts';
 import type { NewExecution } from '../../src/store/store.ts';
 import type { WorkflowDefinition } from '../../src/workflows/definition.ts';
 import { receiver, until, type Receiver } from '../delivery/receiver.ts';
@@ -9,7 +9,7 @@ import { fakeServer, json, type FakeServer } from '../helpers/fakes.ts';
 import { startTestServer, waitDone, type TestServer } from '../helpers/server.ts';
 import { STORE_KINDS } from '../helpers/stores.ts';
 
-/** A run's deterministic prefix, evaluated and committed with its accept (engine/prefix.ts). */
+/** Runs of expression tasks only, evaluated and committed finished by their accept (engine/atAccept.ts). */
 const config = loadConfig({}, { allowPrivateNetworks: true });
 const execution = (variables: Record<string, unknown> = {}): NewExecution => ({
   executionId: 'we-prefix',
@@ -24,9 +24,9 @@ const execution = (variables: Record<string, unknown> = {}): NewExecution => ({
 });
 const workflow = (tasks: unknown[]): WorkflowDefinition => ({ title: 'prefix', tasks }) as WorkflowDefinition;
 
-describe('deterministic prefix (engine)', () => {
+describe('expression-only runs at accept (engine)', () => {
   it('settles a DAG of expression tasks, skipping the dead branch, and ends the run', async () => {
-    const s = await settlePrefix(
+    const s = await settleAtAccept(
       workflow([
         { id: 'n', kind: 'transform', expression: 'variables.x * 2' },
         { id: 'big', kind: 'condition', dependentTasks: ['n'], expression: 'tasks.n.output > 10' },
@@ -37,35 +37,36 @@ describe('deterministic prefix (engine)', () => {
       config,
     );
     assert.equal(s?.status, 'finish');
-    assert.deepEqual(s?.runnable, []);
     assert.deepEqual(
       s?.nodes.map((n) => [n.nodeId, n.status]),
       [['n', 'finish'], ['big', 'finish'], ['alarm', 'skipped'], ['out', 'finish']],
     );
     assert.deepEqual(s?.nodes.find((n) => n.nodeId === 'out'), { nodeId: 'out', status: 'finish', output: { n: 4, alarm: null }, messages: undefined });
+    // Skips decided by the advance that ends the run are recorded too.
+    const dead = await settleAtAccept(workflow([{ id: 'c', kind: 'condition', expression: 'false' }, { id: 'out', kind: 'output', dependentTasks: ['c'], value: 1 }]), execution(), config);
+    assert.deepEqual([dead?.status, dead?.nodes.map((n) => [n.nodeId, n.status])], ['finish', [['c', 'finish'], ['out', 'skipped']]]);
   });
 
-  it('stops at the first task that reaches outside, and queues it', async () => {
-    const s = await settlePrefix(
+  it('leaves a workflow with any other task to the queue, even on a branch that would be skipped', async () => {
+    const s = await settleAtAccept(
       workflow([
         { id: 'prep', kind: 'transform', expression: '{"n": variables.x}' },
-        { id: 'call', kind: 'http', dependentTasks: ['prep'], request: { method: 'POST', url: 'http://127.0.0.1:1/x' } },
-        { id: 'side', kind: 'output', value: 1 },
-        { id: 'out', kind: 'output', dependentTasks: ['call'], value: '{{ tasks.call.output.status }}' },
+        { id: 'never', kind: 'condition', dependentTasks: ['prep'], expression: 'false' },
+        { id: 'call', kind: 'http', dependentTasks: ['never'], request: { method: 'POST', url: 'http://127.0.0.1:1/x' } },
+        { id: 'out', kind: 'output', dependentTasks: ['prep'], value: '{{ tasks.prep.output }}' },
       ]),
       execution({ x: 1 }),
       config,
     );
-    assert.equal(s?.status, 'executing');
-    assert.deepEqual(s?.runnable, ['call']);
-    assert.deepEqual(s?.nodes.map((n) => n.nodeId), ['prep', 'side']);
+    assert.equal(s, undefined);
   });
 
-  it('fails the run on an expression error, and releases nothing else', async () => {
-    const s = await settlePrefix(
+  it('fails the run on an expression error, and evaluates nothing after it', async () => {
+    const s = await settleAtAccept(
       workflow([
-        { id: 'bad', kind: 'transform', expression: '$number("not a number") + $error("boom")' },
-        { id: 'call', kind: 'http', request: { method: 'GET', url: 'http://127.0.0.1:1/x' } },
+        { id: 'bad', kind: 'transform', expression: '$error("boom")' },
+        { id: 'ok', kind: 'transform', expression: '1' },
+        { id: 'after', kind: 'output', dependentTasks: ['bad'], value: 1 },
       ]),
       execution(),
       config,
@@ -73,19 +74,17 @@ describe('deterministic prefix (engine)', () => {
     assert.equal(s?.status, 'failed');
     assert.equal(s?.errCode, 'EXPRESSION_ERROR');
     assert.match(s?.errMsg ?? '', /Task "bad" failed/);
-    assert.deepEqual(s?.runnable, [], 'a failed run starts nothing new');
+    assert.deepEqual(s?.nodes.map((n) => [n.nodeId, n.status]), [['bad', 'failed'], ['ok', 'finish']], '"after" stays init, as a worker leaves it');
   });
 
-  it('leaves a run alone when nothing in it can be settled at accept', async () => {
-    const http = { id: 'call', kind: 'http', request: { method: 'GET', url: 'http://127.0.0.1:1/x' } };
-    assert.equal(await settlePrefix(workflow([http]), execution(), config), undefined);
+  it('leaves a run to the queue when a task reads files', async () => {
     // $fileText reads the disk and the store: never inside an accept.
-    assert.equal(await settlePrefix(workflow([{ id: 't', kind: 'transform', expression: '$fileText(variables.f)' }]), execution(), config), undefined);
+    assert.equal(await settleAtAccept(workflow([{ id: 't', kind: 'transform', expression: '$fileText(variables.f)' }]), execution(), config), undefined);
   });
 });
 
 for (const kind of STORE_KINDS) {
-  describe(`deterministic prefix at accept (${kind})`, () => {
+  describe(`expression-only runs at accept (${kind})`, () => {
     let t: TestServer;
     let rx: Receiver;
     let api: FakeServer;
@@ -135,21 +134,23 @@ for (const kind of STORE_KINDS) {
       assert.deepEqual([h.records[0].executionId, h.records[0].status], [id, 'success']);
     });
 
-    it('a run whose prefix ends at an http task is answered executing, and a worker finishes it from there', async () => {
+    it('a run with an http task is answered init and run by a worker, its expression tasks included', async () => {
       const canvasId = await create([
         { id: 'prep', kind: 'transform', expression: '{"n": variables.x}' },
         { id: 'call', kind: 'http', dependentTasks: ['prep'], request: { method: 'POST', url: `${api.url}/calls`, body: '{{ tasks.prep.output }}' } },
         { id: 'out', kind: 'output', dependentTasks: ['call'], value: '{{ tasks.call.output.body.ok }}' },
       ]);
       const r = await t.api('POST', `/v1/openapi/workflow/${canvasId}/run`, { body: { variables: { x: 7 } } });
-      assert.equal(r.body.data.status, 'executing');
+      assert.equal(r.body.data.status, 'init');
       const done = await waitDone(t, r.body.data.executionId);
       assert.equal(done.status, 'finish');
-      assert.ok(calls.some((c) => JSON.stringify(c) === '{"n":7}'), 'the http task saw the transform evaluated at accept');
+      assert.ok(calls.some((c) => JSON.stringify(c) === '{"n":7}'));
       const out = await t.api('GET', `/v1/openapi/workflow/${r.body.data.executionId}/output`);
       assert.deepEqual(out.body.data.output.map((o: { value: unknown }) => o.value), [true]);
+      const attempts = await t.server.store.runs.listAttempts(r.body.data.executionId);
+      assert.ok(attempts.every((a) => a.workerId !== 'accept'), 'no task of it was evaluated by the accept');
       const types = await eventsOf(r.body.data.executionId, 'execution.finished');
-      assert.deepEqual(types, ['execution.started', 'node.finished', 'node.finished', 'node.finished', 'execution.finished'], 'started once, though a worker took it over');
+      assert.deepEqual(types, ['execution.started', 'node.finished', 'node.finished', 'node.finished', 'execution.finished']);
     });
 
     it('an expression error fails the run at accept with its error, and a replay of the key evaluates nothing again', async () => {
