@@ -268,6 +268,21 @@ describe('limits and overload', () => {
     }
   });
 
+  it('runs with work for a worker count toward the backlog even when they start with expression tasks', async () => {
+    // Evaluating at accept is for runs it can finish: this one has an http task, so it waits whole.
+    const t = await startTestServer('sqlite', { role: 'api', maxBacklog: 2 });
+    try {
+      const wf = await t.api('POST', '/v1/workflows', {
+        body: { title: 'mixed', tasks: [{ id: 'prep', kind: 'transform', expression: '1' }, { id: 'call', kind: 'http', dependentTasks: ['prep'], request: { method: 'GET', url: 'https://example.com/' } }] },
+      });
+      const run = () => t.api('POST', `/v1/openapi/workflow/${wf.body.data.canvasId}/run`, { body: {} });
+      for (let i = 0; i < 2; i++) assert.equal((await run()).body.data.status, 'init');
+      assert.equal((await run()).body.errCode, 'SERVICE_OVERLOADED');
+    } finally {
+      await t.close();
+    }
+  });
+
   it('instances sharing REDIS_URL share webhook counters', async () => {
     const prefix = `fgtest${Date.now()}`;
     const a = await startTestServer('postgres', { redisUrl: 'redis://127.0.0.1:6379', redisKeyPrefix: prefix });
