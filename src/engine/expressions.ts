@@ -50,8 +50,8 @@ export async function evaluate(expr: string, input: unknown, opts: EvalOptions =
 
 /**
  * Most templates name one value — `{{ variables.email }}`, `{{ tasks.fetch.output.body }}` — and
- * JSONata's evaluator allocates frames, sequences and promises for each (a third of what an accept
- * of a one-output workflow allocated). Such a path over plain objects is read directly; it gives
+ * JSONata's evaluator allocates frames, sequences and promises for each (about a sixth of what an
+ * accept of a one-output workflow allocated). Such a path over plain objects is read directly; it gives
  * what JSONata gives there (a missing field is `null`). Anything else — arrays on the way or at the
  * end, which JSONata maps over and flattens, strings, functions, operators — is left to JSONata.
  */

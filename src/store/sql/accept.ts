@@ -154,7 +154,7 @@ async function heldKeys(trx: Trx, profile: BackendProfile, keys: { workspace_id:
 }
 
 /** Who ran the nodes of a run its accept settled, in their attempt rows (a worker writes its own id there). */
-export const ACCEPT_WORKER_ID = 'accept';
+const ACCEPT_WORKER_ID = 'accept';
 
 async function insertExecutions(trx: Trx, profile: BackendProfile, items: AcceptItem[]): Promise<void> {
   const created = items.map((it) => it.execution!);
