@@ -12,9 +12,9 @@ import { STORE_KINDS } from '../helpers/stores.ts';
 /** Runs of expression tasks only, evaluated and committed finished by their accept (engine/atAccept.ts). */
 const config = loadConfig({}, { allowPrivateNetworks: true });
 const execution = (variables: Record<string, unknown> = {}): NewExecution => ({
-  executionId: 'we-prefix',
+  executionId: 'we-at-accept',
   workspaceId: 'ws-default',
-  canvasId: 'c-prefix',
+  canvasId: 'c-at-accept',
   version: 1,
   trigger: 'api',
   variables,
@@ -22,7 +22,7 @@ const execution = (variables: Record<string, unknown> = {}): NewExecution => ({
   now: 1_000,
   deadlineAt: 2_000,
 });
-const workflow = (tasks: unknown[]): WorkflowDefinition => ({ title: 'prefix', tasks }) as WorkflowDefinition;
+const workflow = (tasks: unknown[]): WorkflowDefinition => ({ title: 'at accept', tasks }) as WorkflowDefinition;
 
 describe('expression-only runs at accept (engine)', () => {
   it('settles a DAG of expression tasks, skipping the dead branch, and ends the run', async () => {
@@ -105,7 +105,7 @@ for (const kind of STORE_KINDS) {
       await rx.close();
       await api.close();
     });
-    const create = async (tasks: unknown[]) => (await t.api('POST', '/v1/workflows', { body: { title: 'prefix', variables: [{ name: 'x', variableType: 'json' }], tasks } })).body.data.canvasId as string;
+    const create = async (tasks: unknown[]) => (await t.api('POST', '/v1/workflows', { body: { title: 'at accept', variables: [{ name: 'x', variableType: 'json' }], tasks } })).body.data.canvasId as string;
     const eventsOf = async (executionId: string, last: string) => {
       await until(() => rx.deliveries.some((d) => d.type === last && d.data.executionId === executionId), 10_000, last);
       return rx.deliveries.filter((d) => d.data.executionId === executionId).map((d) => d.type);
@@ -155,7 +155,7 @@ for (const kind of STORE_KINDS) {
 
     it('an expression error fails the run at accept with its error, and a replay of the key evaluates nothing again', async () => {
       const canvasId = await create([{ id: 'bad', kind: 'transform', expression: '$error("no " & variables.x)' }]);
-      const send = () => t.api('POST', `/v1/openapi/workflow/${canvasId}/run`, { body: { variables: { x: 'way' } }, headers: { 'idempotency-key': `prefix-${kind}` } });
+      const send = () => t.api('POST', `/v1/openapi/workflow/${canvasId}/run`, { body: { variables: { x: 'way' } }, headers: { 'idempotency-key': `at-accept-${kind}` } });
       const r = await send();
       assert.equal(r.body.data.status, 'failed');
       const status = await t.api('GET', `/v1/openapi/workflow/${r.body.data.executionId}/status`);
