@@ -27,7 +27,11 @@ export function timelineView(e: ExecutionRecord, attempts: AttemptRecord[], mess
   type Entry = { at: number; [k: string]: unknown };
   const entries: Entry[] = [{ at: e.createdAt, type: 'execution.accepted' }];
   if (e.startedAt !== undefined) entries.push({ at: e.startedAt, type: 'execution.started' });
-  for (const a of attempts) {
+  // Attempts begun in the same millisecond (a worker's turn, or a run its accept evaluated) go in the
+  // workflow's task order, not the store's (node id) order.
+  const position = new Map(nodes.map((n) => [n.nodeId, n.position]));
+  const inOrder = [...attempts].sort((a, b) => a.startedAt - b.startedAt || (position.get(a.nodeId) ?? 0) - (position.get(b.nodeId) ?? 0) || a.attempt - b.attempt);
+  for (const a of inOrder) {
     entries.push({
       at: a.startedAt,
       type: 'node.attempt',

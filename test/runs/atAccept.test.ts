@@ -113,8 +113,8 @@ for (const kind of STORE_KINDS) {
 
     it('a webhook run of expression tasks is finished when answered, with its attempts, history and events committed', async () => {
       const canvasId = await create([
-        { id: 'double', kind: 'transform', expression: 'variables.x * 2' },
-        { id: 'out', kind: 'output', dependentTasks: ['double'], value: '{{ tasks.double.output }}' },
+        { id: 'twice', kind: 'transform', expression: 'variables.x * 2' },
+        { id: 'answer', kind: 'output', dependentTasks: ['twice'], value: '{{ tasks.twice.output }}' },
       ]);
       const wh = (await t.api('POST', '/v1/webhook/enable', { body: { canvasId } })).body.data;
       const r = await t.api('POST', `/v1/openapi/webhook/${wh.webhookId}/run`, { body: { variables: { x: 21 } }, key: null });
@@ -126,10 +126,13 @@ for (const kind of STORE_KINDS) {
       assert.equal(e?.status, 'finish');
       assert.equal(e?.startedAt, e?.createdAt);
       const attempts = await t.server.store.runs.listAttempts(id);
-      assert.deepEqual(attempts.map((a) => [a.nodeId, a.attempt, a.status, a.workerId]), [['double', 1, 'finish', 'accept'], ['out', 1, 'finish', 'accept']]);
+      assert.deepEqual(attempts.map((a) => [a.nodeId, a.attempt, a.status, a.workerId]), [['answer', 1, 'finish', 'accept'], ['twice', 1, 'finish', 'accept']]);
       const out = await t.api('GET', `/v1/openapi/workflow/${id}/output`);
       assert.deepEqual(out.body.data.output.map((o: { value: unknown }) => o.value), [42]);
       assert.deepEqual(await eventsOf(id, 'execution.finished'), ['webhook.received', 'execution.started', 'node.finished', 'node.finished', 'execution.finished']);
+      // All in one millisecond: the timeline lists the attempts in the workflow's order, not by node id.
+      const timeline = (await t.api('GET', `/v1/openapi/workflow/${id}/timeline`)).body.data.timeline as { type: string; nodeId?: string }[];
+      assert.deepEqual(timeline.filter((x) => x.type === 'node.attempt').map((x) => x.nodeId), ['twice', 'answer']);
       const h = (await t.api('GET', `/v1/webhook/history?webhookId=${wh.webhookId}`)).body.data;
       assert.deepEqual([h.records[0].executionId, h.records[0].status], [id, 'success']);
     });
