@@ -459,14 +459,19 @@ for (const kind of STORE_KINDS) {
       assert.equal(await store.outbox.replayMessage('ws-2', m1.message.id, 70_000), 'in_flight', 'a second replay changes nothing');
     });
 
-    t('events: a dispatcher turn records a batch of outcomes (one lease lost, one retry) and claims the next, in one transaction', async () => {
-      await store.catalog.ensureWorkspace('ws-3', 1);
-      await store.outbox.createEndpoint({ id: 'ep-batch', workspaceId: 'ws-3', url: 'https://example.com/b', enabled: true, ordered: false, secret: 'whsec_dGVzdA==', createdAt: 1, updatedAt: 1 });
-      for (let i = 0; i < 5; i++) {
-        const e = newExecution(80_000 + i, { workspaceId: 'ws-3' });
+    /** A workspace with one endpoint, and `runs` executions there aborted from `at` on: a message each for it. */
+    const endpointHearing = async (workspaceId: string, id: string, ordered: boolean, runs: number, at: number) => {
+      await store.catalog.ensureWorkspace(workspaceId, 1);
+      await store.outbox.createEndpoint({ id, workspaceId, url: `https://example.com/${id}`, enabled: true, ordered, secret: 'whsec_dGVzdA==', createdAt: 1, updatedAt: 1 });
+      for (let i = 0; i < runs; i++) {
+        const e = newExecution(at + i, { workspaceId });
         await createExecution(e);
-        await store.runs.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'stop', 80_100 + i);
+        await store.runs.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'stop', at + 100 + i);
       }
+    };
+
+    t('events: a dispatcher turn records a batch of outcomes (one lease lost, one retry) and claims the next, in one transaction', async () => {
+      await endpointHearing('ws-3', 'ep-batch', false, 5, 80_000);
       // The queue is shared with earlier tests' messages: only this endpoint's count here.
       const mine = <T extends { endpoint: { id: string } }>(list: T[]) => list.filter((c) => c.endpoint.id === 'ep-batch');
       const claimed = mine((await store.outbox.settleAndClaimMessages({ workerId: 'db1', completions: [], claim: 100, now: 90_000, leaseMs: 1_000, rules: RULES })).claimed).slice(0, 3);
@@ -497,13 +502,7 @@ for (const kind of STORE_KINDS) {
     });
 
     t('events: a turn of successes records them and claims what they free, the next message of an ordered endpoint included', async () => {
-      await store.catalog.ensureWorkspace('ws-4', 1);
-      await store.outbox.createEndpoint({ id: 'ep-seq', workspaceId: 'ws-4', url: 'https://example.com/s', enabled: true, ordered: true, secret: 'whsec_dGVzdA==', createdAt: 1, updatedAt: 1 });
-      for (let i = 0; i < 3; i++) {
-        const e = newExecution(100_000 + i, { workspaceId: 'ws-4' });
-        await createExecution(e);
-        await store.runs.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'stop', 100_100 + i);
-      }
+      await endpointHearing('ws-4', 'ep-seq', true, 3, 100_000);
       const mine = <T extends { endpoint: { id: string } }>(list: T[]) => list.filter((c) => c.endpoint.id === 'ep-seq');
       const turn = (completions: CompleteMessageInput[], claim: number, now: number) => store.outbox.settleAndClaimMessages({ workerId: 'dq', completions, claim, now, leaseMs: 1_000, rules: RULES });
       const first = mine((await turn([], 100, 110_000)).claimed);
