@@ -19,7 +19,7 @@ import { insertChunked } from './insert.ts';
 import { notifyWork } from './notify.ts';
 import { lazyTransaction, retryTransient, transaction } from './tx.ts';
 import { inList, padded, rowParams, run, statement, type Placeholder } from './statements.ts';
-import { chunks, valuesCte, valuesNames, type ValuesColumns } from './values.ts';
+import { chunks, keyedBy, valuesCte, valuesNames, type ValuesColumns } from './values.ts';
 
 /**
  * The delivery queue for outbound events: the same lease discipline as the node queue. A message is
@@ -140,13 +140,13 @@ export function settleAndClaimMessages(db: Db, profile: BackendProfile, turn: Me
  * Successes from `v` (id, worker_id, attempt and the named status and time columns), each only while
  * still leased to that worker at that attempt; returns the moved messages' ids and endpoints.
  */
-const markDelivered = (status: string, at: string, returning = '') => `
+const markDelivered = (profile: BackendProfile, status: string, at: string, returning = '') => `
       UPDATE event_messages
          SET status = 'succeeded', next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
              last_http_status = v.${status}, last_error = NULL, updated_at = v.${at}
         FROM v
        WHERE event_messages.id = v.id AND event_messages.lease_owner = v.worker_id
-         AND event_messages.status = 'delivering' AND event_messages.attempts = v.attempt
+         AND event_messages.status = 'delivering' AND event_messages.attempts = v.attempt${keyedBy(profile, 'event_messages', 'id')}
       RETURNING event_messages.id, event_messages.endpoint_id${returning ? `, ${returning}` : ''}`;
 
 /**
@@ -168,7 +168,7 @@ async function successTurnInOne(db: Db, profile: BackendProfile, turn: MessageTu
     const lease = { owner, until: p(), at: p(), due: p(), limit: p() };
     return `
     WITH v AS (SELECT * FROM ${won}),
-    moved AS (${markDelivered('http_status', 'finished_at', 'event_messages.ordered')}),
+    moved AS (${markDelivered(profile, 'http_status', 'finished_at', 'event_messages.ordered')}),
     logged AS (
       INSERT INTO event_attempts (message_id, attempt, worker_id, started_at, finished_at, http_status, latency_ms, response_excerpt, error, outcome)
       SELECT v.id, v.attempt, v.worker_id, v.started_at, v.finished_at, v.http_status, v.latency_ms, v.response_excerpt, NULL, 'succeeded'
@@ -221,7 +221,7 @@ async function settleSuccesses(trx: Trx, profile: BackendProfile, completions: C
     const text = statement(
       profile,
       `delivered ${part.length}`,
-      (p) => `${valuesCte(p, SUCCESS_COLUMNS, part.length)} ${markDelivered('last_http_status', 'updated_at')}`,
+      (p) => `${valuesCte(p, SUCCESS_COLUMNS, part.length)} ${markDelivered(profile, 'last_http_status', 'updated_at')}`,
     );
     const moved = await run<{ id: string; endpoint_id: string }>(trx, text, rowParams(rows, valuesNames(SUCCESS_COLUMNS)));
     for (const m of moved) {

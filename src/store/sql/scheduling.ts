@@ -10,7 +10,7 @@ import type { ExecutionsTable, Tables } from './tables.ts';
 import { transaction } from './tx.ts';
 import { insertChunked } from './insert.ts';
 import { inList, keyIn, keyParams, rowParams, run, statement, type Placeholder } from './statements.ts';
-import { chunks, valuesCte, valuesNames } from './values.ts';
+import { chunks, keyedBy, valuesCte, valuesNames } from './values.ts';
 
 /**
  * The work queue. Runnable nodes carry `runnable_at`; claiming moves them to `executing` under a
@@ -210,7 +210,7 @@ export async function applyAdvances(
   const pairs = (pick: (d: (typeof decisions)[number]) => string[]) =>
     runs.flatMap((r, i) => pick(decisions[i]!).map((node_id) => ({ execution_id: r.head.id, node_id })));
   // A join on the primary key, not `(a, b) IN (SELECT …)`, which PostgreSQL planned as a scan.
-  const initNodes = `node_executions.execution_id = v.execution_id AND node_executions.node_id = v.node_id AND node_executions.status = 'init'`;
+  const initNodes = `node_executions.execution_id = v.execution_id AND node_executions.node_id = v.node_id AND node_executions.status = 'init'${keyedBy(profile, 'node_executions', 'execution_id')}`;
   const pairNames = valuesNames(PAIR_COLUMNS);
   for (const part of chunks(profile, pairs((d) => d.runnable), pairNames.length)) {
     const text = statement(
@@ -251,7 +251,7 @@ export async function applyAdvances(
       `fail executions ${part.length}`,
       (p) => `${valuesCte(p, FAIL_COLUMNS, part.length)}
       UPDATE executions SET status = 'failed', finished_at = ${p()}, err_code = v.err_code, err_msg = v.err_msg
-        FROM v WHERE executions.id = v.id AND ${UNINDEXED_STATUS} IN ('init', 'executing')
+        FROM v WHERE executions.id = v.id AND ${UNINDEXED_STATUS} IN ('init', 'executing')${keyedBy(profile, 'executions', 'id')}
       RETURNING executions.id`,
     );
     for (const r of await run<{ id: string }>(trx, text, [...rowParams(part, failNames), now])) endedNow.add(r.id);

@@ -10,7 +10,7 @@ import { applyAdvances, claimIn, HEAD_COLUMNS, headFacts, toAdvanceNode, type He
 import type { Tables } from './tables.ts';
 import { lazyTransaction, transaction } from './tx.ts';
 import { inList, keyIn, keyParams, rowParams, run, statement } from './statements.ts';
-import { chunks, valuesCte, valuesNames, type ValuesColumns } from './values.ts';
+import { chunks, keyedBy, valuesCte, valuesNames, type ValuesColumns } from './values.ts';
 
 type Db = Kysely<Tables>;
 type Trx = Transaction<Tables>;
@@ -230,7 +230,7 @@ async function updateLeased<R extends NodeKeyRow>(trx: Trx, profile: BackendProf
       UPDATE node_executions SET ${set}, lease_owner = NULL, lease_expires_at = NULL
         FROM v
        WHERE node_executions.execution_id = v.execution_id AND node_executions.node_id = v.node_id
-         AND node_executions.lease_owner = ${p()} AND node_executions.status = 'executing' AND node_executions.attempts = v.attempt
+         AND node_executions.lease_owner = ${p()} AND node_executions.status = 'executing' AND node_executions.attempts = v.attempt${keyedBy(profile, 'node_executions', 'execution_id')}
       RETURNING node_executions.execution_id, node_executions.node_id`,
     );
     const done = await run<{ execution_id: string; node_id: string }>(trx, text, [...rowParams(part, names), workerId]);
@@ -265,7 +265,7 @@ async function finishAttempts(trx: Trx, profile: BackendProfile, rows: AttemptRo
          SET status = v.status, finished_at = v.finished_at, http_status = v.http_status, err_code = v.err_code,
              err_msg = v.err_msg, next_attempt_at = v.next_attempt_at, input = v.input
         FROM v
-       WHERE node_attempts.execution_id = v.execution_id AND node_attempts.node_id = v.node_id AND node_attempts.attempt = v.attempt`,
+       WHERE node_attempts.execution_id = v.execution_id AND node_attempts.node_id = v.node_id AND node_attempts.attempt = v.attempt${keyedBy(profile, 'node_attempts', 'execution_id')}`,
     );
     await run(trx, text, rowParams(part, names));
   }
