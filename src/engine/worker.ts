@@ -335,8 +335,9 @@ export class Worker {
     // Only nodes we held before the query can be judged by it: a claim that lands while the
     // heartbeat is in flight is not in its answer, and must not be mistaken for a lost lease.
     const asked = [...this.inFlight.keys()];
+    const runs = [...this.inFlight.values()].map((f) => f.claim.executionId);
     try {
-      const held = await this.deps.store.queue.heartbeat(this.id, this.now(), this.deps.config.leaseMs);
+      const held = await this.deps.store.queue.heartbeat(this.id, runs, this.now(), this.deps.config.leaseMs);
       for (const key of asked) {
         if (!held.has(key)) this.inFlight.get(key)?.controller.abort({ code: 'EXECUTION_ABORTED' });
       }

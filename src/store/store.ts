@@ -476,8 +476,11 @@ export interface QueueStore {
    * execution and the outputs of its run's ended nodes.
    */
   settleAndClaim(turn: Turn, rules: SchedulingRules): Promise<TurnOutcome>;
-  /** Extends the leases `workerId` still holds; returns the keys (`executionId/nodeId`) it still holds. */
-  heartbeat(workerId: string, now: number, leaseMs: number): Promise<Set<string>>;
+  /**
+   * Extends the leases `workerId` still holds on nodes of `executionIds` (the runs of its nodes in
+   * flight); returns the keys (`executionId/nodeId`) it still holds there.
+   */
+  heartbeat(workerId: string, executionIds: readonly string[], now: number, leaseMs: number): Promise<Set<string>>;
   /** Makes nodes whose lease expired runnable again (their worker died); returns how many. */
   requeueExpiredLeases(now: number): Promise<number>;
   /** Gives back every lease `workerId` holds, for shutdown or a single-process restart. */

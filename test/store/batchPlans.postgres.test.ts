@@ -10,12 +10,12 @@ const BATCH = 128;
 const QUEUED = 30_000;
 
 /**
- * A worker turn settles and releases its whole batch with `UPDATE … FROM v` statements keyed by
- * primary key. PostgreSQL plans them from the last ANALYZE, which on a queue table often saw no row
- * in the status the statement filters on (`executing`, `init`): it then guesses one matching row,
- * and for a batch of 128 a sequential scan looks cheaper than 128 index probes — a nested loop over
- * the whole table, 500 ms a statement at 30,000 node rows in the end-to-end benchmark. The plans are
- * taken with the parameters the turn ran with, on tables whose statistics say exactly that.
+ * A worker's heartbeat and its turn touch its whole batch by primary key (the turn with
+ * `UPDATE … FROM v`). PostgreSQL plans them from the last ANALYZE, which on a queue table often saw
+ * no row in the status a statement filters on (`executing`, `init`): it then guesses one matching
+ * row, and for a batch of 128 a sequential scan looks cheaper than 128 index probes — a nested loop
+ * over the whole table, 500 ms a statement at 30,000 node rows in the end-to-end benchmark. The plans
+ * are taken with the parameters the statements ran with, on tables whose statistics say exactly that.
  */
 describe('a worker turn keeps its index lookups when the statistics are stale (PostgreSQL)', { skip: !STORE_KINDS.includes('postgres') }, () => {
   let target: StoreTarget;
@@ -57,7 +57,7 @@ describe('a worker turn keeps its index lookups when the statistics are stale (P
     await target?.cleanup(failed);
   });
 
-  it(`settling and releasing ${BATCH} nodes reads no table whole`, async () => {
+  it(`heartbeating, settling and releasing ${BATCH} nodes reads no table whole`, async () => {
     try {
       const runs: NewExecution[] = Array.from({ length: BATCH }, () => ({
         executionId: newExecutionId(10_000),
@@ -80,13 +80,15 @@ describe('a worker turn keeps its index lookups when the statistics are stale (P
       const roots = claimed.filter((c) => mine.has(c.executionId));
       assert.equal(roots.length, BATCH);
 
-      // Records what the turn sends, as the driver sends it.
+      // Records what the heartbeat and the turn send, as the driver sends it.
       pg.Client.prototype.query = function (this: pg.Client, config: unknown, values?: unknown, cb?: unknown) {
         const text = typeof config === 'string' ? config : (config as { text?: string }).text;
         const params = Array.isArray(values) ? values : (config as { values?: unknown[] }).values;
         if (text && /^\s*(WITH|UPDATE)\b/i.test(text)) ran.push({ text, values: params ?? [] });
         return (query as (...a: unknown[]) => unknown).call(this, config, values, cb);
       } as typeof query;
+      const held = await store.queue.heartbeat('w1', [...mine], 10_002, 60_000);
+      assert.equal(held.size, BATCH);
       const turn = await store.queue.settleAndClaim(
         { workerId: 'w1', now: 10_002, leaseMs: 60_000, claim: 0, completions: roots.map((c) => ({ ...c, result: { type: 'finished' as const, output: 1 } })) },
         SCHEDULING_RULES,
@@ -94,9 +96,9 @@ describe('a worker turn keeps its index lookups when the statistics are stale (P
       pg.Client.prototype.query = query;
       assert.equal(turn.settled.filter((s) => s.applied).length, BATCH);
 
-      const keyed = ran.filter((r) => /\bFROM v\b/.test(r.text));
-      // The settle of the nodes, of their attempts, and the release of their successors.
-      assert.ok(keyed.length >= 3, `expected the batch's keyed updates, saw:\n${ran.map((r) => r.text.slice(0, 80)).join('\n')}`);
+      const keyed = ran.filter((r) => /\bFROM v\b|SET lease_expires_at/.test(r.text));
+      // The heartbeat, the settle of the nodes and of their attempts, and the release of their successors.
+      assert.ok(keyed.length >= 4, `expected the batch's keyed updates, saw:\n${ran.map((r) => r.text.slice(0, 80)).join('\n')}`);
       for (const r of keyed) {
         const plan = (await admin.query({ text: `EXPLAIN ${r.text}`, values: r.values })).rows.map((x: Record<string, string>) => x['QUERY PLAN']).join('\n');
         assert.doesNotMatch(plan, /Seq Scan on (executions|node_executions|node_attempts)\b/, `${r.text.slice(0, 300)}…\n→\n${plan}`);

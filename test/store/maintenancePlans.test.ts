@@ -9,13 +9,14 @@ import { readMigrations } from '../../src/store/migrations.ts';
 import { requeueMessages } from '../../src/store/sql/deliveries.ts';
 import { timeOutExecutions } from '../../src/store/sql/executions.ts';
 import { SQLITE_PROFILE } from '../../src/store/sql/profile.ts';
-import { backlog, requeueExpiredLeases } from '../../src/store/sql/scheduling.ts';
+import { backlog, heartbeat, requeueExpiredLeases } from '../../src/store/sql/scheduling.ts';
 import type { Tables } from '../../src/store/sql/tables.ts';
 
 /**
  * The statements the server runs on a timer whatever the load — the backlog count behind
  * backpressure (4× a second while triggers arrive), the execution-timeout sweep and the lease sweeps
- * of nodes and outbound events (every second) — must read their partial indexes: a full scan of `executions`
+ * of nodes and outbound events (every second), the lease heartbeat (twice a second) — must read their
+ * partial indexes or primary keys: a full scan of `executions`
  * or `event_messages` costs the event loop tens of milliseconds at a million rows, every time.
  * SQLite matches a partial index's condition only against literals or a parameter's bound value, and
  * not for a bound `IN` list: the timeout sweep's `status IN (?, ?)` scanned the whole table.
@@ -66,8 +67,9 @@ describe('maintenance statements use their indexes (SQLite)', () => {
     ['the execution-timeout sweep', () => timeOutExecutions(db, SQLITE_PROFILE, Date.now())],
     ['the lease sweep of outbound events', () => requeueMessages(db, { expiredBefore: Date.now() }, Date.now())],
     ['the lease sweep of nodes', () => requeueExpiredLeases(db, SQLITE_PROFILE, Date.now())],
+    ['the lease heartbeat', () => heartbeat(db, SQLITE_PROFILE, 'w-1', ['we-1', 'we-2', 'we-3'], Date.now(), 1000)],
   ] as const) {
-    it(`${name} reads a partial index, never the whole table`, async () => {
+    it(`${name} reads an index, never the whole table`, async () => {
       for (const { sql, plan } of await plansOf(fn)) {
         assert.doesNotMatch(plan, /SCAN (executions|event_messages|node_executions)\b(?! USING COVERING INDEX (executions_pending|event_messages_leased))/, `${sql}\n→ ${plan}`);
         assert.doesNotMatch(plan, /executions_workspace_status/, `${sql}\n→ ${plan}`);

@@ -339,9 +339,10 @@ for (const kind of STORE_KINDS) {
       assert.equal(again?.attempt, 2);
       const late = await completeNode({ ...a!, workerId: 'dead', now: 7003, result: { type: 'finished', output: 'stale' } });
       assert.equal(late.applied, false);
-      const held = await store.queue.heartbeat('alive', 7004, 1000);
-      assert.ok(held.has(`${e.executionId}/a`));
-      assert.equal((await store.queue.heartbeat('dead', 7004, 1000)).size, 0);
+      const held = await store.queue.heartbeat('alive', [e.executionId, 'we-not-a-run'], 7004, 1000);
+      assert.deepEqual([...held], [`${e.executionId}/a`]);
+      assert.equal((await store.queue.heartbeat('dead', [e.executionId], 7004, 1000)).size, 0);
+      assert.equal((await store.queue.heartbeat('alive', [], 7004, 1000)).size, 0);
       await completeNode({ ...again!, workerId: 'alive', now: 7005, result: { type: 'finished', output: 1 } });
       const attempts = (await store.runs.listAttempts(e.executionId)).filter((x) => x.nodeId === 'a');
       assert.deepEqual(attempts.map((x) => [x.attempt, x.status, x.errCode ?? null]), [

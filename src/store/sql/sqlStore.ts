@@ -71,7 +71,7 @@ export class SqlStore implements Store {
     };
     this.queue = {
       settleAndClaim: (turn, rules) => settleAndClaim(db, profile, turn, rules),
-      heartbeat: (w, now, leaseMs) => scheduling.heartbeat(db, w, now, leaseMs),
+      heartbeat: (w, executionIds, now, leaseMs) => scheduling.heartbeat(db, profile, w, executionIds, now, leaseMs),
       requeueExpiredLeases: (now) => scheduling.requeueExpiredLeases(db, profile, now),
       releaseLeases: (w, now) => scheduling.releaseLeases(db, profile, w, now),
       backlog: (now) => scheduling.backlog(db, now),
