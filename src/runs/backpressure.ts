@@ -22,10 +22,11 @@ export class Backpressure {
   /** Whether a new trigger may be accepted. Never waits on the store except on the very first call. */
   async admit(): Promise<boolean> {
     if (this.now() - this.refreshedAt > REFRESH_MS) {
+      // Counted up to the bound: past it the answer is the same, and a deep backlog costs no more.
       this.refreshing ??= this.store.queue
-        .backlog(this.now())
-        .then((b) => {
-          this.pending = b.pendingExecutions;
+        .pendingExecutions(this.max)
+        .then((n) => {
+          this.pending = n;
           this.refreshedAt = this.now();
         })
         // A store outage is answered by the commit that follows; the gate just keeps its last figure.

@@ -485,7 +485,13 @@ export interface QueueStore {
   requeueExpiredLeases(now: number): Promise<number>;
   /** Gives back every lease `workerId` holds, for shutdown or a single-process restart. */
   releaseLeases(workerId: string | null, now: number): Promise<number>;
+  /** Both backlog counts, whole (for metrics, read when scraped). */
   backlog(now: number): Promise<Backlog>;
+  /**
+   * Accepted executions no worker has started yet, counted up to `cap`: what the backlog bound reads
+   * four times a second while triggers arrive, so it walks no more index entries than the bound.
+   */
+  pendingExecutions(cap: number): Promise<number>;
 }
 
 /** Uploaded and produced files (their metadata; the bytes live in FileStorage). */

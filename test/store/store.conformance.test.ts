@@ -408,6 +408,8 @@ for (const kind of STORE_KINDS) {
       const backlog = await store.queue.backlog(40_000);
       assert.ok(backlog.pendingExecutions >= 5);
       assert.ok(backlog.runnableNodes >= 5);
+      assert.equal(await store.queue.pendingExecutions(1_000_000), backlog.pendingExecutions, 'under the cap: the whole count');
+      assert.equal(await store.queue.pendingExecutions(3), 3, 'a deep backlog is counted up to the cap');
     });
 
     t('events: written with the change, fanned out per endpoint, ordered claims, lease-checked completion', async () => {

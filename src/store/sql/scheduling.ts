@@ -351,6 +351,13 @@ export async function backlog(db: Db, now: number): Promise<Backlog> {
   return { pendingExecutions: Number(pending.n), runnableNodes: Number(runnable.n) };
 }
 
+/** A literal status, as in `backlog`: the partial index `executions_pending` holds exactly these rows. */
+export async function pendingExecutions(db: Db, profile: BackendProfile, cap: number): Promise<number> {
+  const text = statement(profile, 'pending executions', (p) => `SELECT count(*) AS n FROM (SELECT 1 FROM executions WHERE status = 'init' LIMIT ${p()}) AS pending`);
+  const [row] = await run<{ n: number | string }>(db, text, [Math.max(0, Math.floor(cap))]);
+  return Number(row!.n);
+}
+
 /**
  * Resumes a failed (or aborted) execution: its failed nodes go back to `init` and are released as
  * their dependencies allow; finished nodes keep their results and never run again. False when the

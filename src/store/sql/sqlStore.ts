@@ -75,6 +75,7 @@ export class SqlStore implements Store {
       requeueExpiredLeases: (now) => scheduling.requeueExpiredLeases(db, profile, now),
       releaseLeases: (w, now) => scheduling.releaseLeases(db, profile, w, now),
       backlog: (now) => scheduling.backlog(db, now),
+      pendingExecutions: (cap) => scheduling.pendingExecutions(db, profile, cap),
     };
     this.files = {
       createFile: (f) => files.createFile(db, f),
