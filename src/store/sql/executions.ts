@@ -8,14 +8,21 @@ import type { BackendProfile } from './profile.ts';
 import { writeEvents } from './outbox.ts';
 import { toAttempt, toExecution, toNode } from './rows.ts';
 import { headFacts, lockExecution } from './scheduling.ts';
-import type { Tables } from './tables.ts';
+import type { ExecutionsTable, NodeAttemptsTable, NodeExecutionsTable, Tables } from './tables.ts';
+import { run, statement } from './statements.ts';
 import { transaction } from './tx.ts';
 
 type Db = Kysely<Tables>;
 type Trx = Transaction<Tables>;
 
-export async function getExecution(db: Db, workspaceId: string, id: string): Promise<ExecutionRecord | undefined> {
-  const r = await db.selectFrom('executions').selectAll().where('id', '=', id).where('workspace_id', '=', workspaceId).executeTakeFirst();
+/**
+ * The reads behind a run's status and output as SQL text, like the write path (statements.ts):
+ * building and compiling the same three queries through the query builder on every status request
+ * cost about a sixth of its CPU (server CPU per status read at c = 10: 393–401 → 328–332 µs).
+ */
+export async function getExecution(db: Db, profile: BackendProfile, workspaceId: string, id: string): Promise<ExecutionRecord | undefined> {
+  const text = statement(profile, 'get execution', (p) => `SELECT * FROM executions WHERE id = ${p()} AND workspace_id = ${p()}`);
+  const [r] = await run<ExecutionsTable>(db, text, [id, workspaceId]);
   return r && toExecution(r);
 }
 
@@ -54,20 +61,14 @@ export async function countExecutions(db: Db, q: Omit<ListExecutionsQuery, 'stat
   return Object.fromEntries(counts) as Record<ExecutionStatus, number>;
 }
 
-export async function listNodes(db: Db, executionId: string): Promise<NodeRecord[]> {
-  const rows = await db.selectFrom('node_executions').selectAll().where('execution_id', '=', executionId).orderBy('position').execute();
-  return rows.map(toNode);
+export async function listNodes(db: Db, profile: BackendProfile, executionId: string): Promise<NodeRecord[]> {
+  const text = statement(profile, 'list nodes', (p) => `SELECT * FROM node_executions WHERE execution_id = ${p()} ORDER BY position`);
+  return (await run<NodeExecutionsTable>(db, text, [executionId])).map(toNode);
 }
 
-export async function listAttempts(db: Db, executionId: string): Promise<AttemptRecord[]> {
-  const rows = await db
-    .selectFrom('node_attempts')
-    .selectAll()
-    .where('execution_id', '=', executionId)
-    .orderBy('node_id')
-    .orderBy('attempt')
-    .execute();
-  return rows.map(toAttempt);
+export async function listAttempts(db: Db, profile: BackendProfile, executionId: string): Promise<AttemptRecord[]> {
+  const text = statement(profile, 'list attempts', (p) => `SELECT * FROM node_attempts WHERE execution_id = ${p()} ORDER BY node_id, attempt`);
+  return (await run<NodeAttemptsTable>(db, text, [executionId])).map(toAttempt);
 }
 
 /**

@@ -58,12 +58,12 @@ export class SqlStore implements Store {
     };
     this.runs = {
       acceptMany: (items) => acceptMany(db, profile, items),
-      getExecution: (ws, id) => executions.getExecution(db, ws, id),
+      getExecution: (ws, id) => executions.getExecution(db, profile, ws, id),
       loadExecution: (id) => executions.loadExecution(db, id),
       listExecutions: (q) => executions.listExecutions(db, q),
       countExecutions: (q, cap) => executions.countExecutions(db, q, cap),
-      listNodes: (id) => executions.listNodes(db, id),
-      listAttempts: (id) => executions.listAttempts(db, id),
+      listNodes: (id) => executions.listNodes(db, profile, id),
+      listAttempts: (id) => executions.listAttempts(db, profile, id),
       terminateExecution: (id, code, msg, now) => executions.terminateExecution(db, profile, id, code, msg, now),
       retryExecution: (id, now, deadlineAt, rules) => scheduling.retryExecution(db, profile, id, now, deadlineAt, rules),
       timeOutExecutions: (now) => executions.timeOutExecutions(db, profile, now),
