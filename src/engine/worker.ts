@@ -364,6 +364,8 @@ export class Worker {
         this.lastSweep = now;
         await store.runs.deleteExpiredIdempotencyKeys(now);
         if (this.deps.storage) await sweepExpiredFiles(store, this.deps.storage, now);
+        const analysed = await store.analyzeNewTables();
+        if (analysed.length) logger.info({ tables: analysed }, 'gathered planner statistics for tables never analysed');
       }
     } catch (e) {
       logger.warn({ err: coerceError(e) }, 'maintenance pass failed');

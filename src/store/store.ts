@@ -577,6 +577,13 @@ export interface Store {
    */
   subscribeWork(kind: WorkKind, wake: () => void): Promise<() => Promise<void>>;
   ping(): Promise<boolean>;
+  /**
+   * Gathers planner statistics for this store's tables that hold rows but were never analysed, and
+   * returns their names: PostgreSQL, where autovacuum's first ANALYZE comes a minute or more after a
+   * table fills (a restore, an import). Nothing on SQLite, whose statements are written for a planner
+   * without statistics.
+   */
+  analyzeNewTables(): Promise<string[]>;
   readonly catalog: CatalogStore;
   readonly runs: RunStore;
   readonly queue: QueueStore;

@@ -33,7 +33,12 @@ export class SqlStore implements Store {
   constructor(
     private readonly db: Kysely<Tables>,
     profile: BackendProfile,
-    private readonly hooks: { migrate(): Promise<void>; close(): Promise<void>; subscribeWork?(kind: WorkKind, wake: () => void): Promise<() => Promise<void>> },
+    private readonly hooks: {
+      migrate(): Promise<void>;
+      close(): Promise<void>;
+      subscribeWork?(kind: WorkKind, wake: () => void): Promise<() => Promise<void>>;
+      analyzeNewTables?(): Promise<string[]>;
+    },
   ) {
     this.kind = profile.kind;
     this.singleProcess = profile.singleProcess;
@@ -119,6 +124,7 @@ export class SqlStore implements Store {
   migrate = () => this.hooks.migrate();
   subscribeWork = (kind: WorkKind, wake: () => void) => this.hooks.subscribeWork?.(kind, wake) ?? Promise.resolve(listenLocally(this.db, kind, wake));
   close = () => this.hooks.close();
+  analyzeNewTables = () => this.hooks.analyzeNewTables?.() ?? Promise.resolve([]);
   async ping(): Promise<boolean> {
     try {
       await this.db.selectFrom('workspaces').select('id').limit(1).execute();
