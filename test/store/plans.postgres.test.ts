@@ -4,6 +4,7 @@ import pg from 'pg';
 import { SCHEDULING_RULES } from '../../src/engine/rules.ts';
 import { newExecutionId } from '../../src/ids.ts';
 import type { NewExecution, Store } from '../../src/store/store.ts';
+import { openPostgresStore } from '../../src/store/postgres/open.ts';
 import { freshTarget, STORE_KINDS, TEST_DATABASE_URL, type StoreTarget } from '../helpers/stores.ts';
 
 const BATCH = 128;
@@ -146,6 +147,68 @@ describe('tables that fill before autovacuum analyses them get statistics (Postg
       const stats = await admin.query(`SELECT last_analyze FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = 'executions'`);
       assert.ok(stats.rows[0].last_analyze, 'analysed');
       assert.deepEqual(await store.analyzeNewTables(), [], 'once analysed, autovacuum keeps it');
+    } catch (e) {
+      failed = true;
+      throw e;
+    }
+  });
+});
+
+/**
+ * The status reads are prepared by name on each connection (sql/statements.ts `prepared`). A migration
+ * of a newer version may add a column while this process runs; a prepared `SELECT *` would then fail
+ * with "cached plan must not change result type" on every connection that had prepared it.
+ */
+describe('prepared reads outlive a migration that adds a column (PostgreSQL)', { skip: !STORE_KINDS.includes('postgres') }, () => {
+  let target: StoreTarget;
+  let store: Store;
+  let admin: pg.Client;
+  let failed = false;
+  before(async () => {
+    target = freshTarget('postgres');
+    // One connection, so the second read runs where the first one prepared its statements.
+    store = openPostgresStore({ connectionString: TEST_DATABASE_URL, schema: target.config.databaseSchema, poolSize: 1 });
+    await store.migrate();
+    await store.catalog.ensureWorkspace('ws-1', 1);
+    admin = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${target.config.databaseSchema}` });
+    await admin.connect();
+  });
+  after(async () => {
+    await admin?.end();
+    await store?.close();
+    await target?.cleanup(failed);
+  });
+
+  it('reads a run, its nodes and attempts before and after ALTER TABLE … ADD COLUMN', async () => {
+    try {
+      const executionId = newExecutionId(20_000);
+      const [r] = await store.runs.acceptMany([
+        {
+          execution: {
+            executionId,
+            workspaceId: 'ws-1',
+            canvasId: 'c-1',
+            version: 1,
+            trigger: 'api',
+            variables: { a: 1 },
+            nodes: [{ nodeId: 'a', kind: 'http', deps: [] }],
+            now: 20_000,
+            deadlineAt: 1e13,
+          },
+        },
+      ]);
+      assert.equal(r!.type, 'created');
+      await store.queue.settleAndClaim({ workerId: 'w1', now: 20_001, leaseMs: 60_000, completions: [], claim: 10 }, SCHEDULING_RULES);
+      const read = async () => ({
+        run: await store.runs.getExecution('ws-1', executionId),
+        nodes: await store.runs.listNodes(executionId),
+        attempts: await store.runs.listAttempts(executionId),
+      });
+      const before = await read();
+      assert.deepEqual(before.run?.variables, { a: 1 });
+      assert.equal(before.attempts.length, 1);
+      for (const t of ['executions', 'node_executions', 'node_attempts']) await admin.query(`ALTER TABLE ${t} ADD COLUMN added_later TEXT`);
+      assert.deepEqual(await read(), before);
     } catch (e) {
       failed = true;
       throw e;

@@ -1,9 +1,10 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import { readMigrations } from '../migrations.ts';
 import { POSTGRES_PROFILE } from '../sql/profile.ts';
 import { SqlStore } from '../sql/sqlStore.ts';
 import { WORK_CHANNEL } from '../sql/notify.ts';
+import { preparedName } from '../sql/statements.ts';
 import type { Tables } from '../sql/tables.ts';
 
 // Times are BIGINT epoch milliseconds, well inside Number's exact range; parse them as numbers.
@@ -20,6 +21,33 @@ const MIGRATION_LOCK = 7_146_055_301; // arbitrary, fixed: "flowgate migrations"
 /** Below this many rows a table's missing statistics cost nothing worth an ANALYZE. */
 const NEW_TABLE_ROWS = 10_000;
 
+/**
+ * The pool as Kysely sees it, sending the statements marked `prepared` (sql/statements.ts) by name,
+ * so each connection parses and plans them once. Kysely's driver passes text and values only.
+ */
+function namingPrepared(pool: pg.Pool): PostgresPool {
+  const clients = new WeakMap<pg.PoolClient, PostgresPoolClient>();
+  return {
+    async connect() {
+      const client = await pool.connect();
+      let named = clients.get(client);
+      if (!named) {
+        named = {
+          // Kysely's driver only ever calls query(text, values): it streams nothing here.
+          query: ((text: string, values: unknown[]) => {
+            const name = preparedName(text);
+            return name ? client.query({ name, text, values }) : client.query(text, values);
+          }) as unknown as PostgresPoolClient['query'],
+          release: () => client.release(),
+        };
+        clients.set(client, named);
+      }
+      return named;
+    },
+    end: () => pool.end(),
+  };
+}
+
 export function openPostgresStore(opts: PostgresOptions): SqlStore {
   const schema = opts.schema;
   if (schema && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
@@ -28,7 +56,7 @@ export function openPostgresStore(opts: PostgresOptions): SqlStore {
     max: opts.poolSize ?? 10,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
   });
-  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: namingPrepared(pool) }) });
   return new SqlStore(db, POSTGRES_PROFILE, {
     async migrate() {
       const client = await pool.connect();

@@ -10,7 +10,23 @@ export const fromJson = <T = unknown>(s: string | null): T | undefined => (s ===
 export const opt = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
 export const optNum = (v: number | null): number | undefined => (v === null ? undefined : Number(v));
 
-export function toExecution(r: ExecutionsTable): ExecutionRecord {
+/**
+ * The columns each mapper reads, for statements that name them: a prepared `SELECT *` fails with
+ * "cached plan must not change result type" once a migration adds a column under a running process.
+ */
+export const EXECUTION_COLUMNS = [
+  'id', 'workspace_id', 'workflow_id', 'workflow_version', 'status', 'trigger', 'variables', 'err_code', 'err_msg',
+  'created_at', 'started_at', 'finished_at', 'deadline_at', 'triggered_by', 'trigger_key', 'trigger_headers',
+] as const satisfies readonly (keyof ExecutionsTable)[];
+export const NODE_COLUMNS = [
+  'execution_id', 'node_id', 'position', 'kind', 'title', 'deps', 'status', 'attempts', 'output', 'messages', 'usage',
+  'err_code', 'err_msg', 'started_at', 'finished_at', 'drift', 'runnable_at', 'wait_reason',
+] as const satisfies readonly (keyof NodeExecutionsTable)[];
+export const ATTEMPT_COLUMNS = [
+  'execution_id', 'node_id', 'attempt', 'worker_id', 'status', 'http_status', 'err_code', 'err_msg', 'started_at', 'finished_at', 'next_attempt_at', 'input',
+] as const satisfies readonly (keyof NodeAttemptsTable)[];
+
+export function toExecution(r: Pick<ExecutionsTable, (typeof EXECUTION_COLUMNS)[number]>): ExecutionRecord {
   return {
     executionId: r.id,
     workspaceId: r.workspace_id,
@@ -31,7 +47,7 @@ export function toExecution(r: ExecutionsTable): ExecutionRecord {
   };
 }
 
-export function toNode(r: NodeExecutionsTable): NodeRecord {
+export function toNode(r: Pick<NodeExecutionsTable, (typeof NODE_COLUMNS)[number]>): NodeRecord {
   return {
     executionId: r.execution_id,
     nodeId: r.node_id,
@@ -54,7 +70,7 @@ export function toNode(r: NodeExecutionsTable): NodeRecord {
   };
 }
 
-export function toAttempt(r: NodeAttemptsTable): AttemptRecord {
+export function toAttempt(r: Pick<NodeAttemptsTable, (typeof ATTEMPT_COLUMNS)[number]>): AttemptRecord {
   return {
     executionId: r.execution_id,
     nodeId: r.node_id,

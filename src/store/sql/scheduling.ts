@@ -196,6 +196,7 @@ export async function heartbeat(db: Db, profile: BackendProfile, workerId: strin
       (p) => `UPDATE node_executions SET lease_expires_at = ${p()}
                WHERE ${keyIn(profile, p, 'execution_id', part.length)} AND lease_owner = ${p()} AND status = 'executing'
                RETURNING execution_id, node_id`,
+      { prepared: true },
     );
     for (const r of await run<{ execution_id: string; node_id: string }>(db, text, [now + leaseMs, ...keyParams(profile, part), workerId])) held.add(nodeKey(r.execution_id, r.node_id));
   }
@@ -250,6 +251,7 @@ export async function applyAdvances(
       `finish executions ${part.length}`,
       (p) => `UPDATE executions SET status = 'finish', finished_at = ${p()}, err_code = NULL, err_msg = NULL
                WHERE ${keyIn(profile, p, 'id', part.length)} AND ${UNINDEXED_STATUS} IN ('init', 'executing') RETURNING id`,
+      { prepared: true },
     );
     for (const r of await run<{ id: string }>(trx, text, [now, ...keyParams(profile, part)])) endedNow.add(r.id);
   }
@@ -353,7 +355,9 @@ export async function backlog(db: Db, now: number): Promise<Backlog> {
 
 /** A literal status, as in `backlog`: the partial index `executions_pending` holds exactly these rows. */
 export async function pendingExecutions(db: Db, profile: BackendProfile, cap: number): Promise<number> {
-  const text = statement(profile, 'pending executions', (p) => `SELECT count(*) AS n FROM (SELECT 1 FROM executions WHERE status = 'init' LIMIT ${p()}) AS pending`);
+  const text = statement(profile, 'pending executions', (p) => `SELECT count(*) AS n FROM (SELECT 1 FROM executions WHERE status = 'init' LIMIT ${p()}) AS pending`, {
+    prepared: true,
+  });
   const [row] = await run<{ n: number | string }>(db, text, [Math.max(0, Math.floor(cap))]);
   return Number(row!.n);
 }
