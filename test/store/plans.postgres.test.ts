@@ -5,6 +5,7 @@ import { SCHEDULING_RULES } from '../../src/engine/rules.ts';
 import { newExecutionId } from '../../src/ids.ts';
 import type { NewExecution, Store } from '../../src/store/store.ts';
 import { openPostgresStore } from '../../src/store/postgres/open.ts';
+import { preparedTexts } from '../../src/store/sql/statements.ts';
 import { freshTarget, STORE_KINDS, TEST_DATABASE_URL, type StoreTarget } from '../helpers/stores.ts';
 
 const BATCH = 128;
@@ -212,6 +213,49 @@ describe('prepared reads outlive a migration that adds a column (PostgreSQL)', {
     } catch (e) {
       failed = true;
       throw e;
+    }
+  });
+});
+
+/**
+ * After five runs PostgreSQL may keep one generic plan for a prepared statement until the table is
+ * next analysed; made while the table is empty, a plan for keys behind an InitPlan was a sequential
+ * scan, kept as the table grew. Every statement prepared by name must plan as an index lookup on a
+ * new, empty database.
+ */
+describe('statements prepared by name plan as index lookups on an empty database (PostgreSQL)', { skip: !STORE_KINDS.includes('postgres') }, () => {
+  let target: StoreTarget;
+  let store: Store;
+  let admin: pg.Client;
+  before(async () => {
+    target = freshTarget('postgres');
+    store = target.open();
+    await store.migrate();
+    admin = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${target.config.databaseSchema}` });
+    await admin.connect();
+  });
+  after(async () => {
+    await admin?.end();
+    await store?.close();
+    await target?.cleanup(false);
+  });
+
+  it('takes the generic plan of each', async () => {
+    // What a status read, the backlog bound and a worker turn run; each registers its texts on first use.
+    await store.runs.getExecution('ws-1', 'we-none');
+    await store.runs.listNodes('we-none');
+    await store.runs.listAttempts('we-none');
+    await store.queue.pendingExecutions(10);
+    await store.queue.settleAndClaim({ workerId: 'w', now: 1, leaseMs: 1, completions: [{ executionId: 'we-none', nodeId: 'a', attempt: 1, result: { type: 'finished', output: 1 } }], claim: 0 }, SCHEDULING_RULES);
+    const texts = preparedTexts();
+    assert.ok(texts.length >= 4, `prepared: ${texts.length}`);
+    await admin.query('SET plan_cache_mode = force_generic_plan');
+    for (const [i, text] of texts.entries()) {
+      const params = Math.max(0, ...[...text.matchAll(/\$(\d+)/g)].map((m) => Number(m[1])));
+      await admin.query(`PREPARE generic_${i} AS ${text}`);
+      const args = params ? `(${Array.from({ length: params }, () => 'NULL').join(', ')})` : '';
+      const plan = (await admin.query(`EXPLAIN EXECUTE generic_${i}${args}`)).rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n');
+      assert.doesNotMatch(plan, /Seq Scan/, `${text}\n→\n${plan}`);
     }
   });
 });

@@ -196,7 +196,6 @@ export async function heartbeat(db: Db, profile: BackendProfile, workerId: strin
       (p) => `UPDATE node_executions SET lease_expires_at = ${p()}
                WHERE ${keyIn(profile, p, 'execution_id', part.length)} AND lease_owner = ${p()} AND status = 'executing'
                RETURNING execution_id, node_id`,
-      { prepared: true },
     );
     for (const r of await run<{ execution_id: string; node_id: string }>(db, text, [now + leaseMs, ...keyParams(profile, part), workerId])) held.add(nodeKey(r.execution_id, r.node_id));
   }
@@ -251,7 +250,6 @@ export async function applyAdvances(
       `finish executions ${part.length}`,
       (p) => `UPDATE executions SET status = 'finish', finished_at = ${p()}, err_code = NULL, err_msg = NULL
                WHERE ${keyIn(profile, p, 'id', part.length)} AND ${UNINDEXED_STATUS} IN ('init', 'executing') RETURNING id`,
-      { prepared: true },
     );
     for (const r of await run<{ id: string }>(trx, text, [now, ...keyParams(profile, part)])) endedNow.add(r.id);
   }

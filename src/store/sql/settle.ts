@@ -122,7 +122,6 @@ async function advanceState(trx: Trx, profile: BackendProfile, executionIds: str
       `advance state ${part.length}`,
       (p) => `SELECT execution_id, node_id, kind, deps, status, runnable_at, output, err_code, err_msg FROM node_executions
                WHERE ${keyIn(profile, p, 'execution_id', part.length)} ORDER BY execution_id, position`,
-      { prepared: true },
     );
     rows.push(...(await run<(typeof rows)[number]>(trx, text, keyParams(profile, part))));
   }
