@@ -12,6 +12,37 @@ const BATCH = 128;
 const QUEUED = 30_000;
 
 /**
+ * A new schema with a store on it (`open` says how) and an admin connection, for one describe: dropped
+ * after it, or kept for inspection when a test failed. `test` is `it` that records the failure.
+ */
+function onFreshSchema(open: (t: StoreTarget) => Store = (t) => t.open()) {
+  const ctx = { failed: false } as { target: StoreTarget; store: Store; admin: pg.Client; failed: boolean };
+  before(async () => {
+    ctx.target = freshTarget('postgres');
+    ctx.store = open(ctx.target);
+    await ctx.store.migrate();
+    await ctx.store.catalog.ensureWorkspace('ws-1', 1);
+    ctx.admin = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${ctx.target.config.databaseSchema}` });
+    await ctx.admin.connect();
+  });
+  after(async () => {
+    await ctx.admin?.end();
+    await ctx.store?.close();
+    await ctx.target?.cleanup(ctx.failed);
+  });
+  const test = (name: string, fn: () => Promise<void>) =>
+    it(name, async () => {
+      try {
+        await fn();
+      } catch (e) {
+        ctx.failed = true;
+        throw e;
+      }
+    });
+  return { ctx, test };
+}
+
+/**
  * A worker's heartbeat and its turn touch its whole batch by primary key (the turn with
  * `UPDATE … FROM v`). PostgreSQL plans them from the last ANALYZE, which on a queue table often saw
  * no row in the status a statement filters on (`executing`, `init`): it then guesses one matching
@@ -20,20 +51,12 @@ const QUEUED = 30_000;
  * are taken with the parameters the statements ran with, on tables whose statistics say exactly that.
  */
 describe('a worker turn keeps its index lookups when the statistics are stale (PostgreSQL)', { skip: !STORE_KINDS.includes('postgres') }, () => {
-  let target: StoreTarget;
-  let store: Store;
-  let admin: pg.Client;
-  let failed = false;
+  const { ctx, test } = onFreshSchema();
   const ran: { text: string; values: unknown[] }[] = [];
   const query = pg.Client.prototype.query;
 
   before(async () => {
-    target = freshTarget('postgres');
-    store = target.open();
-    await store.migrate();
-    await store.catalog.ensureWorkspace('ws-1', 1);
-    admin = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${target.config.databaseSchema}` });
-    await admin.connect();
+    const { admin } = ctx;
     const tables = ['executions', 'node_executions', 'node_attempts'];
     for (const t of tables) await admin.query(`ALTER TABLE ${t} SET (autovacuum_enabled = false)`);
     // What ANALYZE saw: a history of finished runs, nothing queued or running.
@@ -52,15 +75,12 @@ describe('a worker turn keeps its index lookups when the statistics are stale (P
     await admin.query(`INSERT INTO node_attempts (execution_id, node_id, attempt, worker_id, status, started_at)
                        SELECT 'q-' || g, 'a', 1, 'w', 'finish', 1 FROM generate_series(1, ${QUEUED}) g`);
   });
-  after(async () => {
+  after(() => {
     pg.Client.prototype.query = query;
-    await admin?.end();
-    await store?.close();
-    await target?.cleanup(failed);
   });
 
-  it(`heartbeating, settling and releasing ${BATCH} nodes reads no table whole`, async () => {
-    try {
+  test(`heartbeating, settling and releasing ${BATCH} nodes reads no table whole`, async () => {
+    const { store, admin } = ctx;
       const runs: NewExecution[] = Array.from({ length: BATCH }, () => ({
         executionId: newExecutionId(10_000),
         workspaceId: 'ws-1',
@@ -105,10 +125,6 @@ describe('a worker turn keeps its index lookups when the statistics are stale (P
         const plan = (await admin.query({ text: `EXPLAIN ${r.text}`, values: r.values })).rows.map((x: Record<string, string>) => x['QUERY PLAN']).join('\n');
         assert.doesNotMatch(plan, /Seq Scan on (executions|node_executions|node_attempts)\b/, `${r.text.slice(0, 300)}…\n→\n${plan}`);
       }
-    } catch (e) {
-      failed = true;
-      throw e;
-    }
   });
 });
 
@@ -118,40 +134,20 @@ describe('a worker turn keeps its index lookups when the statistics are stale (P
  * took 1.1 s a request. The worker's minute sweep analyses such tables itself.
  */
 describe('tables that fill before autovacuum analyses them get statistics (PostgreSQL)', { skip: !STORE_KINDS.includes('postgres') }, () => {
-  let target: StoreTarget;
-  let store: Store;
-  let admin: pg.Client;
-  let failed = false;
-  before(async () => {
-    target = freshTarget('postgres');
-    store = target.open();
-    await store.migrate();
-    await store.catalog.ensureWorkspace('ws-1', 1);
-    admin = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${target.config.databaseSchema}` });
-    await admin.connect();
-  });
-  after(async () => {
-    await admin?.end();
-    await store?.close();
-    await target?.cleanup(failed);
-  });
+  const { ctx, test } = onFreshSchema();
 
-  it('analyses a filled table nobody analysed, once, and leaves small ones alone', async () => {
-    try {
-      await admin.query('ALTER TABLE executions SET (autovacuum_enabled = false)');
-      await admin.query(`INSERT INTO executions (id, workspace_id, workflow_id, workflow_version, status, "trigger", variables, created_at, deadline_at)
-                         SELECT 'bulk-' || g, 'ws-1', 'c-1', 1, 'finish', 'api', '{}', 1, 2 FROM generate_series(1, 20000) g`);
-      // The activity counters reach pg_stat_user_tables within a second or so of the commit.
-      const counted = async () => Number((await admin.query(`SELECT n_live_tup FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = 'executions'`)).rows[0]?.n_live_tup ?? 0);
-      for (let i = 0; i < 50 && (await counted()) < 20_000; i++) await new Promise((r) => setTimeout(r, 100));
-      assert.deepEqual(await store.analyzeNewTables(), ['executions'], 'only the table that filled');
-      const stats = await admin.query(`SELECT last_analyze FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = 'executions'`);
-      assert.ok(stats.rows[0].last_analyze, 'analysed');
-      assert.deepEqual(await store.analyzeNewTables(), [], 'once analysed, autovacuum keeps it');
-    } catch (e) {
-      failed = true;
-      throw e;
-    }
+  test('analyses a filled table nobody analysed, once, and leaves small ones alone', async () => {
+    const { store, admin } = ctx;
+    await admin.query('ALTER TABLE executions SET (autovacuum_enabled = false)');
+    await admin.query(`INSERT INTO executions (id, workspace_id, workflow_id, workflow_version, status, "trigger", variables, created_at, deadline_at)
+                       SELECT 'bulk-' || g, 'ws-1', 'c-1', 1, 'finish', 'api', '{}', 1, 2 FROM generate_series(1, 20000) g`);
+    // The activity counters reach pg_stat_user_tables within a second or so of the commit.
+    const stat = async (column: string) =>
+      (await admin.query(`SELECT ${column} AS v FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = 'executions'`)).rows[0]?.v;
+    for (let i = 0; i < 50 && Number((await stat('n_live_tup')) ?? 0) < 20_000; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(await store.analyzeNewTables(), ['executions'], 'only the table that filled');
+    assert.ok(await stat('last_analyze'), 'analysed');
+    assert.deepEqual(await store.analyzeNewTables(), [], 'once analysed, autovacuum keeps it');
   });
 });
 
@@ -161,59 +157,28 @@ describe('tables that fill before autovacuum analyses them get statistics (Postg
  * with "cached plan must not change result type" on every connection that had prepared it.
  */
 describe('prepared reads outlive a migration that adds a column (PostgreSQL)', { skip: !STORE_KINDS.includes('postgres') }, () => {
-  let target: StoreTarget;
-  let store: Store;
-  let admin: pg.Client;
-  let failed = false;
-  before(async () => {
-    target = freshTarget('postgres');
-    // One connection, so the second read runs where the first one prepared its statements.
-    store = openPostgresStore({ connectionString: TEST_DATABASE_URL, schema: target.config.databaseSchema, poolSize: 1 });
-    await store.migrate();
-    await store.catalog.ensureWorkspace('ws-1', 1);
-    admin = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${target.config.databaseSchema}` });
-    await admin.connect();
-  });
-  after(async () => {
-    await admin?.end();
-    await store?.close();
-    await target?.cleanup(failed);
-  });
+  // One connection, so the second read runs where the first one prepared its statements.
+  const { ctx, test } = onFreshSchema((t) => openPostgresStore({ connectionString: TEST_DATABASE_URL, schema: t.config.databaseSchema, poolSize: 1 }));
 
-  it('reads a run, its nodes and attempts before and after ALTER TABLE … ADD COLUMN', async () => {
-    try {
-      const executionId = newExecutionId(20_000);
-      const [r] = await store.runs.acceptMany([
-        {
-          execution: {
-            executionId,
-            workspaceId: 'ws-1',
-            canvasId: 'c-1',
-            version: 1,
-            trigger: 'api',
-            variables: { a: 1 },
-            nodes: [{ nodeId: 'a', kind: 'http', deps: [] }],
-            now: 20_000,
-            deadlineAt: 1e13,
-          },
-        },
-      ]);
-      assert.equal(r!.type, 'created');
-      await store.queue.settleAndClaim({ workerId: 'w1', now: 20_001, leaseMs: 60_000, completions: [], claim: 10 }, SCHEDULING_RULES);
-      const read = async () => ({
-        run: await store.runs.getExecution('ws-1', executionId),
-        nodes: await store.runs.listNodes(executionId),
-        attempts: await store.runs.listAttempts(executionId),
-      });
-      const before = await read();
-      assert.deepEqual(before.run?.variables, { a: 1 });
-      assert.equal(before.attempts.length, 1);
-      for (const t of ['executions', 'node_executions', 'node_attempts']) await admin.query(`ALTER TABLE ${t} ADD COLUMN added_later TEXT`);
-      assert.deepEqual(await read(), before);
-    } catch (e) {
-      failed = true;
-      throw e;
-    }
+  test('reads a run, its nodes and attempts before and after ALTER TABLE … ADD COLUMN', async () => {
+    const { store, admin } = ctx;
+    const executionId = newExecutionId(20_000);
+    const nodes = [{ nodeId: 'a', kind: 'http', deps: [] }];
+    const [r] = await store.runs.acceptMany([
+      { execution: { executionId, workspaceId: 'ws-1', canvasId: 'c-1', version: 1, trigger: 'api', variables: { a: 1 }, nodes, now: 20_000, deadlineAt: 1e13 } },
+    ]);
+    assert.equal(r!.type, 'created');
+    await store.queue.settleAndClaim({ workerId: 'w1', now: 20_001, leaseMs: 60_000, completions: [], claim: 10 }, SCHEDULING_RULES);
+    const read = async () => ({
+      run: await store.runs.getExecution('ws-1', executionId),
+      nodes: await store.runs.listNodes(executionId),
+      attempts: await store.runs.listAttempts(executionId),
+    });
+    const before = await read();
+    assert.deepEqual(before.run?.variables, { a: 1 });
+    assert.equal(before.attempts.length, 1);
+    for (const t of ['executions', 'node_executions', 'node_attempts']) await admin.query(`ALTER TABLE ${t} ADD COLUMN added_later TEXT`);
+    assert.deepEqual(await read(), before);
   });
 });
 
@@ -224,23 +189,10 @@ describe('prepared reads outlive a migration that adds a column (PostgreSQL)', {
  * new, empty database.
  */
 describe('statements prepared by name plan as index lookups on an empty database (PostgreSQL)', { skip: !STORE_KINDS.includes('postgres') }, () => {
-  let target: StoreTarget;
-  let store: Store;
-  let admin: pg.Client;
-  before(async () => {
-    target = freshTarget('postgres');
-    store = target.open();
-    await store.migrate();
-    admin = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${target.config.databaseSchema}` });
-    await admin.connect();
-  });
-  after(async () => {
-    await admin?.end();
-    await store?.close();
-    await target?.cleanup(false);
-  });
+  const { ctx, test } = onFreshSchema();
 
-  it('takes the generic plan of each', async () => {
+  test('takes the generic plan of each', async () => {
+    const { store, admin } = ctx;
     // What a status read, the backlog bound and a worker turn run; each registers its texts on first use.
     await store.runs.getExecution('ws-1', 'we-none');
     await store.runs.listNodes('we-none');
