@@ -152,11 +152,11 @@ describe('tables that fill before autovacuum analyses them get statistics (Postg
 });
 
 /**
- * The status reads are prepared by name on each connection (sql/statements.ts `prepared`). A migration
+ * The status reads and the accept are prepared by name on each connection (sql/statements.ts `prepared`). A migration
  * of a newer version may add a column while this process runs; a prepared `SELECT *` would then fail
  * with "cached plan must not change result type" on every connection that had prepared it.
  */
-describe('prepared reads outlive a migration that adds a column (PostgreSQL)', { skip: !STORE_KINDS.includes('postgres') }, () => {
+describe('prepared statements outlive a migration that adds a column (PostgreSQL)', { skip: !STORE_KINDS.includes('postgres') }, () => {
   // One connection, so the second read runs where the first one prepared its statements.
   const { ctx, test } = onFreshSchema((t) => openPostgresStore({ connectionString: TEST_DATABASE_URL, schema: t.config.databaseSchema, poolSize: 1 }));
 
@@ -177,8 +177,13 @@ describe('prepared reads outlive a migration that adds a column (PostgreSQL)', {
     const before = await read();
     assert.deepEqual(before.run?.variables, { a: 1 });
     assert.equal(before.attempts.length, 1);
-    for (const t of ['executions', 'node_executions', 'node_attempts']) await admin.query(`ALTER TABLE ${t} ADD COLUMN added_later TEXT`);
+    for (const t of ['executions', 'node_executions', 'node_attempts']) await admin.query(`ALTER TABLE ${t} ADD COLUMN added_later TEXT NOT NULL DEFAULT 'x'`);
     assert.deepEqual(await read(), before);
+    // The accept statement is prepared too, and names the columns it writes: the new one takes its default.
+    const [again] = await store.runs.acceptMany([
+      { execution: { executionId: newExecutionId(20_002), workspaceId: 'ws-1', canvasId: 'c-1', version: 1, trigger: 'api', variables: {}, nodes, now: 20_002, deadlineAt: 1e13 } },
+    ]);
+    assert.equal(again!.type, 'created');
   });
 });
 
@@ -193,11 +198,12 @@ describe('statements prepared by name plan as index lookups on an empty database
 
   test('takes the generic plan of each', async () => {
     const { store, admin } = ctx;
-    // What a status read, the backlog bound and a worker turn run; each registers its texts on first use.
+    // What a status read, the backlog bound, an accept and a worker turn run; each registers its texts on first use.
     await store.runs.getExecution('ws-1', 'we-none');
     await store.runs.listNodes('we-none');
     await store.runs.listAttempts('we-none');
     await store.queue.pendingExecutions(10);
+    await store.runs.acceptMany([{ call: { recordId: 'wc-plan', webhookId: 'wh_plan', status: 'rejected', httpStatus: 401, responseTime: 1, bodySize: 0, duplicate: false, createdAt: 1 } }]);
     await store.queue.settleAndClaim({ workerId: 'w', now: 1, leaseMs: 1, completions: [{ executionId: 'we-none', nodeId: 'a', attempt: 1, result: { type: 'finished', output: 1 } }], claim: 0 }, SCHEDULING_RULES);
     const texts = preparedTexts();
     assert.ok(texts.length >= 4, `prepared: ${texts.length}`);

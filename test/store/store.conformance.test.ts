@@ -185,6 +185,62 @@ for (const kind of STORE_KINDS) {
       for (const e of [taken, fresh]) await store.runs.terminateExecution(e.executionId, 'EXECUTION_ABORTED', 'cleanup', 91_003);
     });
 
+    t('accept batch: only the runs it creates write their events, and a new callback endpoint hears its own run', async () => {
+      await store.outbox.createEndpoint({ id: 'ep-accepting', workspaceId: 'ws-2', url: 'https://example.com/all', enabled: true, ordered: true, secret: 'whsec_dGVzdA==', createdAt: 1, updatedAt: 1 });
+      await store.outbox.createEndpoint({ id: 'ep-accepting-off', workspaceId: 'ws-2', url: 'https://example.com/off', enabled: false, ordered: false, eventTypes: ['webhook.received'], secret: 'whsec_dGVzdA==', createdAt: 1, updatedAt: 1 });
+      const held = newExecution(92_000, { workspaceId: 'ws-2' });
+      await createExecution(held, { scope: 'api', key: 'ev-held', requestHash: 'h', response: {}, ttlMs: 60_000 });
+      const key = (k: string) => ({ scope: 'api', key: k, requestHash: 'h', response: {}, ttlMs: 60_000 });
+      const run = (over: Partial<NewExecution> = {}) => newExecution(92_001, { workspaceId: 'ws-2', ...over });
+      const withEvent = (execution: NewExecution, idempotency?: IdempotencyClaim) => ({
+        execution,
+        idempotency,
+        events: [{ workspaceId: 'ws-2', type: 'webhook.received', executionId: execution.executionId, now: 92_001, data: {} }],
+      });
+      const callback = { endpointId: 'ep-accepting-cb', url: 'https://example.com/cb', secret: 'whsec_dGVzdA==', eventTypes: ['webhook.received'] };
+      const items = [
+        withEvent(run({ callback })),
+        withEvent(run(), key('ev-new')),
+        withEvent(run(), key('ev-new')),
+        withEvent(run(), key('ev-held')),
+      ];
+      const out = await store.runs.acceptMany(items);
+      assert.deepEqual(out.map((o) => o.type), ['created', 'created', 'replayed', 'replayed']);
+      const heard = async (endpointId: string) =>
+        (await store.outbox.listMessages({ workspaceId: 'ws-2', endpointId, limit: 10 })).map((m) => [m.executionId, m.status]).sort();
+      const created = [items[0]!, items[1]!].map((it) => it.execution.executionId);
+      assert.deepEqual(await heard('ep-accepting'), created.map((id) => [id, 'pending']).sort());
+      assert.deepEqual(await heard('ep-accepting-off'), created.map((id) => [id, 'skipped']).sort(), 'a disabled endpoint keeps what it missed');
+      assert.deepEqual(await heard('ep-accepting-cb'), [[created[0], 'pending']], 'a callback endpoint hears its own run only');
+      for (const id of ['ep-accepting', 'ep-accepting-off']) await store.outbox.deleteEndpoint('ws-2', id, 92_002);
+      for (const e of [held.executionId, ...created]) await store.runs.terminateExecution(e, 'EXECUTION_ABORTED', 'cleanup', 92_003);
+    });
+
+    t('accept batch: a commit that queued nodes or pending messages wakes their subscribers', async () => {
+      // Subscribed (on PostgreSQL: listening) before the commit, each resolving at its first wake-up.
+      const woken = async (kind: 'nodes' | 'messages') => {
+        let heard!: () => void;
+        const wake = new Promise<void>((resolve) => (heard = resolve));
+        const unsubscribe = await store.subscribeWork(kind, () => heard());
+        return { wake, unsubscribe };
+      };
+      await store.outbox.createEndpoint({ id: 'ep-wake', workspaceId: 'ws-2', url: 'https://example.com/w', enabled: true, ordered: false, secret: 'whsec_dGVzdA==', createdAt: 1, updatedAt: 1 });
+      const subscriptions = [await woken('nodes'), await woken('messages')];
+      const run = newExecution(93_000, { workspaceId: 'ws-2' });
+      const [out] = await store.runs.acceptMany([{ execution: run, events: [{ workspaceId: 'ws-2', type: 'webhook.received', executionId: run.executionId, now: 93_000, data: {} }] }]);
+      assert.equal(out!.type, 'created');
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('a wake-up never came')), 10_000)));
+      try {
+        await Promise.race([Promise.all(subscriptions.map((s) => s.wake)), late]);
+      } finally {
+        clearTimeout(timer);
+        for (const s of subscriptions) await s.unsubscribe();
+      }
+      await store.outbox.deleteEndpoint('ws-2', 'ep-wake', 93_001);
+      await store.runs.terminateExecution(run.executionId, 'EXECUTION_ABORTED', 'cleanup', 93_002);
+    });
+
     t('batches of a size that is no power of two are written whole (split into power-of-two statements)', async () => {
       await claimNodes('drain', 1000, 1e12, 1); // earlier tests' leftovers out of the way
       const items = Array.from({ length: 37 }, (_, i) => ({

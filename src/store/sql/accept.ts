@@ -1,21 +1,20 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { AcceptItem, AcceptOutcome, CreateExecutionResult, NewExecution, WebhookCallRecord } from '../store.ts';
+import type { AcceptItem, AcceptOutcome, CreateExecutionResult } from '../store.ts';
 import type { BackendProfile } from './profile.ts';
 import { insertChunked } from './insert.ts';
-import { toJson } from './rows.ts';
 import { columnList, rowParams, run, statement, tuples } from './statements.ts';
 import { chunks } from './values.ts';
 import { notifyWork } from './notify.ts';
 import { writeEvents } from './outbox.ts';
 import type { IdempotencyKeysTable, Tables } from './tables.ts';
 import { transaction } from './tx.ts';
+import { attemptRows, callbackRow, callRow, COLUMNS, executionRow, keyOf, keyRow, nodeRows } from './acceptRows.ts';
 
 type Db = Kysely<Tables>;
 type Trx = Transaction<Tables>;
 
-const keyOf = (ws: string, scope: string, key: string) => `${ws}\u0000${scope}\u0000${key}`;
 type KeyRow = Pick<IdempotencyKeysTable, 'request_hash' | 'execution_id' | 'response'>;
-const KEY_COLUMNS = ['workspace_id', 'scope', 'key', 'request_hash', 'execution_id', 'response', 'created_at', 'expires_at'] as const;
+const KEY_COLUMNS = COLUMNS.idempotency_keys;
 
 /**
  * Accepts a batch of triggers in one transaction: each run
@@ -28,7 +27,7 @@ const KEY_COLUMNS = ['workspace_id', 'scope', 'key', 'request_hash', 'execution_
  * If the batch fails as a whole, each item is tried again in a transaction of its own, so one bad
  * item costs its neighbours a retry, never their answer.
  */
-export async function acceptMany(db: Db, profile: BackendProfile, items: readonly AcceptItem[]): Promise<AcceptOutcome[]> {
+export async function acceptInTransaction(db: Db, profile: BackendProfile, items: readonly AcceptItem[]): Promise<AcceptOutcome[]> {
   if (items.length === 0) return [];
   try {
     return await transaction(db, (trx) => acceptIn(trx, profile, items));
@@ -79,19 +78,7 @@ async function claimKeys(trx: Trx, profile: BackendProfile, items: readonly Acce
 
   // Sorted, so two processes' batches take the key locks in one order (PostgreSQL).
   const claimOrder = [...owners.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, i]) => i);
-  const rows = claimOrder.map((i) => {
-    const { execution: e, idempotency: idem } = items[i]!;
-    return {
-      workspace_id: e!.workspaceId,
-      scope: idem!.scope,
-      key: idem!.key,
-      request_hash: idem!.requestHash,
-      execution_id: e!.executionId,
-      response: JSON.stringify(idem!.response),
-      created_at: e!.now,
-      expires_at: e!.now + idem!.ttlMs,
-    };
-  });
+  const rows = claimOrder.map((i) => keyRow(items[i]!));
   const won: { workspace_id: string; scope: string; key: string }[] = [];
   for (const part of chunks(profile, rows, KEY_COLUMNS.length)) {
     const text = statement(
@@ -153,37 +140,9 @@ async function heldKeys(trx: Trx, profile: BackendProfile, keys: { workspace_id:
   return held;
 }
 
-/** Who ran the nodes of a run its accept settled, in their attempt rows (a worker writes its own id there). */
-const ACCEPT_WORKER_ID = 'accept';
-
 async function insertExecutions(trx: Trx, profile: BackendProfile, items: AcceptItem[]): Promise<void> {
   const created = items.map((it) => it.execution!);
-  await insertChunked(
-    trx,
-    profile,
-    'executions',
-    items.map(({ execution: e, idempotency }) => {
-      const s = e!.settled;
-      return {
-        id: e!.executionId,
-        workspace_id: e!.workspaceId,
-        workflow_id: e!.canvasId,
-        workflow_version: e!.version,
-        status: s?.status ?? 'init',
-        trigger: e!.trigger,
-        variables: JSON.stringify(e!.variables),
-        err_code: s?.errCode ?? null,
-        err_msg: s?.errMsg ?? null,
-        created_at: e!.now,
-        started_at: s ? e!.now : null,
-        finished_at: s ? e!.now : null,
-        deadline_at: e!.deadlineAt,
-        triggered_by: e!.triggeredBy ?? null,
-        trigger_key: idempotency?.key ?? e!.triggerKey ?? null,
-        trigger_headers: e!.triggerHeaders ? JSON.stringify(e!.triggerHeaders) : null,
-      };
-    }),
-  );
+  await insertChunked(trx, profile, 'executions', items.map(executionRow));
   await insertChunked(trx, profile, 'node_executions', created.flatMap(nodeRows));
   await insertChunked(trx, profile, 'node_attempts', created.flatMap(attemptRows));
   // The run's callbackUrl exists before the run can emit anything: same transaction.
@@ -195,98 +154,3 @@ async function insertExecutions(trx: Trx, profile: BackendProfile, items: Accept
   );
 }
 
-/** A run's node rows: its roots released to the queue, or, for a run its accept settled, as they ended. */
-function nodeRows(e: NewExecution): Tables['node_executions'][] {
-  const ended = new Map(e.settled?.nodes.map((n) => [n.nodeId, n]));
-  return e.nodes.map((n, position) => {
-    const s = ended.get(n.nodeId);
-    return {
-      execution_id: e.executionId,
-      node_id: n.nodeId,
-      position,
-      kind: n.kind,
-      title: n.title ?? null,
-      deps: JSON.stringify(n.deps),
-      status: s?.status ?? 'init',
-      attempts: s && s.status !== 'skipped' ? 1 : 0,
-      // Roots are released to the queue in the same transaction that accepts the run.
-      runnable_at: !e.settled && n.deps.length === 0 ? e.now : null,
-      lease_owner: null,
-      lease_expires_at: null,
-      output: s?.status === 'finish' ? toJson(s.output) : null,
-      messages: s && s.status !== 'skipped' ? toJson(s.messages) : null,
-      usage: null,
-      err_code: s?.status === 'failed' ? s.errCode : null,
-      err_msg: s?.status === 'failed' ? s.errMsg : null,
-      started_at: s && s.status !== 'skipped' ? e.now : null,
-      finished_at: s ? e.now : null,
-      drift: null,
-      wait_reason: null,
-    };
-  });
-}
-
-/** The attempt of each node a run's accept evaluated: one, started and ended at the accept. */
-function attemptRows(e: NewExecution): Tables['node_attempts'][] {
-  return (e.settled?.nodes ?? []).flatMap((n) =>
-    n.status === 'skipped'
-      ? []
-      : [
-          {
-            execution_id: e.executionId,
-            node_id: n.nodeId,
-            attempt: 1,
-            worker_id: ACCEPT_WORKER_ID,
-            status: n.status,
-            http_status: null,
-            err_code: n.status === 'failed' ? n.errCode : null,
-            err_msg: n.status === 'failed' ? n.errMsg : null,
-            started_at: e.now,
-            finished_at: e.now,
-            next_attempt_at: null,
-            input: null,
-          },
-        ],
-  );
-}
-
-function callbackRow(e: NewExecution): Tables['event_endpoints'] {
-  const cb = e.callback!;
-  return {
-    id: cb.endpointId,
-    workspace_id: e.workspaceId,
-    url: cb.url,
-    description: `callbackUrl of ${e.executionId}`,
-    event_types: JSON.stringify(cb.eventTypes),
-    enabled: 1,
-    ordered: 1,
-    headers: null,
-    rate_limit: null,
-    secret: cb.secret,
-    previous_secret: null,
-    previous_secret_expires_at: null,
-    execution_id: e.executionId,
-    disabled_reason: null,
-    failing_since: null,
-    created_at: e.now,
-    updated_at: e.now,
-    deleted_at: null,
-  };
-}
-
-function callRow(c: WebhookCallRecord, executionId: string | undefined, duplicate: boolean): Tables['webhook_calls'] {
-  const accepted = c.status !== 'rejected';
-  return {
-    id: c.recordId,
-    webhook_id: c.webhookId,
-    status: accepted ? (duplicate ? 'duplicate' : 'accepted') : 'rejected',
-    http_status: c.httpStatus,
-    err_code: c.errCode ?? null,
-    execution_id: executionId ?? null,
-    response_ms: Math.round(c.responseTime),
-    source_ip: c.sourceIp ?? null,
-    body_size: c.bodySize,
-    duplicate: accepted && duplicate ? 1 : 0,
-    created_at: c.createdAt,
-  };
-}

@@ -1,4 +1,4 @@
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { newMessageId } from '../../ids.ts';
 import type { NewEvent } from '../delivery.ts';
 import type { BackendProfile } from './profile.ts';
@@ -21,9 +21,29 @@ type Trx = Transaction<Tables>;
  */
 export async function writeEvents(trx: Trx, profile: BackendProfile, events: readonly NewEvent[]): Promise<number> {
   if (events.length === 0) return 0;
+  const listening = await listenersOf(trx, profile, events);
+  if (listening.length === 0) return 0;
+  const rows = messageRows(events, listening);
+  await insertChunked(trx, profile, 'event_messages', rows);
+  if (rows.some((r) => r.status === 'pending')) await notifyWork(trx, profile, 'messages');
+  return rows.length;
+}
+
+/** An endpoint as the outbox matches events against it. */
+export interface Listener {
+  id: string;
+  workspace_id: string;
+  execution_id: string | null;
+  ordered: number;
+  /** Subscribed event types; null: every type. */
+  types: string[] | null;
+  on: boolean;
+}
+
+/** The endpoints of the events' workspaces, and the callback endpoints of their executions, in one read. */
+export async function listenersOf(db: Kysely<Tables>, profile: BackendProfile, events: readonly NewEvent[]): Promise<Listener[]> {
   const workspaces = padded(profile, [...new Set(events.map((e) => e.workspaceId))]);
   const executions = padded(profile, [...new Set(events.flatMap((e) => (e.executionId ? [e.executionId] : [])))]);
-  // The endpoints of these workspaces, and the callback endpoints of these executions.
   const text = statement(
     profile,
     `listeners ${workspaces.length} ${executions.length}`,
@@ -31,10 +51,21 @@ export async function writeEvents(trx: Trx, profile: BackendProfile, events: rea
              WHERE workspace_id IN (${inList(p, workspaces.length)}) AND deleted_at IS NULL
                AND (execution_id IS NULL${executions.length ? ` OR execution_id IN (${inList(p, executions.length)})` : ''})`,
   );
-  const endpoints = await run<Pick<Tables['event_endpoints'], 'id' | 'workspace_id' | 'execution_id' | 'enabled' | 'ordered' | 'event_types'>>(trx, text, [...workspaces, ...executions]);
-  if (endpoints.length === 0) return 0;
-  const listening = endpoints.map((e) => ({ ...e, types: fromJson<string[]>(e.event_types), on: Number(e.enabled) === 1 }));
+  const endpoints = await run<Pick<Tables['event_endpoints'], 'id' | 'workspace_id' | 'execution_id' | 'enabled' | 'ordered' | 'event_types'>>(db, text, [...workspaces, ...executions]);
+  return endpoints.map((e) => listenerOf(e));
+}
 
+export const listenerOf = (e: Pick<Tables['event_endpoints'], 'id' | 'workspace_id' | 'execution_id' | 'enabled' | 'ordered' | 'event_types'>): Listener => ({
+  id: e.id,
+  workspace_id: e.workspace_id,
+  execution_id: e.execution_id,
+  ordered: Number(e.ordered),
+  types: fromJson<string[]>(e.event_types) ?? null,
+  on: Number(e.enabled) === 1,
+});
+
+/** One message per endpoint that hears each event: pending where the endpoint is on, skipped where not. */
+export function messageRows(events: readonly NewEvent[], listening: readonly Listener[]): Tables['event_messages'][] {
   const rows: Tables['event_messages'][] = [];
   for (const ev of events) {
     const targets = listening.filter(
@@ -42,11 +73,9 @@ export async function writeEvents(trx: Trx, profile: BackendProfile, events: rea
     );
     if (targets.length === 0) continue;
     const payload = payloadOf(ev);
-    for (const e of targets) rows.push(messageRow(ev, payload, e.id, Number(e.ordered), e.on));
+    for (const e of targets) rows.push(messageRow(ev, payload, e.id, e.ordered, e.on));
   }
-  await insertChunked(trx, profile, 'event_messages', rows);
-  if (rows.some((r) => r.status === 'pending')) await notifyWork(trx, profile, 'messages');
-  return rows.length;
+  return rows;
 }
 
 const payloadOf = (ev: NewEvent) => JSON.stringify({ type: ev.type, timestamp: new Date(ev.now).toISOString(), data: ev.data });

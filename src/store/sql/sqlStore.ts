@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { CatalogStore, FileStore, OutboxStore, QueueStore, RunStore, Store, WebhookStore, WorkKind } from '../store.ts';
-import { acceptMany } from './accept.ts';
+import { acceptMany } from './acceptStatement.ts';
 import * as catalog from './catalog.ts';
 import * as deliveries from './deliveries.ts';
 import * as endpoints from './endpoints.ts';

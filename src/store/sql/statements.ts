@@ -25,11 +25,11 @@ const texts = new Map<string, string>();
 
 /**
  * Texts PostgreSQL keeps prepared on each connection, by name (see `preparedName`). Only texts that
- * do not change with the batch size and look rows up by equality on an index's leading column:
- * after five runs PostgreSQL keeps one generic plan until the table is next analysed, and a generic
+ * do not change with the batch size and look rows up by equality on an index's leading column, or
+ * only insert (the PostgreSQL accept, whose rows travel as JSON): after five runs PostgreSQL keeps one generic plan until the table is next analysed, and a generic
  * plan made while a table is empty scans it whole for anything else — keys behind an InitPlan
  * (`keyIn`) included, measured: the end-to-end drain halved as the advance read's plan scanned the
- * growing node table. Claims and batch statements are planned afresh each time.
+ * growing node table. Claims and the other batch statements are planned afresh each time.
  */
 const preparedNames = new Map<string, string>();
 

@@ -1,0 +1,148 @@
+import type { Kysely } from 'kysely';
+import type { AcceptItem, AcceptOutcome } from '../store.ts';
+import type { BackendProfile } from './profile.ts';
+import { acceptInTransaction } from './accept.ts';
+import { attemptRows, callbackRow, callRow, COLUMNS, executionRow, itemKey, keyRow, nodeRows } from './acceptRows.ts';
+import { WORK_CHANNEL } from './notify.ts';
+import { listenerOf, listenersOf, messageRows, type Listener } from './outbox.ts';
+import { columnList, run, statement } from './statements.ts';
+import type { Tables } from './tables.ts';
+import { retryTransient } from './tx.ts';
+
+type Db = Kysely<Tables>;
+
+/** `INSERT INTO table (…) SELECT …` of the rows in one JSON parameter, typed by the table's own row type. */
+function fromJson(table: keyof typeof COLUMNS, param: string, where?: string): string {
+  const cols = COLUMNS[table];
+  return `INSERT INTO ${table} (${columnList(cols)})
+          SELECT ${cols.map((c) => `r."${c}"`).join(', ')} FROM json_populate_recordset(NULL::${table}, CAST(${param} AS json)) r${where ? ` WHERE ${where}` : ''}`;
+}
+
+/**
+ * The whole accept of a batch as one statement of data-modifying CTEs, committed on its own: one
+ * round trip where the transaction takes eight or more (BEGIN, the key claim, an insert per table,
+ * the endpoint read, COMMIT), each waiting its turn on a busy event loop. Each table's rows travel
+ * as one JSON parameter, so the text is the same for every batch size and is prepared once per
+ * connection: it only inserts, and its one lookup is the key claim's conflict check, which always
+ * uses the primary key, so a generic plan is no worse than a fresh one. A run whose key the claim
+ * did not win inserts nothing: every row of a run is filtered on the runs the statement created.
+ * Keys arrive sorted, so two processes' batches take their locks in one order.
+ *
+ * Parameters: $1 key rows, $2 execution rows, $3 ids of runs without a key, $4 node rows, $5 attempt
+ * rows, $6 callback endpoints, $7 call rows of the runs, $8 call rows recorded whatever happens,
+ * $9 messages (`{x: execution id, r: row}`), $10 the wake-up channel.
+ */
+const ACCEPT = (p: () => string): string => {
+  const [keys, executions, free, nodes, attempts, callbacks, calls, recorded, messages, channel] = Array.from({ length: 10 }, p);
+  const created = `IN (SELECT id FROM e)`;
+  const m = COLUMNS.event_messages;
+  return `WITH k AS (
+      ${fromJson('idempotency_keys', keys!)}
+      ON CONFLICT (workspace_id, scope, "key") DO UPDATE
+         SET request_hash = excluded.request_hash, execution_id = excluded.execution_id, response = excluded.response,
+             created_at = excluded.created_at, expires_at = excluded.expires_at
+       WHERE idempotency_keys.expires_at <= excluded.created_at
+      RETURNING execution_id
+    ),
+    e AS (${fromJson('executions', executions!, `r.id = ANY(CAST(${free} AS TEXT[])) OR r.id IN (SELECT execution_id FROM k)`)} RETURNING id, status),
+    n AS (${fromJson('node_executions', nodes!, `r.execution_id ${created}`)}),
+    a AS (${fromJson('node_attempts', attempts!, `r.execution_id ${created}`)}),
+    cb AS (${fromJson('event_endpoints', callbacks!, `r.execution_id ${created}`)}),
+    c AS (${fromJson('webhook_calls', calls!, `r.execution_id ${created}`)}),
+    rc AS (${fromJson('webhook_calls', recorded!)}),
+    m AS (
+      INSERT INTO event_messages (${columnList(m)})
+      SELECT ${m.map((c) => `r."${c}"`).join(', ')}
+        FROM json_array_elements(CAST(${messages} AS json)) j, LATERAL json_populate_record(NULL::event_messages, j->'r') r
+       WHERE j->>'x' ${created}
+      RETURNING status
+    ),
+    wake AS (
+      SELECT pg_notify(CAST(${channel} AS TEXT), w.kind) FROM (
+        SELECT 'nodes' AS kind WHERE EXISTS (SELECT 1 FROM e WHERE e.status = 'init')
+        UNION ALL SELECT 'messages' WHERE EXISTS (SELECT 1 FROM m WHERE m.status = 'pending')
+      ) w
+    )
+    SELECT ARRAY(SELECT execution_id FROM k) AS won, (SELECT count(*) FROM wake) AS woken`;
+};
+
+/** Accepts a batch the way its store does best: one statement on PostgreSQL, one transaction elsewhere. */
+export function acceptMany(db: Db, profile: BackendProfile, items: readonly AcceptItem[]): Promise<AcceptOutcome[]> {
+  if (items.length === 0) return Promise.resolve([]);
+  return profile.modifyingCtes ? acceptInOneStatement(db, profile, items) : acceptInTransaction(db, profile, items);
+}
+
+/**
+ * Accepts a batch on PostgreSQL in one statement (see ACCEPT), after one read of the endpoints that
+ * hear its events. Runs without a key, key owners and bare call records go in it; what needs the key
+ * holder's row — a second item with a key already in the batch, a key the statement did not win —
+ * goes through `acceptInTransaction` afterwards, where its outcome (replay, reuse, or a key that
+ * expired meanwhile) is decided as before. If the statement fails, nothing of it committed and the
+ * whole batch takes that path.
+ *
+ * The endpoint read is not in the statement's snapshot. Under READ COMMITTED it never was: an endpoint
+ * created or deleted while a batch commits may or may not hear it either way.
+ */
+export async function acceptInOneStatement(db: Db, profile: BackendProfile, items: readonly AcceptItem[]): Promise<AcceptOutcome[]> {
+  const outcomes: (AcceptOutcome | undefined)[] = new Array(items.length);
+  const owners = new Map<string, number>();
+  const inStatement: number[] = [];
+  const later: number[] = [];
+  items.forEach((it, i) => {
+    const k = itemKey(it);
+    if (k === undefined) inStatement.push(i);
+    else if (owners.has(k)) later.push(i);
+    else {
+      owners.set(k, i);
+      inStatement.push(i);
+    }
+  });
+
+  const runs = inStatement.filter((i) => items[i]!.execution);
+  const events = runs.flatMap((i) => items[i]!.events ?? []);
+  const listeners: Listener[] = events.length ? await listenersOf(db, profile, events) : [];
+  for (const i of runs) {
+    const e = items[i]!.execution!;
+    if (e.callback) listeners.push(listenerOf(callbackRow(e)));
+  }
+
+  const keyed = [...owners.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, i]) => keyRow(items[i]!));
+  const created = (i: number) => items[i]!.execution!;
+  const params = [
+    JSON.stringify(keyed),
+    JSON.stringify(runs.map((i) => executionRow(items[i]!))),
+    runs.filter((i) => !items[i]!.idempotency).map((i) => created(i).executionId),
+    JSON.stringify(runs.flatMap((i) => nodeRows(created(i)))),
+    JSON.stringify(runs.flatMap((i) => attemptRows(created(i)))),
+    JSON.stringify(runs.flatMap((i) => (created(i).callback ? [callbackRow(created(i))] : []))),
+    JSON.stringify(runs.flatMap((i) => (items[i]!.call ? [callRow(items[i]!.call!, created(i).executionId, false)] : []))),
+    JSON.stringify(inStatement.flatMap((i) => (!items[i]!.execution && items[i]!.call ? [callRow(items[i]!.call!, items[i]!.call!.executionId, items[i]!.call!.duplicate)] : []))),
+    JSON.stringify(runs.flatMap((i) => messageRows(items[i]!.events ?? [], listeners).map((r) => ({ x: created(i).executionId, r })))),
+    WORK_CHANNEL,
+  ];
+
+  let won: Set<string>;
+  try {
+    const text = statement(profile, 'accept in one statement', ACCEPT, { prepared: true });
+    // A deadlock victim or a serialisation failure committed nothing and can run again.
+    const [row] = await retryTransient(() => run<{ won: string[] }>(db, text, params));
+    won = new Set(row!.won);
+  } catch {
+    // Nothing of the statement committed: the batch is accepted the general way (which retries each
+    // item on its own if the batch fails there too).
+    return acceptInTransaction(db, profile, items);
+  }
+
+  for (const i of inStatement) {
+    const it = items[i]!;
+    if (!it.execution) outcomes[i] = { type: 'recorded' };
+    else if (!it.idempotency || won.has(it.execution.executionId)) outcomes[i] = { type: 'created', executionId: it.execution.executionId };
+    else later.push(i);
+  }
+  if (later.length) {
+    later.sort((a, b) => a - b);
+    const rest = await acceptInTransaction(db, profile, later.map((i) => items[i]!));
+    later.forEach((i, j) => (outcomes[i] = rest[j]));
+  }
+  return outcomes as AcceptOutcome[];
+}
