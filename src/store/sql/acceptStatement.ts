@@ -99,25 +99,23 @@ export async function acceptInOneStatement(db: Db, profile: BackendProfile, item
   });
 
   const runs = inStatement.filter((i) => items[i]!.execution);
+  const runOf = (i: number) => items[i]!.execution!;
   const events = runs.flatMap((i) => items[i]!.events ?? []);
-  const listeners: Listener[] = events.length ? await listenersOf(db, profile, events) : [];
-  for (const i of runs) {
-    const e = items[i]!.execution!;
-    if (e.callback) listeners.push(listenerOf(callbackRow(e)));
-  }
+  // The runs are new: their callback endpoints are not in the database yet, but in this batch.
+  const listeners: Listener[] = events.length ? await listenersOf(db, profile, events, []) : [];
+  for (const i of runs) if (runOf(i).callback) listeners.push(listenerOf(callbackRow(runOf(i))));
 
   const keyed = [...owners.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, i]) => keyRow(items[i]!));
-  const created = (i: number) => items[i]!.execution!;
   const params = [
     JSON.stringify(keyed),
     JSON.stringify(runs.map((i) => executionRow(items[i]!))),
-    runs.filter((i) => !items[i]!.idempotency).map((i) => created(i).executionId),
-    JSON.stringify(runs.flatMap((i) => nodeRows(created(i)))),
-    JSON.stringify(runs.flatMap((i) => attemptRows(created(i)))),
-    JSON.stringify(runs.flatMap((i) => (created(i).callback ? [callbackRow(created(i))] : []))),
-    JSON.stringify(runs.flatMap((i) => (items[i]!.call ? [callRow(items[i]!.call!, created(i).executionId, false)] : []))),
+    runs.filter((i) => !items[i]!.idempotency).map((i) => runOf(i).executionId),
+    JSON.stringify(runs.flatMap((i) => nodeRows(runOf(i)))),
+    JSON.stringify(runs.flatMap((i) => attemptRows(runOf(i)))),
+    JSON.stringify(runs.flatMap((i) => (runOf(i).callback ? [callbackRow(runOf(i))] : []))),
+    JSON.stringify(runs.flatMap((i) => (items[i]!.call ? [callRow(items[i]!.call!, runOf(i).executionId, false)] : []))),
     JSON.stringify(inStatement.flatMap((i) => (!items[i]!.execution && items[i]!.call ? [callRow(items[i]!.call!, items[i]!.call!.executionId, items[i]!.call!.duplicate)] : []))),
-    JSON.stringify(runs.flatMap((i) => messageRows(items[i]!.events ?? [], listeners).map((r) => ({ x: created(i).executionId, r })))),
+    JSON.stringify(runs.flatMap((i) => messageRows(items[i]!.events ?? [], listeners).map((r) => ({ x: runOf(i).executionId, r })))),
     WORK_CHANNEL,
   ];
 

@@ -21,7 +21,7 @@ type Trx = Transaction<Tables>;
  */
 export async function writeEvents(trx: Trx, profile: BackendProfile, events: readonly NewEvent[]): Promise<number> {
   if (events.length === 0) return 0;
-  const listening = await listenersOf(trx, profile, events);
+  const listening = await listenersOf(trx, profile, events, events.flatMap((e) => (e.executionId ? [e.executionId] : [])));
   if (listening.length === 0) return 0;
   const rows = messageRows(events, listening);
   await insertChunked(trx, profile, 'event_messages', rows);
@@ -40,10 +40,10 @@ export interface Listener {
   on: boolean;
 }
 
-/** The endpoints of the events' workspaces, and the callback endpoints of their executions, in one read. */
-export async function listenersOf(db: Kysely<Tables>, profile: BackendProfile, events: readonly NewEvent[]): Promise<Listener[]> {
+/** The endpoints of the events' workspaces, and the callback endpoints of `executionIds`, in one read. */
+export async function listenersOf(db: Kysely<Tables>, profile: BackendProfile, events: readonly NewEvent[], executionIds: readonly string[]): Promise<Listener[]> {
   const workspaces = padded(profile, [...new Set(events.map((e) => e.workspaceId))]);
-  const executions = padded(profile, [...new Set(events.flatMap((e) => (e.executionId ? [e.executionId] : [])))]);
+  const executions = padded(profile, [...new Set(executionIds)]);
   const text = statement(
     profile,
     `listeners ${workspaces.length} ${executions.length}`,
