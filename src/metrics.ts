@@ -76,12 +76,15 @@ export class Metrics {
   }
 
   constructor(store: Store, now: () => number) {
+    // A scrape collects both gauges at once: they share one count of the backlog.
+    let reading: ReturnType<Store['queue']['backlog']> | undefined;
+    const backlog = () => (reading ??= store.queue.backlog(now()).finally(() => (reading = undefined)));
     new client.Gauge({
       name: 'flowgate_backlog_executions',
       help: 'Accepted executions no worker has started yet',
       registers: [this.registry],
       async collect() {
-        this.set((await store.queue.backlog(now())).pendingExecutions);
+        this.set((await backlog()).pendingExecutions);
       },
     });
     new client.Gauge({
@@ -89,7 +92,7 @@ export class Metrics {
       help: 'Nodes ready to run and waiting for a worker',
       registers: [this.registry],
       async collect() {
-        this.set((await store.queue.backlog(now())).runnableNodes);
+        this.set((await backlog()).runnableNodes);
       },
     });
     client.collectDefaultMetrics({ register: this.registry, prefix: 'flowgate_' });
