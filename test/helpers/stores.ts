@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { after, before } from 'node:test';
 import pg from 'pg';
 import { openPostgresStore } from '../../src/store/postgres/open.ts';
 import { openSqliteStore } from '../../src/store/sqlite/open.ts';
@@ -47,4 +48,24 @@ export function freshTarget(kind: StoreKind): StoreTarget {
       await c.end();
     },
   };
+}
+
+/**
+ * A migrated store of `kind` with `workspaces`, opened before the tests of the calling `describe` and
+ * closed and dropped after them: `suite.store` is valid inside its tests.
+ */
+export function storeForSuite(kind: StoreKind, workspaces: string[]): { readonly store: Store } {
+  let target: StoreTarget;
+  const suite = {} as { store: Store };
+  before(async () => {
+    target = freshTarget(kind);
+    suite.store = target.open();
+    await suite.store.migrate();
+    for (const ws of workspaces) await suite.store.catalog.ensureWorkspace(ws, 1);
+  });
+  after(async () => {
+    await suite.store?.close();
+    await target?.cleanup(false);
+  });
+  return suite;
 }

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { newExecutionId } from '../../src/ids.ts';
 import { GroupCommitter } from '../../src/runs/groupCommit.ts';
-import type { AcceptItem, NewExecution, Store } from '../../src/store/store.ts';
-import { freshTarget, STORE_KINDS, type StoreTarget } from '../helpers/stores.ts';
+import type { AcceptItem, NewExecution } from '../../src/store/store.ts';
+import { STORE_KINDS, storeForSuite } from '../helpers/stores.ts';
 
 const execution = (now: number): NewExecution => ({
   executionId: newExecutionId(now),
@@ -19,18 +19,7 @@ const execution = (now: number): NewExecution => ({
 
 for (const kind of STORE_KINDS) {
   describe(`group commit (${kind})`, () => {
-    let target: StoreTarget;
-    let store: Store;
-    before(async () => {
-      target = freshTarget(kind);
-      store = target.open();
-      await store.migrate();
-      await store.catalog.ensureWorkspace('ws-gc', 1);
-    });
-    after(async () => {
-      await store.close();
-      await target.cleanup(false);
-    });
+    const suite = storeForSuite(kind, ['ws-gc']);
 
     /** The real store's accept, watched: how many transactions overlapped, and how big they were. */
     const watched = () => {
@@ -40,7 +29,7 @@ for (const kind of STORE_KINDS) {
           seen.batches.push(items.length);
           seen.most = Math.max(seen.most, ++seen.inFlight);
           try {
-            return await store.runs.acceptMany(items);
+            return await suite.store.runs.acceptMany(items);
           } finally {
             seen.inFlight--;
           }
@@ -70,7 +59,7 @@ for (const kind of STORE_KINDS) {
         if (kind === 'postgres') assert.equal(seen.most, maxInFlight);
         for (const o of outcomes) {
           if (o.type !== 'created') continue;
-          assert.equal((await store.runs.getExecution('ws-gc', o.executionId))?.status, 'init');
+          assert.equal((await suite.store.runs.getExecution('ws-gc', o.executionId))?.status, 'init');
         }
       });
     }
