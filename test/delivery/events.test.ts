@@ -127,7 +127,7 @@ for (const kind of STORE_KINDS) {
     });
 
     it('a run\'s callbackUrl hears how that run ended, signed with the secret in the answer; private URLs are refused', async () => {
-      const cb = await receiver();
+      const cb = await receiver({ holdUntilSecret: true });
       try {
         const r = await t.api('POST', `/v1/openapi/workflow/${canvasId}/run`, { body: { variables: {}, callbackUrl: `${cb.url}/done` }, headers: { 'idempotency-key': 'cb-1' } });
         assert.equal(r.status, 200, JSON.stringify(r.body));

@@ -25,7 +25,12 @@ export interface Receiver extends FakeServer {
   ids(): string[];
 }
 
-export async function receiver(): Promise<Receiver> {
+/**
+ * `holdUntilSecret`: for an endpoint whose secret the test learns from an answer (a run's
+ * `callbackUrl`), a delivery that arrives before the test has it is answered 503, to come again, and
+ * not judged: the dispatcher may deliver before the test has read the answer that names the secret.
+ */
+export async function receiver(opts: { holdUntilSecret?: boolean } = {}): Promise<Receiver> {
   // The handler reads `state` through the returned object, so tests can swap `answer` and `secrets`.
   const state = {
     deliveries: [] as Delivery[],
@@ -38,6 +43,7 @@ export async function receiver(): Promise<Receiver> {
   } as Receiver;
   const server = await fakeServer((req, body, res) => {
     const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]));
+    if (opts.holdUntilSecret && state.secrets.length === 0) return res.writeHead(503).end('not ready');
     const verifiedWith = state.secrets.flatMap((s, i) => {
       try {
         new Webhook(s).verify(body, headers);
