@@ -8,7 +8,7 @@ import { notifyWork } from './notify.ts';
 import { writeEvents } from './outbox.ts';
 import type { IdempotencyKeysTable, Tables } from './tables.ts';
 import { transaction } from './tx.ts';
-import { attemptRows, callbackRow, callRow, COLUMNS, executionRow, keyOf, keyRow, nodeRows } from './acceptRows.ts';
+import { attemptRows, callbackRow, callRow, COLUMNS, executionRow, keyOf, keyRowsInLockOrder, nodeRows } from './acceptRows.ts';
 
 type Db = Kysely<Tables>;
 type Trx = Transaction<Tables>;
@@ -76,9 +76,7 @@ async function claimKeys(trx: Trx, profile: BackendProfile, items: readonly Acce
   });
   if (owners.size === 0) return outcomes as AcceptOutcome[];
 
-  // Sorted, so two processes' batches take the key locks in one order (PostgreSQL).
-  const claimOrder = [...owners.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, i]) => i);
-  const rows = claimOrder.map((i) => keyRow(items[i]!));
+  const rows = keyRowsInLockOrder(items, owners);
   const won: { workspace_id: string; scope: string; key: string }[] = [];
   for (const part of chunks(profile, rows, KEY_COLUMNS.length)) {
     const text = statement(

@@ -42,7 +42,7 @@ export const COLUMNS = {
 export const keyOf = (ws: string, scope: string, key: string): string => `${ws}\u0000${scope}\u0000${key}`;
 
 /** The idempotency key row an item claims (it has an execution and a key). */
-export function keyRow({ execution: e, idempotency: idem }: AcceptItem): IdempotencyKeysTable {
+function keyRow({ execution: e, idempotency: idem }: AcceptItem): IdempotencyKeysTable {
   return {
     workspace_id: e!.workspaceId,
     scope: idem!.scope,
@@ -54,6 +54,13 @@ export function keyRow({ execution: e, idempotency: idem }: AcceptItem): Idempot
     expires_at: e!.now + idem!.ttlMs,
   };
 }
+
+/**
+ * The key rows of a batch's key owners (key → item index), sorted by key, so two processes' batches
+ * take the key locks in one order (PostgreSQL).
+ */
+export const keyRowsInLockOrder = (items: readonly AcceptItem[], owners: ReadonlyMap<string, number>): IdempotencyKeysTable[] =>
+  [...owners.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, i]) => keyRow(items[i]!));
 
 /** The key an item is accepted under, if it creates a run under one. */
 export const itemKey = (it: AcceptItem): string | undefined => (it.execution && it.idempotency ? keyOf(it.execution.workspaceId, it.idempotency.scope, it.idempotency.key) : undefined);

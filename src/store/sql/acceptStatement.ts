@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { AcceptItem, AcceptOutcome } from '../store.ts';
 import type { BackendProfile } from './profile.ts';
 import { acceptInTransaction } from './accept.ts';
-import { attemptRows, callbackRow, callRow, COLUMNS, executionRow, itemKey, keyRow, nodeRows } from './acceptRows.ts';
+import { attemptRows, callbackRow, callRow, COLUMNS, executionRow, itemKey, keyRowsInLockOrder, nodeRows } from './acceptRows.ts';
 import { WORK_CHANNEL } from './notify.ts';
 import { listenerOf, listenersOf, messageRows, type Listener } from './outbox.ts';
 import { columnList, run, statement } from './statements.ts';
@@ -63,6 +63,7 @@ const ACCEPT = (p: () => string): string => {
         UNION ALL SELECT 'messages' WHERE EXISTS (SELECT 1 FROM m WHERE m.status = 'pending')
       ) w
     )
+    -- A CTE that modifies nothing runs only if read: counting wake is what sends its notifications.
     SELECT ARRAY(SELECT execution_id FROM k) AS won, (SELECT count(*) FROM wake) AS woken`;
 };
 
@@ -105,9 +106,8 @@ export async function acceptInOneStatement(db: Db, profile: BackendProfile, item
   const listeners: Listener[] = events.length ? await listenersOf(db, profile, events, []) : [];
   for (const i of runs) if (runOf(i).callback) listeners.push(listenerOf(callbackRow(runOf(i))));
 
-  const keyed = [...owners.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, i]) => keyRow(items[i]!));
   const params = [
-    JSON.stringify(keyed),
+    JSON.stringify(keyRowsInLockOrder(items, owners)),
     JSON.stringify(runs.map((i) => executionRow(items[i]!))),
     runs.filter((i) => !items[i]!.idempotency).map((i) => runOf(i).executionId),
     JSON.stringify(runs.flatMap((i) => nodeRows(runOf(i)))),
