@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { SCHEDULING_RULES } from '../../src/engine/rules.ts';
 import { newExecutionId } from '../../src/ids.ts';
-import type { NewExecution, Store } from '../../src/store/store.ts';
+import type { ClaimedWork, Completion, NewExecution, NodeResult, Store } from '../../src/store/store.ts';
 import { openPostgresStore } from '../../src/store/postgres/open.ts';
 import { preparedTexts } from '../../src/store/sql/statements.ts';
 import { freshTarget, STORE_KINDS, TEST_DATABASE_URL, type StoreTarget } from '../helpers/stores.ts';
@@ -118,10 +118,13 @@ describe('a worker turn keeps its index lookups when the statistics are stale (P
       pg.Client.prototype.query = query;
       assert.equal(turn.settled.filter((s) => s.applied).length, BATCH);
 
-      const keyed = ran.filter((r) => /\bFROM v\b|SET lease_expires_at/.test(r.text));
+      const keyed = ran.filter((r) => /\bFROM v\b|json_populate_recordset|SET lease_expires_at/.test(r.text));
       // The heartbeat, the settle of the nodes and of their attempts, and the release of their successors.
-      assert.ok(keyed.length >= 4, `expected the batch's keyed updates, saw:\n${ran.map((r) => r.text.slice(0, 80)).join('\n')}`);
+      assert.ok(keyed.length >= 3, `expected the batch's keyed updates, saw:\n${ran.map((r) => r.text.slice(0, 80)).join('\n')}`);
+      const queueOnly = new Set(preparedTexts().filter((t) => t.queueOnly).map((t) => t.text));
       for (const r of keyed) {
+        // As the connection that ran it: the turn's statements run where sequential scans are off.
+        await admin.query(`SET enable_seqscan = ${queueOnly.has(r.text) ? 'off' : 'on'}`);
         const plan = (await admin.query({ text: `EXPLAIN ${r.text}`, values: r.values })).rows.map((x: Record<string, string>) => x['QUERY PLAN']).join('\n');
         assert.doesNotMatch(plan, /Seq Scan on (executions|node_executions|node_attempts)\b/, `${r.text.slice(0, 300)}…\n→\n${plan}`);
       }
@@ -190,30 +193,74 @@ describe('prepared statements outlive a migration that adds a column (PostgreSQL
 /**
  * After five runs PostgreSQL may keep one generic plan for a prepared statement until the table is
  * next analysed; made while the table is empty, a plan for keys behind an InitPlan was a sequential
- * scan, kept as the table grew. Every statement prepared by name must plan as an index lookup on a
- * new, empty database.
+ * scan, kept as the table grew. Every statement prepared by name must plan as index lookups on a new,
+ * empty database: those prepared everywhere by their shape, the worker's turn statements on the
+ * queue's connections, where sequential scans are off (postgres/open.ts). There an index read whole
+ * (no Index Cond) would be the same scan by another name.
  */
 describe('statements prepared by name plan as index lookups on an empty database (PostgreSQL)', { skip: !STORE_KINDS.includes('postgres') }, () => {
   const { ctx, test } = onFreshSchema();
 
   test('takes the generic plan of each', async () => {
     const { store, admin } = ctx;
-    // What a status read, the backlog bound, an accept and a worker turn run; each registers its texts on first use.
+    // What a status read, the backlog bound, an accept and worker turns run; each registers its texts on first use.
     await store.runs.getExecution('ws-1', 'we-none');
     await store.runs.listNodes('we-none');
     await store.runs.listAttempts('we-none');
     await store.queue.pendingExecutions(10);
     await store.runs.acceptMany([{ call: { recordId: 'wc-plan', webhookId: 'wh_plan', status: 'rejected', httpStatus: 401, responseTime: 1, bodySize: 0, duplicate: false, createdAt: 1 } }]);
-    await store.queue.settleAndClaim({ workerId: 'w', now: 1, leaseMs: 1, completions: [{ executionId: 'we-none', nodeId: 'a', attempt: 1, result: { type: 'finished', output: 1 } }], claim: 0 }, SCHEDULING_RULES);
+    await turnsOfEveryKind(store);
     const texts = preparedTexts();
-    assert.ok(texts.length >= 4, `prepared: ${texts.length}`);
+    assert.ok(texts.filter((t) => !t.queueOnly).length >= 4, `prepared everywhere: ${texts.length}`);
+    assert.ok(texts.filter((t) => t.queueOnly).length >= 6, `prepared for the queue: ${texts.length}`);
     await admin.query('SET plan_cache_mode = force_generic_plan');
-    for (const [i, text] of texts.entries()) {
+    for (const [i, { text, queueOnly }] of texts.entries()) {
+      await admin.query(`SET enable_seqscan = ${queueOnly ? 'off' : 'on'}`);
       const params = Math.max(0, ...[...text.matchAll(/\$(\d+)/g)].map((m) => Number(m[1])));
       await admin.query(`PREPARE generic_${i} AS ${text}`);
       const args = params ? `(${Array.from({ length: params }, () => 'NULL').join(', ')})` : '';
       const plan = (await admin.query(`EXPLAIN EXECUTE generic_${i}${args}`)).rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n');
       assert.doesNotMatch(plan, /Seq Scan/, `${text}\n→\n${plan}`);
+      if (!queueOnly) continue;
+      for (const node of plan.split('->').filter((n) => /^\s*(Bitmap Index Scan|Index Scan|Index Only Scan)\b/.test(n))) {
+        assert.match(node, /Index Cond/, `an index read whole:\n${text}\n→\n${plan}`);
+      }
     }
   });
 });
+
+/**
+ * Worker turns that write every part of the turn statements: results that release, skip and finish;
+ * a retry; a failure; the events they produce (an endpoint listens).
+ */
+async function turnsOfEveryKind(store: Store): Promise<void> {
+  await store.outbox.createEndpoint({ id: 'ep-plan', workspaceId: 'ws-1', url: 'https://example.com/plan', enabled: true, ordered: false, secret: 'whsec_cGxhbg==', createdAt: 1, updatedAt: 1 });
+  const nodes = [
+    { nodeId: 'a', kind: 'http', deps: [] },
+    { nodeId: 'c', kind: 'condition', deps: ['a'] },
+    { nodeId: 'b', kind: 'http', deps: ['c'] },
+    { nodeId: 'x', kind: 'http', deps: [] },
+  ];
+  const runs = [newExecutionId(30_000), newExecutionId(30_000)];
+  await store.runs.acceptMany(runs.map((executionId) => ({ execution: { executionId, workspaceId: 'ws-1', canvasId: 'c-1', version: 1, trigger: 'api' as const, variables: {}, nodes, now: 30_000, deadlineAt: 1e13 } })));
+  const turn = (completions: Completion[], claim: number, now: number) => store.queue.settleAndClaim({ workerId: 'w', now, leaseMs: 60_000, completions, claim }, SCHEDULING_RULES);
+  const done = (c: ClaimedWork, result: NodeResult): Completion => ({ executionId: c.executionId, nodeId: c.nodeId, attempt: c.attempt, result });
+  let claimed = (await turn([], 100, 30_001)).claimed;
+  // Run 1: a finishes (c is released), x retries. Run 2: a finishes, x fails (the run fails).
+  const of = (run: string, node: string) => claimed.find((c) => c.executionId === run && c.nodeId === node)!;
+  claimed = (
+    await turn(
+      [
+        done(of(runs[0]!, 'a'), { type: 'finished', output: 1 }),
+        done(of(runs[0]!, 'x'), { type: 'retry', runAt: 30_002, errCode: 'UPSTREAM_ERROR', errMsg: 'again' }),
+        done(of(runs[1]!, 'a'), { type: 'finished', output: 1 }),
+        done(of(runs[1]!, 'x'), { type: 'failed', errCode: 'UPSTREAM_ERROR', errMsg: 'no' }),
+      ],
+      100,
+      30_002,
+    )
+  ).claimed;
+  // The condition is false: b is skipped; x finishes: run 1 ends.
+  const outcome = await turn([done(of(runs[0]!, 'c'), { type: 'finished', output: false }), done(of(runs[0]!, 'x'), { type: 'finished', output: 2 })], 0, 30_003);
+  assert.deepEqual(outcome.ended, [{ executionId: runs[0]!, status: 'finish' }]);
+}

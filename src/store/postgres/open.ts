@@ -18,15 +18,17 @@ export interface PostgresOptions {
 }
 
 const MIGRATION_LOCK = 7_146_055_301; // arbitrary, fixed: "flowgate migrations"
+/** Connections of the queue's own pool (see openPostgresStore), beside `poolSize`. */
+export const QUEUE_POOL_SIZE = 2;
 /** Below this many rows a table's missing statistics cost nothing worth an ANALYZE. */
 const NEW_TABLE_ROWS = 10_000;
 
 /**
  * The pool as Kysely sees it, sending the statements marked `prepared` (sql/statements.ts) by name:
  * each connection parses them once, and after their first runs plans them once. Kysely's driver
- * passes text and values only.
+ * passes text and values only. `queue`: the pool is the queue's, and also names the turn's statements.
  */
-function namingPrepared(pool: pg.Pool): PostgresPool {
+function namingPrepared(pool: pg.Pool, queue: boolean): PostgresPool {
   const clients = new WeakMap<pg.PoolClient, PostgresPoolClient>();
   return {
     async connect() {
@@ -36,7 +38,7 @@ function namingPrepared(pool: pg.Pool): PostgresPool {
         named = {
           // Kysely's driver only ever calls query(text, values): it streams nothing here.
           query: ((text: string, values: unknown[]) => {
-            const name = preparedName(text);
+            const name = preparedName(text, queue);
             return name ? client.query({ name, text, values }) : client.query(text, values);
           }) as unknown as PostgresPoolClient['query'],
           release: () => client.release(),
@@ -52,12 +54,16 @@ function namingPrepared(pool: pg.Pool): PostgresPool {
 export function openPostgresStore(opts: PostgresOptions): SqlStore {
   const schema = opts.schema;
   if (schema && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
-  const pool = new pg.Pool({
-    connectionString: opts.connectionString,
-    max: opts.poolSize ?? 10,
-    ...(schema ? { options: `-c search_path=${schema}` } : {}),
-  });
-  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: namingPrepared(pool) }) });
+  const searchPath = schema ? ` -c search_path=${schema}` : '';
+  const pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.poolSize ?? 10, ...(searchPath ? { options: searchPath.trim() } : {}) });
+  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: namingPrepared(pool, false) }) });
+  // The worker's turns, on connections of their own: one turn holds one for its transaction (a
+  // process runs one worker; tests run several on one store). Their statements are prepared by name
+  // here, and sequential scans are off, so a plan made while a table was small still reads it through
+  // its keys once it is large (see `preparedNames` in sql/statements.ts). Every turn statement has an
+  // index for each table it reads; the setting only takes away the plans that would ignore it.
+  const queuePool = new pg.Pool({ connectionString: opts.connectionString, max: QUEUE_POOL_SIZE, options: `-c enable_seqscan=off${searchPath}` });
+  const queueDb = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: namingPrepared(queuePool, true) }) });
   return new SqlStore(db, POSTGRES_PROFILE, {
     async migrate() {
       const client = await pool.connect();
@@ -85,6 +91,7 @@ export function openPostgresStore(opts: PostgresOptions): SqlStore {
       }
     },
     async close() {
+      await queueDb.destroy();
       await db.destroy();
     },
     // Until its first ANALYZE, PostgreSQL guesses what every condition selects: after a bulk load of
@@ -112,5 +119,5 @@ export function openPostgresStore(opts: PostgresOptions): SqlStore {
         await client.end().catch(() => undefined);
       };
     },
-  });
+  }, queueDb);
 }

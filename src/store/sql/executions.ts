@@ -7,7 +7,8 @@ import { EXECUTION_STATUSES, type AttemptRecord, type ExecutionRecord, type Exec
 import type { BackendProfile } from './profile.ts';
 import { writeEvents } from './outbox.ts';
 import { ATTEMPT_COLUMNS, EXECUTION_COLUMNS, NODE_COLUMNS, toAttempt, toExecution, toNode } from './rows.ts';
-import { headFacts, lockExecution } from './scheduling.ts';
+import { headFacts } from './head.ts';
+import { lockExecution } from './scheduling.ts';
 import type { ExecutionsTable, NodeAttemptsTable, NodeExecutionsTable, Tables } from './tables.ts';
 import { columnList, run, statement } from './statements.ts';
 import { transaction } from './tx.ts';

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { WorkKind } from '../store.ts';
 import type { BackendProfile } from './profile.ts';
+import { run, statement } from './statements.ts';
 import type { Tables } from './tables.ts';
 
 /** The channel workers and dispatchers LISTEN on; the payload says which queue got work. */
@@ -19,7 +20,7 @@ const local = new WeakMap<Kysely<Tables>, EventEmitter>();
  */
 export async function notifyWork(trx: Transaction<Tables>, profile: BackendProfile, kind: WorkKind): Promise<void> {
   if (profile.notifyWork) {
-    await sql`SELECT pg_notify(${WORK_CHANNEL}, ${kind})`.execute(trx);
+    await run(trx, statement(profile, 'notify work', (p) => `SELECT pg_notify(${p()}, ${p()})`, { prepared: true }), [WORK_CHANNEL, kind]);
     return;
   }
   let kinds = queued.get(trx);

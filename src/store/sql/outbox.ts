@@ -42,16 +42,34 @@ export interface Listener {
 
 /** The endpoints of the events' workspaces, and the callback endpoints of `executionIds`, in one read. */
 export async function listenersOf(db: Kysely<Tables>, profile: BackendProfile, events: readonly NewEvent[], executionIds: readonly string[]): Promise<Listener[]> {
-  const workspaces = padded(profile, [...new Set(events.map((e) => e.workspaceId))]);
-  const executions = padded(profile, [...new Set(executionIds)]);
-  const text = statement(
-    profile,
-    `listeners ${workspaces.length} ${executions.length}`,
-    (p) => `SELECT id, workspace_id, execution_id, enabled, ordered, event_types FROM event_endpoints
-             WHERE workspace_id IN (${inList(p, workspaces.length)}) AND deleted_at IS NULL
-               AND (execution_id IS NULL${executions.length ? ` OR execution_id IN (${inList(p, executions.length)})` : ''})`,
-  );
-  const endpoints = await run<Pick<Tables['event_endpoints'], 'id' | 'workspace_id' | 'execution_id' | 'enabled' | 'ordered' | 'event_types'>>(db, text, [...workspaces, ...executions]);
+  const workspaces = [...new Set(events.map((e) => e.workspaceId))];
+  const executions = [...new Set(executionIds)];
+  const columns = 'id, workspace_id, execution_id, enabled, ordered, event_types';
+  let text: string;
+  let params: unknown[];
+  if (profile.keyArrays) {
+    // One text for any number of keys, prepared on the worker's connections.
+    text = statement(
+      profile,
+      'listeners',
+      (p) => `SELECT ${columns} FROM event_endpoints
+               WHERE workspace_id = ANY(CAST(${p()} AS TEXT[])) AND deleted_at IS NULL AND (execution_id IS NULL OR execution_id = ANY(CAST(${p()} AS TEXT[])))`,
+      { prepared: 'queue' },
+    );
+    params = [workspaces, executions];
+  } else {
+    const ws = padded(profile, workspaces);
+    const ex = padded(profile, executions);
+    text = statement(
+      profile,
+      `listeners ${ws.length} ${ex.length}`,
+      (p) => `SELECT ${columns} FROM event_endpoints
+               WHERE workspace_id IN (${inList(p, ws.length)}) AND deleted_at IS NULL
+                 AND (execution_id IS NULL${ex.length ? ` OR execution_id IN (${inList(p, ex.length)})` : ''})`,
+    );
+    params = [...ws, ...ex];
+  }
+  const endpoints = await run<Pick<Tables['event_endpoints'], 'id' | 'workspace_id' | 'execution_id' | 'enabled' | 'ordered' | 'event_types'>>(db, text, params);
   return endpoints.map((e) => listenerOf(e));
 }
 

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { executionEvent, type ExecutionFacts } from '../../delivery/payloads.ts';
+import { executionEvent } from '../../delivery/payloads.ts';
 import type { NewEvent } from '../delivery.ts';
 import { nodeKey, type AdvanceNode, type Backlog, type ClaimedWork, type ExecutionStatus, type NodeContext, type NodeStatus, type SchedulingRules } from '../store.ts';
 import type { BackendProfile } from './profile.ts';
@@ -11,6 +11,8 @@ import { transaction } from './tx.ts';
 import { insertChunked } from './insert.ts';
 import { inList, keyIn, keyParams, rowParams, run, statement, type Placeholder } from './statements.ts';
 import { chunks, keyedBy, valuesCte, valuesNames } from './values.ts';
+import { advanceInOne, type Decided } from './turnStatements.ts';
+import { HEAD_COLUMNS, headFacts, type Head } from './head.ts';
 
 /**
  * The work queue. Runnable nodes carry `runnable_at`; claiming moves them to `executing` under a
@@ -28,20 +30,6 @@ type Trx = Transaction<Tables>;
  * with a backlog of thousands). The rows are found by id; the status only has to be checked.
  */
 const UNINDEXED_STATUS = `(status || '')`;
-
-/** The execution fields a transition reads under the execution's lock (events report them). */
-export type Head = Pick<ExecutionsTable, 'id' | 'status' | 'workspace_id' | 'workflow_id' | 'trigger' | 'created_at' | 'started_at'>;
-/** The columns of `Head`, for statements written as text. */
-export const HEAD_COLUMNS = 'id, status, workspace_id, workflow_id, "trigger", created_at, started_at';
-
-export const headFacts = (h: Head): ExecutionFacts => ({
-  executionId: h.id,
-  workspaceId: h.workspace_id,
-  canvasId: h.workflow_id,
-  trigger: h.trigger,
-  createdAt: Number(h.created_at),
-  startedAt: h.started_at === null ? undefined : Number(h.started_at),
-});
 
 /**
  * Leases up to `limit` runnable nodes to `workerId`, records each attempt's start, starts their
@@ -174,6 +162,7 @@ async function claimInOne(trx: Trx, profile: BackendProfile, workerId: string, l
       (SELECT coalesce(json_agg(json_build_object('execution_id', n.execution_id, 'node_id', n.node_id, 'status', n.status, 'output', n.output, 'messages', n.messages)), '[]')
          FROM node_executions n WHERE n.execution_id = ANY(ARRAY(SELECT execution_id FROM claimed)) AND n.status IN ('finish', 'failed', 'skipped')) AS ended`;
     },
+    { prepared: 'queue' },
   );
   const [row] = await run<Claimed>(trx, text, [workerId, now + leaseMs, now, now, limit]);
   const got = row!;
@@ -218,10 +207,38 @@ export async function applyAdvances(
   const decisions = runs.map((r) => rules.advance(r.nodes));
   const pairs = (pick: (d: (typeof decisions)[number]) => string[]) =>
     runs.flatMap((r, i) => pick(decisions[i]!).map((node_id) => ({ execution_id: r.head.id, node_id })));
+  const decided: Decided = {
+    release: pairs((d) => d.runnable),
+    skip: pairs((d) => d.skipped),
+    finish: runs.filter((_, i) => decisions[i]!.outcome?.status === 'finish').map((r) => r.head.id),
+    fail: runs.flatMap((r, i) => {
+      const o = decisions[i]!.outcome;
+      return o?.status === 'failed' ? [{ id: r.head.id, err_code: o.errCode, err_msg: o.errMsg }] : [];
+    }),
+  };
+  const endedNow = profile.modifyingCtes ? await advanceInOne(trx, profile, decided, now) : await advanceInSteps(trx, profile, decided, now);
+
+  return runs.map((r, i) => {
+    const d = decisions[i]!;
+    const o = d.outcome;
+    if (!o || !endedNow.has(r.head.id)) return { released: d.runnable.length };
+    const facts = { ...headFacts(r.head), finishedAt: now, ...(o.status === 'failed' ? { errCode: o.errCode, errMsg: o.errMsg } : {}) };
+    events.push(executionEvent(facts, o.status === 'finish' ? 'execution.finished' : 'execution.failed', now));
+    return { released: d.runnable.length, status: o.status };
+  });
+}
+
+/** The same decisions statement by statement (SQLite: no round trips to save). Returns the runs it ended. */
+async function advanceInSteps(
+  trx: Trx,
+  profile: BackendProfile,
+  decided: Decided,
+  now: number,
+): Promise<Set<string>> {
   // A join on the primary key, not `(a, b) IN (SELECT …)`, which PostgreSQL planned as a scan.
   const initNodes = `node_executions.execution_id = v.execution_id AND node_executions.node_id = v.node_id AND node_executions.status = 'init'${keyedBy(profile, 'node_executions', 'execution_id')}`;
   const pairNames = valuesNames(PAIR_COLUMNS);
-  for (const part of chunks(profile, pairs((d) => d.runnable), pairNames.length)) {
+  for (const part of chunks(profile, decided.release, pairNames.length)) {
     const text = statement(
       profile,
       `release ${part.length}`,
@@ -229,7 +246,7 @@ export async function applyAdvances(
     );
     await run(trx, text, [...rowParams(part, pairNames), now]);
   }
-  for (const part of chunks(profile, pairs((d) => d.skipped), pairNames.length)) {
+  for (const part of chunks(profile, decided.skip, pairNames.length)) {
     const text = statement(
       profile,
       `skip ${part.length}`,
@@ -237,14 +254,8 @@ export async function applyAdvances(
     );
     await run(trx, text, [...rowParams(part, pairNames), now]);
   }
-
-  const finishing = runs.filter((_, i) => decisions[i]!.outcome?.status === 'finish').map((r) => r.head.id);
-  const failing = runs.flatMap((r, i) => {
-    const o = decisions[i]!.outcome;
-    return o?.status === 'failed' ? [{ id: r.head.id, err_code: o.errCode, err_msg: o.errMsg }] : [];
-  });
   const endedNow = new Set<string>();
-  for (const part of chunks(profile, finishing, 1)) {
+  for (const part of chunks(profile, decided.finish, 1)) {
     const text = statement(
       profile,
       `finish executions ${part.length}`,
@@ -254,7 +265,7 @@ export async function applyAdvances(
     for (const r of await run<{ id: string }>(trx, text, [now, ...keyParams(profile, part)])) endedNow.add(r.id);
   }
   const failNames = valuesNames(FAIL_COLUMNS);
-  for (const part of chunks(profile, failing, failNames.length)) {
+  for (const part of chunks(profile, decided.fail, failNames.length)) {
     const text = statement(
       profile,
       `fail executions ${part.length}`,
@@ -267,15 +278,7 @@ export async function applyAdvances(
     // Nodes not yet started never start once the run has failed; siblings in flight may still finish.
     await trx.updateTable('node_executions').set({ runnable_at: null }).where('execution_id', 'in', part.map((f) => f.id)).where('runnable_at', 'is not', null).execute();
   }
-
-  return runs.map((r, i) => {
-    const d = decisions[i]!;
-    const o = d.outcome;
-    if (!o || !endedNow.has(r.head.id)) return { released: d.runnable.length };
-    const facts = { ...headFacts(r.head), finishedAt: now, ...(o.status === 'failed' ? { errCode: o.errCode, errMsg: o.errMsg } : {}) };
-    events.push(executionEvent(facts, o.status === 'finish' ? 'execution.finished' : 'execution.failed', now));
-    return { released: d.runnable.length, status: o.status };
-  });
+  return endedNow;
 }
 
 const PAIR_COLUMNS = { execution_id: 'TEXT', node_id: 'TEXT' } as const;

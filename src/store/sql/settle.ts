@@ -6,7 +6,9 @@ import type { BackendProfile } from './profile.ts';
 import { notifyWork } from './notify.ts';
 import { writeEvents } from './outbox.ts';
 import { toJson } from './rows.ts';
-import { applyAdvances, claimIn, HEAD_COLUMNS, headFacts, toAdvanceNode, type Head } from './scheduling.ts';
+import { HEAD_COLUMNS, headFacts, type Head } from './head.ts';
+import { applyAdvances, claimIn, toAdvanceNode } from './scheduling.ts';
+import { lockInOne, settleInOne, type AdvanceRow, type ShapeRow } from './turnStatements.ts';
 import type { Tables } from './tables.ts';
 import { lazyTransaction, transaction } from './tx.ts';
 import { inList, keyIn, keyParams, rowParams, run, statement } from './statements.ts';
@@ -67,18 +69,15 @@ async function turnIn(trx: Trx, profile: BackendProfile, turn: Turn, rules: Sche
 }
 
 async function settleIn(trx: Trx, profile: BackendProfile, turn: Turn, completions: Completion[], rules: SchedulingRules, events: NewEvent[]) {
-  const settled: CompleteNodeOutcome[] = [];
   const ended: TurnOutcome['ended'] = [];
   let released = 0;
-  if (completions.length === 0) return { settled, ended, released };
+  if (completions.length === 0) return { settled: [] as CompleteNodeOutcome[], ended, released };
 
-  const heads = await lockExecutions(trx, profile, [...new Set(completions.map((c) => c.executionId))]);
-  settled.push(...(await settleNodes(trx, profile, turn, completions, heads, rules, events)));
-  const advanced = new Set<string>();
-  completions.forEach((c, i) => {
-    if (settled[i]!.applied && (c.result.type === 'finished' || c.result.type === 'failed')) advanced.add(c.executionId);
-  });
-  const nodesByExecution = await advanceState(trx, profile, [...advanced]);
+  const shapeNodes = [...new Set(completions.filter((c) => c.result.type === 'finished' && c.responseShape !== undefined).map((c) => c.nodeId))];
+  const { heads, shapes } = await lockRuns(trx, profile, [...new Set(completions.map((c) => c.executionId))], shapeNodes);
+  const drifts = await swapShapes(trx, profile, completions, heads, shapes, turn.now, rules);
+  const { settled, advanced, state } = await settleNodes(trx, profile, turn, completions, heads, drifts, events);
+  const nodesByExecution = state ?? (await advanceState(trx, profile, [...advanced]));
   const runs = [...advanced].map((id) => ({ head: heads.get(id)!, nodes: nodesByExecution.get(id) ?? [] }));
   const results = await applyAdvances(trx, profile, runs, rules, turn.now, events);
   runs.forEach((run, i) => {
@@ -98,9 +97,15 @@ async function settleIn(trx: Trx, profile: BackendProfile, turn: Turn, completio
 
 /**
  * Takes the row locks of the executions being settled, in id order (so two workers settling the same
- * executions cannot deadlock): every transition of one execution then runs one at a time.
+ * executions cannot deadlock): every transition of one execution then runs one at a time. On
+ * PostgreSQL the same statement reads the last response shapes of `shapeNodes`; elsewhere
+ * `swapShapes` reads them.
  */
-async function lockExecutions(trx: Trx, profile: BackendProfile, ids: string[]): Promise<Map<string, Head>> {
+async function lockRuns(trx: Trx, profile: BackendProfile, ids: string[], shapeNodes: string[]): Promise<{ heads: Map<string, Head>; shapes?: ShapeRow[] }> {
+  if (profile.modifyingCtes) {
+    const got = await lockInOne(trx, profile, ids, shapeNodes);
+    return { heads: new Map(got.heads.map((h) => [h.id, h])), shapes: got.shapes };
+  }
   const heads = new Map<string, Head>();
   for (const part of chunks(profile, ids, 1)) {
     const text = statement(
@@ -110,12 +115,11 @@ async function lockExecutions(trx: Trx, profile: BackendProfile, ids: string[]):
     );
     for (const r of await run<Head>(trx, text, part)) heads.set(r.id, r);
   }
-  return heads;
+  return { heads };
 }
 
 async function advanceState(trx: Trx, profile: BackendProfile, executionIds: string[]): Promise<Map<string, AdvanceNode[]>> {
-  const by = new Map<string, AdvanceNode[]>();
-  const rows: (Parameters<typeof toAdvanceNode>[0] & { execution_id: string })[] = [];
+  const rows: AdvanceRow[] = [];
   for (const part of chunks(profile, executionIds, 1)) {
     const text = statement(
       profile,
@@ -123,8 +127,13 @@ async function advanceState(trx: Trx, profile: BackendProfile, executionIds: str
       (p) => `SELECT execution_id, node_id, kind, deps, status, runnable_at, output, err_code, err_msg FROM node_executions
                WHERE ${keyIn(profile, p, 'execution_id', part.length)} ORDER BY execution_id, position`,
     );
-    rows.push(...(await run<(typeof rows)[number]>(trx, text, keyParams(profile, part))));
+    rows.push(...(await run<AdvanceRow>(trx, text, keyParams(profile, part))));
   }
+  return byExecution(rows);
+}
+
+function byExecution(rows: readonly AdvanceRow[]): Map<string, AdvanceNode[]> {
+  const by = new Map<string, AdvanceNode[]>();
   for (const r of rows) {
     let list = by.get(r.execution_id);
     if (!list) by.set(r.execution_id, (list = []));
@@ -134,61 +143,74 @@ async function advanceState(trx: Trx, profile: BackendProfile, executionIds: str
 }
 
 /**
- * Writes the completions' node rows and attempts — one statement for all final results, one for all
- * retries, one for all attempts, whatever the batch size — and their events in completion order.
- * Each row's WHERE names the lease owner, the state and the attempt, so a completion whose lease was
- * lost (abort, timeout, reclaim) changes nothing and is reported as not applied.
+ * Writes the completions' node rows and attempts and their events in completion order. Each row's
+ * WHERE names the lease owner, the state and the attempt, so a completion whose lease was lost (abort,
+ * timeout, reclaim) changes nothing and is reported as not applied. Returns the outcomes, the
+ * executions to advance (an applied final result) and, on PostgreSQL, their node state, read by the
+ * same statement that wrote the results.
  */
-async function settleNodes(trx: Trx, profile: BackendProfile, turn: Turn, completions: Completion[], heads: Map<string, Head>, rules: SchedulingRules, events: NewEvent[]): Promise<CompleteNodeOutcome[]> {
-  const outcomes: CompleteNodeOutcome[] = completions.map(() => ({ applied: false }));
-  const drifts = await swapShapes(trx, profile, completions, heads, turn.now, rules);
+async function settleNodes(trx: Trx, profile: BackendProfile, turn: Turn, completions: Completion[], heads: Map<string, Head>, drifts: Map<number, unknown>, events: NewEvent[]) {
+  const settled: CompleteNodeOutcome[] = completions.map(() => ({ applied: false }));
   const finals: FinalRow[] = [];
   const retries: RetryRow[] = [];
+  const attempts: AttemptRow[] = [];
   for (const [i, c] of completions.entries()) {
     const head = heads.get(c.executionId);
     const r = c.result;
     if (!head) continue;
     if (r.type === 'deferred') {
-      outcomes[i] = { applied: await deferNode(trx, turn.workerId, c, r.runAt, r.host) };
+      settled[i] = { applied: await deferNode(trx, turn.workerId, c, r.runAt, r.host) };
       continue;
     }
     const key = { execution_id: c.executionId, node_id: c.nodeId, attempt: c.attempt };
-    if (r.type === 'retry') {
-      retries.push({ ...key, runnable_at: r.runAt, err_code: r.errCode, err_msg: r.errMsg });
-      continue;
-    }
-    const drift = drifts.get(i);
-    finals.push({
+    const finishedAt = c.finishedAt ?? turn.now;
+    attempts.push({
       ...key,
       status: r.type === 'finished' ? 'finish' : 'failed',
-      finished_at: c.finishedAt ?? turn.now,
-      output: r.type === 'finished' ? toJson(r.output) : null,
-      drift: toJson(drift),
-      messages: toJson(r.messages),
-      usage: toJson(r.usage),
-      err_code: r.type === 'failed' ? r.errCode : null,
-      err_msg: r.type === 'failed' ? r.errMsg : null,
-    });
-  }
-  const applied = new Set([...(await writeFinals(trx, profile, turn.workerId, finals)), ...(await writeRetries(trx, profile, turn.workerId, retries))]);
-  const attempts: AttemptRow[] = [];
-  for (const [i, c] of completions.entries()) {
-    const r = c.result;
-    if (r.type === 'deferred' || !applied.has(nodeKey(c.executionId, c.nodeId))) continue;
-    outcomes[i] = drifts.has(i) ? { applied: true, drift: drifts.get(i) } : { applied: true };
-    attempts.push({
-      execution_id: c.executionId,
-      node_id: c.nodeId,
-      attempt: c.attempt,
-      status: r.type === 'finished' ? 'finish' : 'failed',
-      finished_at: c.finishedAt ?? turn.now,
+      finished_at: finishedAt,
       http_status: r.httpStatus ?? null,
       err_code: r.type === 'finished' ? null : r.errCode,
       err_msg: r.type === 'finished' ? null : r.errMsg,
       next_attempt_at: r.type === 'retry' ? r.runAt : null,
       input: toJson(c.input),
     });
+    if (r.type === 'retry') {
+      retries.push({ ...key, runnable_at: r.runAt, err_code: r.errCode, err_msg: r.errMsg });
+      continue;
+    }
+    finals.push({
+      ...key,
+      status: r.type === 'finished' ? 'finish' : 'failed',
+      finished_at: finishedAt,
+      output: r.type === 'finished' ? toJson(r.output) : null,
+      drift: toJson(drifts.get(i)),
+      messages: toJson(r.messages),
+      usage: toJson(r.usage),
+      err_code: r.type === 'failed' ? r.errCode : null,
+      err_msg: r.type === 'failed' ? r.errMsg : null,
+    });
+  }
+
+  let applied: Set<string>;
+  let state: Map<string, AdvanceNode[]> | undefined;
+  if (profile.modifyingCtes) {
+    const asNode = <R extends NodeKeyRow>({ attempt, ...rest }: R) => ({ ...rest, attempts: attempt });
+    const advancing = [...new Set(finals.map((f) => f.execution_id))];
+    const out = await settleInOne(trx, profile, turn.workerId, { finals: finals.map(asNode), retries: retries.map(asNode), attempts }, advancing);
+    applied = new Set(out.applied.map(([e, n]) => nodeKey(e, n)));
+    state = byExecution(withResults(out.nodes, applied, finals, retries));
+  } else {
+    applied = new Set([...(await writeFinals(trx, profile, turn.workerId, finals)), ...(await writeRetries(trx, profile, turn.workerId, retries))]);
+    await finishAttempts(trx, profile, attempts.filter((a) => applied.has(nodeKey(a.execution_id, a.node_id))));
+  }
+
+  const advanced = new Set<string>();
+  for (const [i, c] of completions.entries()) {
+    const r = c.result;
+    if (r.type === 'deferred' || !applied.has(nodeKey(c.executionId, c.nodeId))) continue;
+    settled[i] = drifts.has(i) ? { applied: true, drift: drifts.get(i) } : { applied: true };
     if (r.type === 'retry') continue;
+    advanced.add(c.executionId);
     const node = { ...headFacts(heads.get(c.executionId)!), nodeId: c.nodeId, attempt: c.attempt, httpStatus: r.httpStatus };
     if (r.type === 'finished') {
       events.push(nodeEvent(node, 'node.finished', turn.now));
@@ -197,8 +219,18 @@ async function settleNodes(trx: Trx, profile: BackendProfile, turn: Turn, comple
       events.push(nodeEvent({ ...node, errCode: r.errCode, errMsg: r.errMsg }, 'node.failed', turn.now));
     }
   }
-  await finishAttempts(trx, profile, attempts);
-  return outcomes;
+  return { settled, advanced, state };
+}
+
+/** Node rows read before the statement that wrote `applied` of `finals` and `retries`, as they are after it. */
+function withResults(rows: AdvanceRow[], applied: Set<string>, finals: FinalRow[], retries: RetryRow[]): AdvanceRow[] {
+  const written = new Map<string, Partial<AdvanceRow>>();
+  for (const f of finals) written.set(nodeKey(f.execution_id, f.node_id), { status: f.status, runnable_at: null, output: f.output, err_code: f.err_code, err_msg: f.err_msg });
+  for (const r of retries) written.set(nodeKey(r.execution_id, r.node_id), { status: 'waiting', runnable_at: r.runnable_at, err_code: r.err_code, err_msg: r.err_msg });
+  return rows.map((row) => {
+    const key = nodeKey(row.execution_id, row.node_id);
+    return applied.has(key) ? { ...row, ...written.get(key) } : row;
+  });
 }
 
 interface NodeKeyRow { execution_id: string; node_id: string; attempt: number }
@@ -272,14 +304,23 @@ async function finishAttempts(trx: Trx, profile: BackendProfile, rows: AttemptRo
 }
 
 const SHAPE_KEY_COLUMNS = { workspace_id: 'TEXT', workflow_id: 'TEXT', node_id: 'TEXT' } as const;
-const shapeKey = (k: { workspace_id: string; workflow_id: string; node_id: string }) => `${k.workspace_id}\u0000${k.workflow_id}\u0000${k.node_id}`;
+type ShapeKey = Omit<ShapeRow, 'shape'>;
+const shapeKey = (k: ShapeKey) => `${k.workspace_id}\u0000${k.workflow_id}\u0000${k.node_id}`;
 
 /**
  * Stores the response shape of each finished task and asks the rules how it differs from the one
  * before — in completion order, so the second of two runs of one workflow in a batch is compared with
  * the first. One read and one upsert for the batch. Returns the drift by completion index.
  */
-async function swapShapes(trx: Trx, profile: BackendProfile, completions: Completion[], heads: Map<string, Head>, now: number, rules: SchedulingRules): Promise<Map<number, unknown>> {
+async function swapShapes(
+  trx: Trx,
+  profile: BackendProfile,
+  completions: Completion[],
+  heads: Map<string, Head>,
+  read: ShapeRow[] | undefined,
+  now: number,
+  rules: SchedulingRules,
+): Promise<Map<number, unknown>> {
   const drifts = new Map<number, unknown>();
   const shaped = completions.flatMap((c, i) => {
     const head = heads.get(c.executionId);
@@ -289,18 +330,7 @@ async function swapShapes(trx: Trx, profile: BackendProfile, completions: Comple
   });
   if (shaped.length === 0) return drifts;
   const latest = new Map<string, string>();
-  const keys = [...new Map(shaped.map((s) => [shapeKey(s.key), s.key])).values()];
-  const keyNames = valuesNames(SHAPE_KEY_COLUMNS);
-  for (const part of chunks(profile, keys, keyNames.length)) {
-    const text = statement(
-      profile,
-      `shapes ${part.length}`,
-      (p) => `${valuesCte(p, SHAPE_KEY_COLUMNS, part.length)}
-      SELECT s.workspace_id, s.workflow_id, s.node_id, s.shape FROM response_shapes s
-        JOIN v ON s.workspace_id = v.workspace_id AND s.workflow_id = v.workflow_id AND s.node_id = v.node_id`,
-    );
-    for (const r of await run<{ workspace_id: string; workflow_id: string; node_id: string; shape: string }>(trx, text, rowParams(part, keyNames))) latest.set(shapeKey(r), r.shape);
-  }
+  for (const r of read ?? (await readShapes(trx, profile, shaped.map((s) => s.key)))) latest.set(shapeKey(r), r.shape);
   const changed = new Map<string, Tables['response_shapes']>();
   for (const s of shaped) {
     const k = shapeKey(s.key);
@@ -324,6 +354,23 @@ async function swapShapes(trx: Trx, profile: BackendProfile, completions: Comple
       .execute();
   }
   return drifts;
+}
+
+async function readShapes(trx: Trx, profile: BackendProfile, wanted: ShapeKey[]): Promise<ShapeRow[]> {
+  const rows: ShapeRow[] = [];
+  const keys = [...new Map(wanted.map((k) => [shapeKey(k), k])).values()];
+  const keyNames = valuesNames(SHAPE_KEY_COLUMNS);
+  for (const part of chunks(profile, keys, keyNames.length)) {
+    const text = statement(
+      profile,
+      `shapes ${part.length}`,
+      (p) => `${valuesCte(p, SHAPE_KEY_COLUMNS, part.length)}
+      SELECT s.workspace_id, s.workflow_id, s.node_id, s.shape FROM response_shapes s
+        JOIN v ON s.workspace_id = v.workspace_id AND s.workflow_id = v.workflow_id AND s.node_id = v.node_id`,
+    );
+    rows.push(...(await run<ShapeRow>(trx, text, rowParams(part, keyNames))));
+  }
+  return rows;
 }
 
 /** Puts a claimed node back without counting the claim as an attempt, and drops that attempt's row. */

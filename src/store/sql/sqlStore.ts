@@ -39,6 +39,8 @@ export class SqlStore implements Store {
       subscribeWork?(kind: WorkKind, wake: () => void): Promise<() => Promise<void>>;
       analyzeNewTables?(): Promise<string[]>;
     },
+    /** Where the worker's turns run: PostgreSQL gives them connections of their own (postgres/open.ts). */
+    queueDb: Kysely<Tables> = db,
   ) {
     this.kind = profile.kind;
     this.singleProcess = profile.singleProcess;
@@ -75,7 +77,7 @@ export class SqlStore implements Store {
       deleteExpiredIdempotencyKeys: (now) => executions.deleteExpiredIdempotencyKeys(db, now),
     };
     this.queue = {
-      settleAndClaim: (turn, rules) => settleAndClaim(db, profile, turn, rules),
+      settleAndClaim: (turn, rules) => settleAndClaim(queueDb, profile, turn, rules),
       heartbeat: (w, executionIds, now, leaseMs) => scheduling.heartbeat(db, profile, w, executionIds, now, leaseMs),
       requeueExpiredLeases: (now) => scheduling.requeueExpiredLeases(db, profile, now),
       releaseLeases: (w, now) => scheduling.releaseLeases(db, profile, w, now),

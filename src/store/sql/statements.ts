@@ -24,16 +24,22 @@ const MAX_TEXTS = 500;
 const texts = new Map<string, string>();
 
 /**
- * Texts PostgreSQL keeps prepared on each connection, by name (see `preparedName`). Only texts that
- * do not change with the batch size and look rows up by equality on an index's leading column, or
- * only insert (the PostgreSQL accept, whose rows travel as JSON): after five runs PostgreSQL keeps one generic plan until the table is next analysed, and a generic
- * plan made while a table is empty scans it whole for anything else — keys behind an InitPlan
- * (`keyIn`) included, measured: the end-to-end drain halved as the advance read's plan scanned the
- * growing node table. Claims and the other batch statements are planned afresh each time.
+ * Texts PostgreSQL keeps prepared on each connection, by name (see `preparedName`). After five runs
+ * PostgreSQL may keep one generic plan until the table is next analysed, and a generic plan made
+ * while a table is empty scans it whole for anything else — keys behind an InitPlan (`keyIn`)
+ * included, measured: the end-to-end drain halved as the advance read's plan scanned the growing
+ * node table. So a text is prepared everywhere (`prepared: true`) only if it does not change with the
+ * batch size and looks rows up by equality on an index's leading column, or only inserts (the
+ * PostgreSQL accept, whose rows travel as JSON).
+ *
+ * The worker's turn statements (`prepared: 'queue'`) are joins over a batch, for which no plan is
+ * safe by shape alone; they are prepared only on the queue's own connections, where sequential scans
+ * are disabled (postgres/open.ts): every table they touch is then read through its keys, whatever
+ * the plan was made from. Elsewhere (an abort's advance, on the main pool) they are planned afresh.
  */
-const preparedNames = new Map<string, string>();
+const preparedNames = new Map<string, { name: string; queueOnly: boolean }>();
 
-export function statement(profile: BackendProfile, key: string, build: (p: Placeholder) => string, opts?: { prepared?: boolean }): string {
+export function statement(profile: BackendProfile, key: string, build: (p: Placeholder) => string, opts?: { prepared?: boolean | 'queue' }): string {
   const k = `${profile.kind}\u0000${key}`;
   let text = texts.get(k);
   if (text === undefined) {
@@ -41,20 +47,26 @@ export function statement(profile: BackendProfile, key: string, build: (p: Place
     text = build(profile.kind === 'postgres' ? () => `$${++i}` : () => '?');
     if (texts.size >= MAX_TEXTS) texts.clear();
     texts.set(k, text);
-    if (opts?.prepared && profile.kind === 'postgres' && !preparedNames.has(text)) preparedNames.set(text, `flowgate_${preparedNames.size + 1}`);
+    if (opts?.prepared && profile.kind === 'postgres' && !preparedNames.has(text)) {
+      preparedNames.set(text, { name: `flowgate_${preparedNames.size + 1}`, queueOnly: opts.prepared === 'queue' });
+    }
   }
   return text;
 }
 
 /**
- * The name a PostgreSQL connection prepares `text` under, if it is one of the `prepared` statements:
- * planning was most of what they cost the database (a status read's three lookups: 0.9 ms of
- * planning against 0.3 ms of execution).
+ * The name a PostgreSQL connection prepares `text` under, if it is one of the `prepared` statements
+ * (those marked `'queue'` only on the queue's connections): planning was most of what they cost the
+ * database (a status read's three lookups: 0.9 ms of planning against 0.3 ms of execution; a worker's
+ * claim 0.3 ms against 0.1 ms).
  */
-export const preparedName = (text: string): string | undefined => preparedNames.get(text);
+export function preparedName(text: string, queueConnection: boolean): string | undefined {
+  const p = preparedNames.get(text);
+  return p && (queueConnection || !p.queueOnly) ? p.name : undefined;
+}
 
-/** Every text prepared by name so far (for the test that takes their generic plans). */
-export const preparedTexts = (): string[] => [...preparedNames.keys()];
+/** Every text prepared by name so far, and whether only on the queue's connections (for the test that takes their generic plans). */
+export const preparedTexts = (): { text: string; queueOnly: boolean }[] => [...preparedNames].map(([text, p]) => ({ text, queueOnly: p.queueOnly }));
 
 /** Runs a statement built by `statement` inside `db` (a transaction or the database) and returns its rows. */
 export async function run<R>(db: Kysely<Tables>, text: string, params: readonly unknown[]): Promise<R[]> {
