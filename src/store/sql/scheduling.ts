@@ -11,7 +11,7 @@ import { transaction } from './tx.ts';
 import { insertChunked } from './insert.ts';
 import { inList, keyIn, keyParams, rowParams, run, statement, type Placeholder } from './statements.ts';
 import { chunks, keyedBy, valuesCte, valuesNames } from './values.ts';
-import { advanceInOne, type Decided } from './turnStatements.ts';
+import { advanceInOne, unindexedOwner, type Decided } from './turnStatements.ts';
 import { HEAD_COLUMNS, headFacts, type Head } from './head.ts';
 
 /**
@@ -172,9 +172,10 @@ async function claimInOne(trx: Trx, profile: BackendProfile, workerId: string, l
 }
 
 /**
- * Looked up by the runs the worker names, not by `lease_owner`: no index serves the owner, and
- * PostgreSQL, planning from statistics taken while many rows were leased, read the whole node table
- * every heartbeat (12 ms at 33,000 rows, twice a second, growing with the history).
+ * Looked up by the runs the worker names, not by `lease_owner`: PostgreSQL, planning from statistics
+ * taken while many rows were leased, read the whole node table every heartbeat (12 ms at 33,000 rows,
+ * twice a second, growing with the history), and the owner is written so the index of leases cannot
+ * serve it either (`unindexedOwner`).
  */
 export async function heartbeat(db: Db, profile: BackendProfile, workerId: string, executionIds: readonly string[], now: number, leaseMs: number): Promise<Set<string>> {
   const held = new Set<string>();
@@ -183,7 +184,7 @@ export async function heartbeat(db: Db, profile: BackendProfile, workerId: strin
       profile,
       `heartbeat ${part.length}`,
       (p) => `UPDATE node_executions SET lease_expires_at = ${p()}
-               WHERE ${keyIn(profile, p, 'execution_id', part.length)} AND lease_owner = ${p()} AND status = 'executing'
+               WHERE ${keyIn(profile, p, 'execution_id', part.length)} AND ${unindexedOwner('lease_owner')} = ${p()} AND status = 'executing'
                RETURNING execution_id, node_id`,
     );
     for (const r of await run<{ execution_id: string; node_id: string }>(db, text, [now + leaseMs, ...keyParams(profile, part), workerId])) held.add(nodeKey(r.execution_id, r.node_id));
