@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import { deliveryRules } from '../../src/delivery/rules.ts';
 import { SCHEDULING_RULES } from '../../src/engine/rules.ts';
+import type { CompleteMessageInput } from '../../src/store/delivery.ts';
 import { newExecutionId } from '../../src/ids.ts';
 import type { ClaimedWork, Completion, NewExecution, NodeResult, Store } from '../../src/store/store.ts';
 import { openPostgresStore } from '../../src/store/postgres/open.ts';
@@ -214,7 +216,8 @@ describe('statements prepared by name plan as index lookups on an empty database
     await turnsOfEveryKind(store);
     const texts = preparedTexts();
     assert.ok(texts.filter((t) => !t.queueOnly).length >= 4, `prepared everywhere: ${texts.length}`);
-    assert.ok(texts.filter((t) => t.queueOnly).length >= 6, `prepared for the queue: ${texts.length}`);
+    assert.ok(texts.filter((t) => t.queueOnly).length >= 7, `prepared for the queue: ${texts.length}`);
+    assert.ok(texts.some((t) => t.queueOnly && t.text.includes('INSERT INTO event_attempts')), 'the dispatcher turn');
     await admin.query('SET plan_cache_mode = force_generic_plan');
     for (const [i, { text, queueOnly }] of texts.entries()) {
       await admin.query(`SET enable_seqscan = ${queueOnly ? 'off' : 'on'}`);
@@ -233,7 +236,7 @@ describe('statements prepared by name plan as index lookups on an empty database
 
 /**
  * Worker turns that write every part of the turn statements: results that release, skip and finish;
- * a retry; a failure; the events they produce (an endpoint listens).
+ * a retry; a failure; the events they produce (an endpoint listens); then a dispatcher's turns.
  */
 async function turnsOfEveryKind(store: Store): Promise<void> {
   await store.outbox.createEndpoint({ id: 'ep-plan', workspaceId: 'ws-1', url: 'https://example.com/plan', enabled: true, ordered: false, secret: 'whsec_cGxhbg==', createdAt: 1, updatedAt: 1 });
@@ -265,4 +268,17 @@ async function turnsOfEveryKind(store: Store): Promise<void> {
   // The condition is false: b is skipped; x finishes: run 1 ends.
   const outcome = await turn([done(of(runs[0]!, 'c'), { type: 'finished', output: false }), done(of(runs[0]!, 'x'), { type: 'finished', output: 2 })], 0, 30_003);
   assert.deepEqual(outcome.ended, [{ executionId: runs[0]!, status: 'finish' }]);
+  // A dispatcher delivers what the endpoint heard, and its turn of successes claims the next.
+  const deliver = (completions: CompleteMessageInput[], claim: number) =>
+    store.outbox.settleAndClaimMessages({ workerId: 'd', completions, claim, now: 30_004, leaseMs: 60_000, rules: deliveryRules(1e12) });
+  const sent = (await deliver([], 2)).claimed;
+  assert.equal(sent.length, 2);
+  const succeeded = (c: (typeof sent)[number]): CompleteMessageInput => ({
+    messageId: c.message.id,
+    workerId: 'd',
+    attempt: { attempt: c.attempt, startedAt: 30_004, finishedAt: 30_004, latencyMs: 1, httpStatus: 204, outcome: 'succeeded' },
+    next: { type: 'succeeded' },
+    now: 30_004,
+  });
+  assert.deepEqual((await deliver(sent.map(succeeded), 2)).applied, [true, true]);
 }

@@ -57,11 +57,12 @@ export function openPostgresStore(opts: PostgresOptions): SqlStore {
   const searchPath = schema ? ` -c search_path=${schema}` : '';
   const pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.poolSize ?? 10, ...(searchPath ? { options: searchPath.trim() } : {}) });
   const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: namingPrepared(pool, false) }) });
-  // The worker's turns, on connections of their own: one turn holds one for its transaction (a
-  // process runs one worker; tests run several on one store). Their statements are prepared by name
-  // here, and sequential scans are off, so a plan made while a table was small still reads it through
-  // its keys once it is large (see `preparedNames` in sql/statements.ts). Every turn statement has an
-  // index for each table it reads; the setting only takes away the plans that would ignore it.
+  // The turns of the worker and the event dispatcher, on connections of their own: each turn holds one
+  // for its transaction (a process runs one of each; tests run several on one store). Their
+  // statements are prepared by name here, and sequential scans are off, so a plan made while a table
+  // was small still reads it through its keys once it is large (see `preparedNames` in
+  // sql/statements.ts). Every turn statement has an index for each table it reads; the setting only
+  // takes away the plans that would ignore it.
   const queuePool = new pg.Pool({ connectionString: opts.connectionString, max: QUEUE_POOL_SIZE, options: `-c enable_seqscan=off${searchPath}` });
   const queueDb = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: namingPrepared(queuePool, true) }) });
   return new SqlStore(db, POSTGRES_PROFILE, {

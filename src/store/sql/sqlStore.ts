@@ -39,7 +39,7 @@ export class SqlStore implements Store {
       subscribeWork?(kind: WorkKind, wake: () => void): Promise<() => Promise<void>>;
       analyzeNewTables?(): Promise<string[]>;
     },
-    /** Where the worker's turns run: PostgreSQL gives them connections of their own (postgres/open.ts). */
+    /** Where worker and dispatcher turns run: PostgreSQL gives them connections of their own (postgres/open.ts). */
     queueDb: Kysely<Tables> = db,
   ) {
     this.kind = profile.kind;
@@ -112,7 +112,7 @@ export class SqlStore implements Store {
       rotateEndpointSecret: (ws, id, secret, until, now) => endpoints.rotateEndpointSecret(db, ws, id, secret, until, now),
       claimMessages: (w, limit, now, leaseMs) => deliveries.claimMessages(db, profile, w, limit, now, leaseMs),
       completeMessage: (input, rules) => deliveries.completeMessage(db, profile, input, rules),
-      settleAndClaimMessages: (turn) => deliveries.settleAndClaimMessages(db, profile, turn),
+      settleAndClaimMessages: (turn) => deliveries.settleAndClaimMessages(queueDb, profile, turn),
       deferMessage: (id, w, attempt, runAt, now) => deliveries.deferMessage(db, id, w, attempt, runAt, now),
       requeueMessages: (which, now) => deliveries.requeueMessages(db, which, now),
       listMessages: (q) => deliveries.listMessages(db, q),

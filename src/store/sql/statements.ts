@@ -32,7 +32,7 @@ const texts = new Map<string, string>();
  * batch size and looks rows up by equality on an index's leading column, or only inserts (the
  * PostgreSQL accept, whose rows travel as JSON).
  *
- * The worker's turn statements (`prepared: 'queue'`) are joins over a batch, for which no plan is
+ * The turn statements of workers and dispatchers (`prepared: 'queue'`) are joins over a batch, for which no plan is
  * safe by shape alone; they are prepared only on the queue's own connections, where sequential scans
  * are disabled (postgres/open.ts): every table they touch is then read through its keys, whatever
  * the plan was made from. Elsewhere (an abort's advance, on the main pool) they are planned afresh.
