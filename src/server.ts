@@ -65,10 +65,18 @@ export interface StartOptions {
   onFirstStartKey?: (key: string) => void;
 }
 
+/** A broken connection's error as logged: its message and code only, since pg's error carries its whole client, settings included. */
+const pgError = (err: Error) => ({ message: err.message, code: (err as { code?: string }).code });
+
 /** Opens the store, migrates, bootstraps, builds the app and starts the worker as the role asks. */
 export async function startServer(config: Config, logger: Logger = createLogger(config), opts: StartOptions = {}): Promise<Server> {
   if (config.model.baseUrl === DEMO_MODEL_URL) logger.warn('FLOWGATE_MODEL_BASE_URL=demo: agent tasks get canned answers from the demo model, not from a real model (development only)');
-  const store = await openStore(config);
+  const store = await openStore(config, (err, where) =>
+    logger.warn(
+      { err: pgError(err), where },
+      where === 'pool' ? 'a PostgreSQL connection broke while idle; the pool opens another when needed' : 'lost the connection that listens for wake-ups; reconnecting (until then, polling)',
+    ),
+  );
   await store.migrate();
   const now = Date.now();
   const firstStartKey = await ensureBootstrapKey(store, config, now);
@@ -96,7 +104,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     !redis && config.databaseUrl
       ? new (await import('pg')).default.Pool({ connectionString: config.databaseUrl, max: 4, ...(config.databaseSchema ? { options: `-c search_path=${config.databaseSchema}` } : {}) })
       : undefined;
-  rateLimitPool?.on('error', (err) => logger.warn({ err }, 'rate-limit pool error'));
+  rateLimitPool?.on('error', (err) => logger.warn({ err: pgError(err) }, 'a rate-limit connection broke while idle; the pool opens another when needed'));
   const rateLimits = new RateLimits({ redis, postgres: rateLimitPool && { pool: rateLimitPool, schema: config.databaseSchema }, keyPrefix: config.redisKeyPrefix });
   const storage = new LocalDiskStorage(path.join(config.dataDir, 'files'));
   const fileLinkSecret = await store.catalog.setting('file_link_secret', randomBytes(32).toString('hex'));

@@ -15,6 +15,12 @@ export interface PostgresOptions {
   /** Schema for every table; tests use one per test file. Created if missing. */
   schema?: string;
   poolSize?: number;
+  /**
+   * Told when a connection breaks outside any query — PostgreSQL restarted or failed over, a proxy
+   * closed it, an administrator terminated it — or the listener for wake-ups lost its connection.
+   * The pool replaces the connection when next needed and the listener reconnects; nothing is retried.
+   */
+  onConnectionError?: (err: Error, where: 'pool' | 'listener') => void;
 }
 
 const MIGRATION_LOCK = 7_146_055_301; // arbitrary, fixed: "flowgate migrations"
@@ -65,6 +71,10 @@ export function openPostgresStore(opts: PostgresOptions): SqlStore {
   // takes away the plans that would ignore it.
   const queuePool = new pg.Pool({ connectionString: opts.connectionString, max: QUEUE_POOL_SIZE, options: `-c enable_seqscan=off${searchPath}` });
   const queueDb = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: namingPrepared(queuePool, true) }) });
+  // An idle client's error reaches its pool as an 'error' event, which with no listener ends the
+  // process: one terminated connection (a PostgreSQL restart, a proxy's idle timeout) took the
+  // server down. The pool has already dropped the client.
+  for (const p of [pool, queuePool]) p.on('error', (err) => opts.onConnectionError?.(err, 'pool'));
   return new SqlStore(db, POSTGRES_PROFILE, {
     async migrate() {
       const client = await pool.connect();
@@ -108,17 +118,60 @@ export function openPostgresStore(opts: PostgresOptions): SqlStore {
       return rows.map((r) => r.relname);
     },
     // A dedicated connection, outside the pool: LISTEN holds it for the process's lifetime.
-    async subscribeWork(kind, wake) {
-      const client = new pg.Client({ connectionString: opts.connectionString });
-      // An empty payload is an older process's wake-up for everyone.
-      client.on('notification', (n) => (n.payload === kind || !n.payload) && wake());
-      // A broken listener only costs latency (workers poll); it must not crash the process.
-      client.on('error', () => undefined);
-      await client.connect();
-      await client.query(`LISTEN ${WORK_CHANNEL}`);
-      return async () => {
-        await client.end().catch(() => undefined);
-      };
-    },
+    subscribeWork: (kind, wake) => listen(opts, kind, wake),
   }, queueDb);
+}
+
+/** Waits before listening again after the listener lost its connection; doubles up to the last. */
+const RELISTEN_MS = [250, 500, 1000, 2000, 5000];
+
+/**
+ * LISTENs for wake-ups of `kind` on a connection of its own. If that connection breaks, it connects
+ * again (with backoff) and wakes the caller once listening again, since notifications sent meanwhile
+ * are lost. Until then workers and dispatchers only poll. The first connection must succeed.
+ */
+async function listen(opts: PostgresOptions, kind: string, wake: () => void): Promise<() => Promise<void>> {
+  let stopped = false;
+  let client: pg.Client | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const open = async () => {
+    const c = new pg.Client({ connectionString: opts.connectionString });
+    // An empty payload is an older process's wake-up for everyone.
+    c.on('notification', (n) => (n.payload === kind || !n.payload) && wake());
+    let lost = false;
+    const onLost = (err?: Error) => {
+      if (lost || stopped) return;
+      lost = true;
+      if (err) opts.onConnectionError?.(err, 'listener');
+      void c.end().catch(() => undefined);
+      again(0);
+    };
+    c.on('error', onLost);
+    c.on('end', () => onLost());
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${WORK_CHANNEL}`);
+    } catch (err) {
+      // The caller retries (or fails to subscribe); this client is done either way.
+      lost = true;
+      void c.end().catch(() => undefined);
+      throw err;
+    }
+    client = c;
+  };
+  const again = (attempt: number) => {
+    timer = setTimeout(() => {
+      if (stopped) return;
+      open().then(wake, (err: Error) => {
+        opts.onConnectionError?.(err, 'listener');
+        again(Math.min(attempt + 1, RELISTEN_MS.length - 1));
+      });
+    }, RELISTEN_MS[attempt]);
+  };
+  await open();
+  return async () => {
+    stopped = true;
+    clearTimeout(timer);
+    await client?.end().catch(() => undefined);
+  };
 }
