@@ -48,7 +48,7 @@ export async function listenersOf(db: Kysely<Tables>, profile: BackendProfile, e
   let text: string;
   let params: unknown[];
   if (profile.keyArrays) {
-    // One text for any number of keys, prepared on the worker's connections.
+    // One text for any number of keys, prepared on the queue's connections (turns of workers and dispatchers).
     text = statement(
       profile,
       'listeners',
