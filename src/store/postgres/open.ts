@@ -157,16 +157,25 @@ async function listen(opts: PostgresOptions, kind: string, wake: () => void): Pr
       void c.end().catch(() => undefined);
       throw err;
     }
+    // Unsubscribed while this reconnect was under way: an open connection would keep the process alive.
+    if (stopped) {
+      lost = true;
+      void c.end().catch(() => undefined);
+      return;
+    }
     client = c;
   };
   const again = (attempt: number) => {
     timer = setTimeout(() => {
       if (stopped) return;
       open().then(wake, (err: Error) => {
+        if (stopped) return;
         opts.onConnectionError?.(err, 'listener');
         again(Math.min(attempt + 1, RELISTEN_MS.length - 1));
       });
     }, RELISTEN_MS[attempt]);
+    // Waiting to listen again must not keep a process that is otherwise done alive.
+    timer.unref();
   };
   await open();
   return async () => {
