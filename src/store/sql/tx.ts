@@ -1,6 +1,7 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { BackendProfile } from './profile.ts';
 import { announceCommitted } from './notify.ts';
+import { run } from './statements.ts';
 import type { Tables } from './tables.ts';
 
 /** PostgreSQL's deadlock_detected and serialization_failure: the transaction did nothing and can run again. */
@@ -63,7 +64,7 @@ export async function lazyTransaction<T>(db: Kysely<Tables>, profile: BackendPro
   const lazy = profile.lazyCommit;
   if ('first' in lazy) {
     return transaction(db, async (trx) => {
-      await sql.raw(lazy.first).execute(trx);
+      await run(trx, lazy.first, []);
       return fn(trx);
     });
   }
@@ -72,11 +73,11 @@ export async function lazyTransaction<T>(db: Kysely<Tables>, profile: BackendPro
   return db.connection().execute(async (conn) => {
     // Checked holding the only connection: no commit can come between the check and this one.
     if (unsyncedEvents.has(db)) return committed(conn, fn, db, true);
-    await sql.raw(lazy.before).execute(conn);
+    await run(conn, lazy.before, []);
     try {
       return await committed(conn, fn, db, false);
     } finally {
-      await sql.raw(lazy.after).execute(conn);
+      await run(conn, lazy.after, []);
     }
   });
 }
