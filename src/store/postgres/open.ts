@@ -69,7 +69,10 @@ export function openPostgresStore(opts: PostgresOptions): SqlStore {
   // was small still reads it through its keys once it is large (see `preparedNames` in
   // sql/statements.ts). Every turn statement has an index for each table it reads; the setting only
   // takes away the plans that would ignore it.
-  const queuePool = new pg.Pool({ connectionString: opts.connectionString, max: QUEUE_POOL_SIZE, options: `-c enable_seqscan=off${searchPath}` });
+  const queuePool = new pg.Pool({ connectionString: opts.connectionString, max: QUEUE_POOL_SIZE, ...(searchPath ? { options: searchPath.trim() } : {}) });
+  // A SET of the session rather than a startup option, which PgBouncer refuses unless told to ignore it.
+  // The client runs its queries in order, so this one comes before any statement is planned.
+  queuePool.on('connect', (client) => void client.query('SET enable_seqscan = off').catch(() => undefined));
   const queueDb = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: namingPrepared(queuePool, true) }) });
   // An idle client's error reaches its pool as an 'error' event, which with no listener ends the
   // process: one terminated connection (a PostgreSQL restart, a proxy's idle timeout) took the
