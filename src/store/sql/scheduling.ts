@@ -9,9 +9,9 @@ import { fromJson, toExecution } from './rows.ts';
 import type { ExecutionsTable, Tables } from './tables.ts';
 import { transaction } from './tx.ts';
 import { insertChunked } from './insert.ts';
-import { inList, keyIn, keyParams, rowParams, run, statement, type Placeholder } from './statements.ts';
+import { inList, keyIn, keyParams, rowParams, run, statement, unindexed, type Placeholder } from './statements.ts';
 import { chunks, keyedBy, valuesCte, valuesNames } from './values.ts';
-import { advanceInOne, unindexedOwner, type Decided } from './turnStatements.ts';
+import { advanceInOne, type Decided } from './turnStatements.ts';
 import { HEAD_COLUMNS, headFacts, type Head } from './head.ts';
 
 /**
@@ -22,14 +22,8 @@ import { HEAD_COLUMNS, headFacts, type Head } from './head.ts';
 type Db = Kysely<Tables>;
 type Trx = Transaction<Tables>;
 
-/**
- * An execution's status as a guard that no partial index can serve. Written as `status = 'init'`,
- * the guard matched `executions_pending` (and `IN ('init', 'executing')` `executions_live_deadline`),
- * and PostgreSQL, before autovacuum's first analysis of a new database, ANDed that whole index with
- * the primary-key lookup: every start and finish read the entire backlog (auto_explain: 2–3 ms each
- * with a backlog of thousands). The rows are found by id; the status only has to be checked.
- */
-const UNINDEXED_STATUS = `(status || '')`;
+/** An execution's status as a guard no partial index can serve (see `unindexed`). */
+const UNINDEXED_STATUS = unindexed('status');
 
 /**
  * Leases up to `limit` runnable nodes to `workerId`, records each attempt's start, starts their
@@ -175,7 +169,7 @@ async function claimInOne(trx: Trx, profile: BackendProfile, workerId: string, l
  * Looked up by the runs the worker names, not by `lease_owner`: PostgreSQL, planning from statistics
  * taken while many rows were leased, read the whole node table every heartbeat (12 ms at 33,000 rows,
  * twice a second, growing with the history), and the owner is written so the index of leases cannot
- * serve it either (`unindexedOwner`).
+ * serve it either (`unindexed`).
  */
 export async function heartbeat(db: Db, profile: BackendProfile, workerId: string, executionIds: readonly string[], now: number, leaseMs: number): Promise<Set<string>> {
   const held = new Set<string>();
@@ -184,7 +178,7 @@ export async function heartbeat(db: Db, profile: BackendProfile, workerId: strin
       profile,
       `heartbeat ${part.length}`,
       (p) => `UPDATE node_executions SET lease_expires_at = ${p()}
-               WHERE ${keyIn(profile, p, 'execution_id', part.length)} AND ${unindexedOwner('lease_owner')} = ${p()} AND status = 'executing'
+               WHERE ${keyIn(profile, p, 'execution_id', part.length)} AND ${unindexed('lease_owner')} = ${p()} AND status = 'executing'
                RETURNING execution_id, node_id`,
     );
     for (const r of await run<{ execution_id: string; node_id: string }>(db, text, [now + leaseMs, ...keyParams(profile, part), workerId])) held.add(nodeKey(r.execution_id, r.node_id));

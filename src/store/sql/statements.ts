@@ -73,6 +73,20 @@ export async function run<R>(db: Kysely<Tables>, text: string, params: readonly 
   return (await db.executeQuery<R>(CompiledQuery.raw(text, params as unknown[]))).rows;
 }
 
+/**
+ * `column` as a value no index can serve, for a guard on a row already found by its key. Written as
+ * a plain equality such a guard matched a partial index whose predicate it implies, and PostgreSQL
+ * read that index whole beside the key lookup:
+ * - an execution's status (`executions_pending`, `executions_live_deadline`): before autovacuum's first
+ *   analysis every start and finish read the whole backlog (2–3 ms each with a backlog of thousands);
+ * - a node's lease owner (`node_executions_leases`): 33,000 entries, most of them dead, 1.2 ms of a
+ *   1.6 ms settle;
+ * - a message's `delivering` status (`event_messages_leased`): 9,600 entries, a fifth of a delivery turn.
+ * (auto_explain, in each case). `coalesce`, not `|| ''`: concatenation is strict, so from
+ * `(lease_owner || '') = $1` PostgreSQL still proves `lease_owner IS NOT NULL` and takes the index.
+ */
+export const unindexed = (column: string): string => `coalesce(${column}, '')`;
+
 /** `"a", "b"`: identifiers quoted, as some column names (`trigger`, `key`) are keywords. */
 export const columnList = (names: readonly string[]): string => names.map((n) => `"${n}"`).join(', ');
 

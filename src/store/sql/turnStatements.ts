@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { BackendProfile } from './profile.ts';
 import { HEAD_COLUMNS, type Head } from './head.ts';
-import { run, statement } from './statements.ts';
+import { run, statement, unindexed } from './statements.ts';
 import type { Tables } from './tables.ts';
 
 /**
@@ -24,14 +24,6 @@ const rowsOf = (name: string, table: keyof Tables, param: string) => `${name} AS
 /** `target` is one of `rows`' keys; the array InitPlan keeps the lookup on the primary key (see `keyedBy` in values.ts). */
 const nodeOf = (target: string, rows: string) =>
   `${target}.execution_id = ${rows}.execution_id AND ${target}.node_id = ${rows}.node_id AND ${target}.execution_id = ANY(ARRAY(SELECT execution_id FROM ${rows}))`;
-
-/**
- * A lease owner as a value no index can serve. Written as `lease_owner = $1`, the guard matched the
- * partial index of leases (`WHERE lease_owner IS NOT NULL`), and PostgreSQL read that index whole
- * instead of looking the batch up by its keys: 33,000 entries, most of them dead, 1.2 ms of a 1.6 ms
- * settle (auto_explain, end-to-end drain).
- */
-export const unindexedOwner = (column: string) => `coalesce(${column}, '')`;
 
 /** A response shape as the turn compares it. */
 export interface ShapeRow {
@@ -77,7 +69,7 @@ export async function lockInOne(trx: Trx, profile: BackendProfile, executionIds:
  */
 const SETTLE = (parts: { finals: boolean; retries: boolean }) => (p: () => string) => {
   const [worker, advance, attempts] = [p(), p(), p()];
-  const leased = (rows: string) => `${nodeOf('n', rows)} AND ${unindexedOwner('n.lease_owner')} = ${worker} AND n.status = 'executing' AND n.attempts = ${rows}.attempts`;
+  const leased = (rows: string) => `${nodeOf('n', rows)} AND ${unindexed('n.lease_owner')} = ${worker} AND n.status = 'executing' AND n.attempts = ${rows}.attempts`;
   const ctes = [rowsOf('a', 'node_attempts', attempts)];
   const done: string[] = [];
   if (parts.finals) {
@@ -164,7 +156,7 @@ const ADVANCE = (parts: { release: boolean; skip: boolean; finish: boolean; fail
   if (parts.finish) {
     ctes.push(`finished AS (
       UPDATE executions e SET status = 'finish', finished_at = ${now}, err_code = NULL, err_msg = NULL
-       WHERE e.id = ANY(ARRAY(SELECT unnest(CAST(${p()} AS TEXT[])))) AND (e.status || '') IN ('init', 'executing')
+       WHERE e.id = ANY(ARRAY(SELECT unnest(CAST(${p()} AS TEXT[])))) AND ${unindexed('e.status')} IN ('init', 'executing')
       RETURNING e.id)`);
     ended.push('SELECT id FROM finished');
   }
@@ -173,7 +165,7 @@ const ADVANCE = (parts: { release: boolean; skip: boolean; finish: boolean; fail
       rowsOf('fl', 'executions', p()),
       `failed AS (
       UPDATE executions e SET status = 'failed', finished_at = ${now}, err_code = fl.err_code, err_msg = fl.err_msg
-        FROM fl WHERE e.id = fl.id AND e.id = ANY(ARRAY(SELECT id FROM fl)) AND (e.status || '') IN ('init', 'executing')
+        FROM fl WHERE e.id = fl.id AND e.id = ANY(ARRAY(SELECT id FROM fl)) AND ${unindexed('e.status')} IN ('init', 'executing')
       RETURNING e.id)`,
       // Nodes not yet started never start once the run has failed; siblings in flight may still finish.
       `cleared AS (UPDATE node_executions n SET runnable_at = NULL WHERE n.execution_id = ANY(ARRAY(SELECT id FROM fl)) AND n.runnable_at IS NOT NULL)`,
