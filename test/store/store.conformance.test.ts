@@ -216,6 +216,52 @@ for (const kind of STORE_KINDS) {
       for (const e of [held.executionId, ...created]) await store.runs.terminateExecution(e, 'EXECUTION_ABORTED', 'cleanup', 92_003);
     });
 
+    t('accept batch: events reach the endpoints as they are when the batch commits, whoever changed them', async () => {
+      await store.catalog.ensureWorkspace('ws-fanout', 1);
+      const endpoint = (id: string, over: { enabled?: boolean; eventTypes?: string[] } = {}) =>
+        store.outbox.createEndpoint({ id, workspaceId: 'ws-fanout', url: `https://example.com/${id}`, enabled: over.enabled ?? true, ordered: false, eventTypes: over.eventTypes, secret: 'whsec_dGVzdA==', createdAt: 1, updatedAt: 1 });
+      let at = 94_000;
+      const accept = async () => {
+        const run = newExecution(++at, { workspaceId: 'ws-fanout' });
+        const [out] = await store.runs.acceptMany([{ execution: run, events: [{ workspaceId: 'ws-fanout', type: 'webhook.received', executionId: run.executionId, now: at, data: {} }] }]);
+        assert.equal(out!.type, 'created');
+        await store.runs.terminateExecution(run.executionId, 'EXECUTION_ABORTED', 'cleanup', at);
+        return run.executionId;
+      };
+      /** What each endpoint holds for `executionId`: its status, or none. */
+      const heard = async (executionId: string, ids: string[]) => {
+        const out: Record<string, string> = {};
+        for (const id of ids) {
+          const m = (await store.outbox.listMessages({ workspaceId: 'ws-fanout', endpointId: id, limit: 100 })).find((x) => x.executionId === executionId);
+          out[id] = m?.status ?? 'none';
+        }
+        return out;
+      };
+      const ids = ['ep-f1', 'ep-f2', 'ep-f3'];
+
+      await endpoint('ep-f1');
+      assert.deepEqual(await heard(await accept(), ids), { 'ep-f1': 'pending', 'ep-f2': 'none', 'ep-f3': 'none' });
+      // Changed after the workspace's endpoints were last used for a batch (and on PostgreSQL cached).
+      await store.outbox.updateEndpoint('ws-fanout', 'ep-f1', { enabled: false }, 2);
+      await endpoint('ep-f2', { eventTypes: ['execution.finished'] });
+      await endpoint('ep-f3');
+      assert.deepEqual(await heard(await accept(), ids), { 'ep-f1': 'skipped', 'ep-f2': 'none', 'ep-f3': 'pending' });
+      await store.outbox.updateEndpoint('ws-fanout', 'ep-f2', { eventTypes: ['webhook.received'] }, 3);
+      assert.deepEqual(await heard(await accept(), ids), { 'ep-f1': 'skipped', 'ep-f2': 'pending', 'ep-f3': 'pending' });
+
+      if (store.singleProcess) return;
+      // Another process's change: this store is told nothing, yet its next batch sees it.
+      const other = target.open();
+      try {
+        await other.outbox.deleteEndpoint('ws-fanout', 'ep-f3', 4);
+        await other.outbox.updateEndpoint('ws-fanout', 'ep-f1', { enabled: true }, 4);
+      } finally {
+        await other.close();
+      }
+      assert.deepEqual(await heard(await accept(), ids), { 'ep-f1': 'pending', 'ep-f2': 'pending', 'ep-f3': 'none' });
+      for (const id of ['ep-f1', 'ep-f2']) await store.outbox.deleteEndpoint('ws-fanout', id, 5);
+    });
+
     t('accept batch: a commit that queued nodes or pending messages wakes their subscribers', async () => {
       // Subscribed (on PostgreSQL: listening) before the commit, each resolving at its first wake-up.
       const woken = async (kind: 'nodes' | 'messages') => {

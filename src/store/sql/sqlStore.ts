@@ -6,6 +6,7 @@ import * as deliveries from './deliveries.ts';
 import * as endpoints from './endpoints.ts';
 import * as executions from './executions.ts';
 import * as files from './files.ts';
+import { ListenerCache } from './listenerCache.ts';
 import type { BackendProfile } from './profile.ts';
 import * as scheduling from './scheduling.ts';
 import { enqueueForEndpoint } from './outbox.ts';
@@ -44,6 +45,8 @@ export class SqlStore implements Store {
   ) {
     this.kind = profile.kind;
     this.singleProcess = profile.singleProcess;
+    // The endpoints PostgreSQL accepts fan their events out to, checked by each accept statement.
+    const listeners = new ListenerCache();
     this.catalog = {
       ensureWorkspace: (id, now) => catalog.ensureWorkspace(db, id, now),
       createWorkspace: (w) => catalog.createWorkspace(db, w),
@@ -64,7 +67,7 @@ export class SqlStore implements Store {
       setting: (key, value) => files.setting(db, key, value),
     };
     this.runs = {
-      acceptMany: (items) => acceptMany(db, profile, items),
+      acceptMany: (items) => acceptMany(db, profile, items, listeners),
       getExecution: (ws, id) => executions.getExecution(db, profile, ws, id),
       loadExecution: (id) => executions.loadExecution(db, id),
       listExecutions: (q) => executions.listExecutions(db, q),
