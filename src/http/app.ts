@@ -2,7 +2,7 @@ import swagger from '@fastify/swagger';
 import { Type } from 'typebox';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyContextConfig, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { Bus } from '../engine/bus.ts';
@@ -12,7 +12,6 @@ import type { RunTrigger } from '../runs/trigger.ts';
 import type { GroupCommitter } from '../runs/groupCommit.ts';
 import type { ReadCache } from '../runs/readCache.ts';
 import type { FileStorage } from '../files/storage.ts';
-import multipart from '@fastify/multipart';
 import { fileRoutes } from './routes/files.ts';
 import type { RateLimits } from '../ingest/rateLimit.ts';
 import type { ApiKeyRecord, Scope, Store, WebhookRecord, WorkflowRecord, WorkspaceRecord } from '../store/store.ts';
@@ -108,29 +107,38 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerBodyParsers(app, deps.config.jsonMaxDepth);
   registerErrorHandling(app);
 
-  app.addHook('onRequest', async (req, reply) => {
+  // Hooks on every request take a callback: an async one costs each request a promise and a turn.
+  app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-trace-id', req.id);
+    done();
   });
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? 'unmatched';
     deps.metrics.httpDuration.observe({ method: req.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
-    req.log.info({ method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+    if (deps.logger.isLevelEnabled('info')) req.log.info({ method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+    done();
   });
   const lookups: KeyLookups = {
     keyByHash: (hash) => deps.apiKeys.get(hash, () => deps.store.catalog.findApiKeyByHash(hash)),
     workspace: (id) => deps.workspaces.get(id, () => deps.store.catalog.getWorkspace(id)),
   };
-  app.addHook('preHandler', async (req) => {
+  const authenticateRoute = async (req: FastifyRequest): Promise<void> => {
     if (req.routeOptions.config.instanceAdmin) {
       const admin = authenticateInstanceAdmin(deps.config.adminKey, req);
       if (!admin.ok) throw new FlowgateError(admin.error);
       return;
     }
-    const scope = req.routeOptions.config.scope;
-    if (!scope) return;
-    const r = await authenticate(lookups, req, scope);
+    const r = await authenticate(lookups, req, req.routeOptions.config.scope!);
     if (!r.ok) throw new FlowgateError(r.error);
     req.apiKey = r.value;
+  };
+  // Authentication is the first preHandler of the routes that declare a key (`config.scope` or
+  // `config.instanceAdmin`); public routes (webhook URLs, docs, health) do not run it at all.
+  app.addHook('onRoute', (route) => {
+    const config = route.config as FastifyContextConfig | undefined;
+    if (!config?.scope && !config?.instanceAdmin) return;
+    const own = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
+    route.preHandler = [authenticateRoute, ...own];
   });
 
   await app.register(swagger, {
@@ -176,7 +184,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(workspaceRoutes(deps));
   await app.register(webhookRoutes(deps));
   await app.register(eventEndpointRoutes(deps));
-  await app.register(multipart, { throwFileSizeLimit: true });
   await app.register(fileRoutes(deps));
   await app.register(mcpRoutes(deps));
   await app.register(consoleRoutes());

@@ -1,3 +1,4 @@
+import multipart from '@fastify/multipart';
 import { createRequire } from 'node:module';
 import { Type } from 'typebox';
 import { failure, FlowgateError } from '../../errors.ts';
@@ -23,6 +24,9 @@ let mimeLookup: typeof import('mime-types').lookup | undefined;
 
 /** Uploads (Refly's `files/upload`) and signed downloads of output files. */
 export const fileRoutes = (deps: AppDeps) => async (app: App) => {
+  // Registered here, not on the app: its hooks (an onRequest that listens for the socket closing, an
+  // onResponse that cleans saved files) then run for the upload route only, not on every webhook call.
+  await app.register(multipart, { throwFileSizeLimit: true });
   const now = deps.now ?? Date.now;
   const { uploadMaxFiles: maxFiles, uploadMaxFileBytes: maxBytes } = deps.config;
 
