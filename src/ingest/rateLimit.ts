@@ -22,8 +22,8 @@ export interface RateDecision {
 }
 
 const WINDOWS = [
-  { name: 'minute', seconds: 60, refly: 'RPM', limit: (l: Limits) => l.perMinute },
-  { name: 'day', seconds: 86_400, refly: 'Daily', limit: (l: Limits) => l.perDay },
+  { name: 'minute', seconds: 60, limitHeader: 'x-ratelimit-limit-rpm', remainingHeader: 'x-ratelimit-remaining-rpm', limit: (l: Limits) => l.perMinute },
+  { name: 'day', seconds: 86_400, limitHeader: 'x-ratelimit-limit-daily', remainingHeader: 'x-ratelimit-remaining-daily', limit: (l: Limits) => l.perDay },
 ] as const;
 
 /**
@@ -34,6 +34,8 @@ const WINDOWS = [
  */
 const blockFor = (limit: number) => Math.max(1, Math.min(50, Math.floor(limit / 1000)));
 const CREDIT_KEYS_MAX = 10_000;
+/** Distinct per-minute limits whose fixed headers are kept (workspaces share the default; webhooks may set their own). */
+const FIXED_MAX = 1_000;
 
 interface Taken {
   allowed: boolean;
@@ -52,8 +54,14 @@ export class RateLimits {
   private readonly limiters = new Map<string, RateLimiterAbstract>();
   private readonly credit = new Map<string, Credit>();
   private readonly refills = new Map<string, Promise<void>>();
+  /** Fixed headers by per-minute, then per-day limit. */
+  private readonly fixed = new Map<number, Map<number, Readonly<Record<string, string>>>>();
+  /** Whether points come from the shared counter in blocks: PostgreSQL without Redis (see blockFor). */
+  private readonly takesBlocks: boolean;
 
-  constructor(private readonly opts: { redis?: Redis; postgres?: { pool: pg.Pool; schema?: string }; keyPrefix?: string } = {}) {}
+  constructor(private readonly opts: { redis?: Redis; postgres?: { pool: pg.Pool; schema?: string }; keyPrefix?: string } = {}) {
+    this.takesBlocks = opts.postgres !== undefined && opts.redis === undefined;
+  }
 
   private limiter(points: number, duration: number): RateLimiterAbstract {
     const id = `${points}/${duration}`;
@@ -83,20 +91,18 @@ export class RateLimits {
   }
 
   async consume(key: string, limits: Limits): Promise<RateDecision> {
-    const headers: Record<string, string> = {
-      'ratelimit-policy': WINDOWS.map((w) => `"${w.name}";q=${w.limit(limits)};w=${w.seconds}`).join(', '),
-    };
+    const fixed = this.fixedHeaders(limits);
+    const headers: Record<string, string> = { ...fixed };
     let tightest: { name: string; remaining: number; resetS: number } | undefined;
     for (const w of WINDOWS) {
       const limit = w.limit(limits);
-      headers[`x-ratelimit-limit-${w.refly.toLowerCase()}`] = String(limit);
-      const res = await this.take(key, limit, w.seconds);
-      const allowed = res.allowed;
+      // Most calls are served from the block in hand, without a turn of the event loop.
+      const res = this.fromCredit(key, limit, w.seconds) ?? (await this.take(key, limit, w.seconds));
       const remaining = Math.max(0, res.remaining);
       const resetS = Math.ceil(res.msBeforeNext / 1000);
-      headers[`x-ratelimit-remaining-${w.refly.toLowerCase()}`] = String(remaining);
+      headers[w.remainingHeader] = String(remaining);
       if (!tightest || remaining < tightest.remaining) tightest = { name: w.name, remaining, resetS };
-      if (!allowed) {
+      if (!res.allowed) {
         headers['ratelimit'] = `"${w.name}";r=0;t=${resetS}`;
         headers['retry-after'] = String(Math.max(1, resetS));
         return { allowed: false, headers, retryAfterS: Math.max(1, resetS) };
@@ -106,16 +112,35 @@ export class RateLimits {
     return { allowed: true, headers };
   }
 
-  private async take(key: string, limit: number, seconds: number): Promise<Taken> {
-    const block = this.opts.postgres && !this.opts.redis ? blockFor(limit) : 1;
-    if (block === 1) return this.takeShared(key, limit, seconds, 1);
-    const id = `${seconds}:${limit}:${key}`;
-    const c = this.credit.get(id);
+  /** The headers that depend on the limits alone (the policy and each window's limit), built once per pair of limits. */
+  private fixedHeaders(limits: Limits): Readonly<Record<string, string>> {
+    const cached = this.fixed.get(limits.perMinute)?.get(limits.perDay);
+    if (cached) return cached;
+    if (this.fixed.size >= FIXED_MAX) this.fixed.clear();
+    const headers: Record<string, string> = { 'ratelimit-policy': WINDOWS.map((w) => `"${w.name}";q=${w.limit(limits)};w=${w.seconds}`).join(', ') };
+    for (const w of WINDOWS) headers[w.limitHeader] = String(w.limit(limits));
+    const byDay = this.fixed.get(limits.perMinute) ?? new Map<number, Readonly<Record<string, string>>>();
+    this.fixed.set(limits.perMinute, byDay.set(limits.perDay, headers));
+    return headers;
+  }
+
+  /** A point from the block this process holds for `key`'s window, if it holds one that is not spent or expired. */
+  private fromCredit(key: string, limit: number, seconds: number): Taken | undefined {
+    if (!this.takesBlocks) return undefined;
+    const c = this.credit.get(`${seconds}:${limit}:${key}`);
     const now = Date.now();
-    if (c && c.left > 0 && now < c.expiresAt) {
-      c.left--;
-      return { allowed: true, remaining: c.remaining + c.left, msBeforeNext: c.expiresAt - now };
-    }
+    if (!c || c.left <= 0 || now >= c.expiresAt) return undefined;
+    c.left--;
+    return { allowed: true, remaining: c.remaining + c.left, msBeforeNext: c.expiresAt - now };
+  }
+
+  private async take(key: string, limit: number, seconds: number): Promise<Taken> {
+    const block = this.takesBlocks ? blockFor(limit) : 1;
+    if (block === 1) return this.takeShared(key, limit, seconds, 1);
+    const credited = this.fromCredit(key, limit, seconds);
+    if (credited) return credited;
+    const id = `${seconds}:${limit}:${key}`;
+    const now = Date.now();
     // Requests that find the credit spent while a block is being taken wait for that block instead
     // of each taking one (at c = 50 they arrive together and would upsert 50 times).
     const pending = this.refills.get(id);
