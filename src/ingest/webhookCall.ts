@@ -83,7 +83,7 @@ export async function acceptWebhookCall(deps: { trigger: RunTrigger; rateLimits:
     ignoreApiDisabled: true,
     webhookCall: input.call,
   });
-  return { ...(r.ok ? ok(r.value) : r), rateHeaders: rate.headers };
+  return r.ok ? { ok: true, value: r.value, rateHeaders: rate.headers } : { ok: false, error: r.error, rateHeaders: rate.headers };
 }
 
 /** What a dedupe rule reads as `body`: the sender's payload, whichever body mode delivers it. */

@@ -231,7 +231,19 @@ export class RunTrigger {
     const c = req.webhookCall;
     const events = settledEvents(execution);
     if (!c) return events.length ? { events } : {};
-    const call: WebhookCallRecord = { ...c, status: 'accepted', httpStatus: 200, executionId: execution.executionId, duplicate: false };
+    // Field by field: a spread given new properties becomes a dictionary in V8, on every accepted call.
+    const call: WebhookCallRecord = {
+      recordId: c.recordId,
+      webhookId: c.webhookId,
+      status: 'accepted',
+      httpStatus: 200,
+      executionId: execution.executionId,
+      responseTime: c.responseTime,
+      sourceIp: c.sourceIp,
+      bodySize: c.bodySize,
+      duplicate: false,
+      createdAt: c.createdAt,
+    };
     const facts = { workspaceId: execution.workspaceId, webhookId: c.webhookId, canvasId: execution.canvasId, executionId: execution.executionId, recordId: c.recordId, sourceIp: c.sourceIp, bodySize: c.bodySize };
     events.unshift(webhookReceivedEvent(facts, c.createdAt));
     return { call, events };

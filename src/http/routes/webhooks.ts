@@ -324,7 +324,8 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
         // PostgreSQL text refuses) never reaches the store.
         if (!isWebhookId(webhookId)) return;
         req.webhook = await deps.webhooks.get(webhookId, () => deps.store.webhooks.getWebhook(webhookId));
-        if (req.webhook) req.webhookCall = { webhookId, recordId: newWebhookCallId(), duplicate: false, startedAt: performance.now() };
+        // Every field from the start: the handler fills them in place.
+        if (req.webhook) req.webhookCall = { webhookId, recordId: newWebhookCallId(), executionId: undefined, duplicate: false, recorded: undefined, startedAt: performance.now() };
       },
       // Calls whose record did not commit with a run (rejected, or answered from a duplicate still
       // in flight) are recorded after the answer, batched with the accepts.
@@ -348,7 +349,10 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
       reply.headers(r.rateHeaders);
       if (!r.ok) return sendFailure(req, reply, r.error as Failure, r.error.headers);
       const { executionId, replayed } = r.value;
-      req.webhookCall = { ...req.webhookCall!, executionId, duplicate: replayed, recorded: r.value.callRecorded };
+      const record = req.webhookCall!;
+      record.executionId = executionId;
+      record.duplicate = replayed;
+      record.recorded = r.value.callRecorded;
       if (replayed) reply.header('idempotent-replayed', 'true');
       const data: Record<string, unknown> = { executionId, status: r.value.status, received: true, duplicate: replayed };
       if (webhook.timeout > 0) {
