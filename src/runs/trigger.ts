@@ -171,7 +171,9 @@ export class RunTrigger {
 
   /** A short-lived key kept in this process (see RecentKeys): committed without a key row, remembered once committed. */
   private async commitRemembered(execution: NewExecution, req: TriggerRequest, key: string): Promise<Result<Accepted>> {
-    const r = await this.commit({ execution: { ...execution, triggerKey: req.idempotencyKey }, ...this.callOf(req, execution) });
+    // Set on the run itself: a copy spread with one more property would be a V8 dictionary.
+    execution.triggerKey = req.idempotencyKey;
+    const r = await this.commit({ execution, ...this.callOf(req, execution) });
     if (r.type !== 'created') throw new Error(`unexpected accept outcome ${r.type}`);
     const response = { executionId: execution.executionId, status: statusOf(execution), callback: callbackView(execution) };
     this.recent!.remember(key, { executionId: execution.executionId, requestHash: this.requestHash(req), response, expiresAt: execution.now + req.idempotencyTtlMs! }, execution.now);
@@ -306,14 +308,13 @@ function settledEvents(e: NewExecution): NewEvent[] {
   const s = e.settled;
   if (!s) return [];
   const { executionId, workspaceId, canvasId, trigger, now } = e;
-  const facts = { executionId, workspaceId, canvasId, trigger, createdAt: now, startedAt: now };
-  const events = [executionEvent(facts, 'execution.started', now)];
+  const events = [executionEvent({ executionId, workspaceId, canvasId, trigger, createdAt: now, startedAt: now }, 'execution.started', now)];
   for (const n of s.nodes) {
     if (n.status === 'finish') events.push(nodeEvent({ executionId, workspaceId, canvasId, nodeId: n.nodeId, attempt: 1 }, 'node.finished', now));
     if (n.status === 'failed') events.push(nodeEvent({ executionId, workspaceId, canvasId, nodeId: n.nodeId, attempt: 1, errCode: n.errCode, errMsg: n.errMsg }, 'node.failed', now));
   }
-  if (s.status === 'finish') events.push(executionEvent({ ...facts, finishedAt: now }, 'execution.finished', now));
-  else events.push(executionEvent({ ...facts, finishedAt: now, errCode: s.errCode, errMsg: s.errMsg }, 'execution.failed', now));
+  const ended = { executionId, workspaceId, canvasId, trigger, createdAt: now, startedAt: now, finishedAt: now, errCode: s.errCode, errMsg: s.errMsg };
+  events.push(executionEvent(ended, s.status === 'finish' ? 'execution.finished' : 'execution.failed', now));
   return events;
 }
 

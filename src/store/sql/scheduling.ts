@@ -217,7 +217,7 @@ export async function applyAdvances(
     const d = decisions[i]!;
     const o = d.outcome;
     if (!o || !endedNow.has(r.head.id)) return { released: d.runnable.length };
-    const facts = { ...headFacts(r.head), finishedAt: now, ...(o.status === 'failed' ? { errCode: o.errCode, errMsg: o.errMsg } : {}) };
+    const facts = headFacts(r.head, { finishedAt: now, errCode: o.status === 'failed' ? o.errCode : undefined, errMsg: o.status === 'failed' ? o.errMsg : undefined });
     events.push(executionEvent(facts, o.status === 'finish' ? 'execution.finished' : 'execution.failed', now));
     return { released: d.runnable.length, status: o.status };
   });
