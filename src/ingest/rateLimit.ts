@@ -21,11 +21,6 @@ export interface RateDecision {
   retryAfterS?: number;
 }
 
-const WINDOWS = [
-  { name: 'minute', seconds: 60, limitHeader: 'x-ratelimit-limit-rpm', remainingHeader: 'x-ratelimit-remaining-rpm', limit: (l: Limits) => l.perMinute },
-  { name: 'day', seconds: 86_400, limitHeader: 'x-ratelimit-limit-daily', remainingHeader: 'x-ratelimit-remaining-daily', limit: (l: Limits) => l.perDay },
-] as const;
-
 /**
  * With counters in PostgreSQL, a process takes points from the shared counter in blocks and hands
  * them out locally: one upsert per block instead of one per request (two per request measured at
@@ -55,7 +50,7 @@ export class RateLimits {
   private readonly credit = new Map<string, Credit>();
   private readonly refills = new Map<string, Promise<void>>();
   /** Fixed headers by per-minute, then per-day limit. */
-  private readonly fixed = new Map<number, Map<number, Readonly<Record<string, string>>>>();
+  private readonly fixed = new Map<number, Map<number, FixedHeaders>>();
   /** Whether points come from the shared counter in blocks: PostgreSQL without Redis (see blockFor). */
   private readonly takesBlocks: boolean;
 
@@ -91,35 +86,23 @@ export class RateLimits {
   }
 
   async consume(key: string, limits: Limits): Promise<RateDecision> {
-    const fixed = this.fixedHeaders(limits);
-    const headers: Record<string, string> = { ...fixed };
-    let tightest: { name: string; remaining: number; resetS: number } | undefined;
-    for (const w of WINDOWS) {
-      const limit = w.limit(limits);
-      // Most calls are served from the block in hand, without a turn of the event loop.
-      const res = this.fromCredit(key, limit, w.seconds) ?? (await this.take(key, limit, w.seconds));
-      const remaining = Math.max(0, res.remaining);
-      const resetS = Math.ceil(res.msBeforeNext / 1000);
-      headers[w.remainingHeader] = String(remaining);
-      if (!tightest || remaining < tightest.remaining) tightest = { name: w.name, remaining, resetS };
-      if (!res.allowed) {
-        headers['ratelimit'] = `"${w.name}";r=0;t=${resetS}`;
-        headers['retry-after'] = String(Math.max(1, resetS));
-        return { allowed: false, headers, retryAfterS: Math.max(1, resetS) };
-      }
-    }
-    headers['ratelimit'] = `"${tightest!.name}";r=${tightest!.remaining};t=${tightest!.resetS}`;
-    return { allowed: true, headers };
+    // Most calls are served from the block in hand, without a turn of the event loop.
+    const minute = this.fromCredit(key, limits.perMinute, 60) ?? (await this.take(key, limits.perMinute, 60));
+    const day = minute.allowed ? (this.fromCredit(key, limits.perDay, 86_400) ?? (await this.take(key, limits.perDay, 86_400))) : undefined;
+    return decision(this.fixedHeaders(limits), minute, day);
   }
 
-  /** The headers that depend on the limits alone (the policy and each window's limit), built once per pair of limits. */
-  private fixedHeaders(limits: Limits): Readonly<Record<string, string>> {
+  /** The headers that depend on the limits alone, built once per pair of limits. */
+  private fixedHeaders(limits: Limits): FixedHeaders {
     const cached = this.fixed.get(limits.perMinute)?.get(limits.perDay);
     if (cached) return cached;
     if (this.fixed.size >= FIXED_MAX) this.fixed.clear();
-    const headers: Record<string, string> = { 'ratelimit-policy': WINDOWS.map((w) => `"${w.name}";q=${w.limit(limits)};w=${w.seconds}`).join(', ') };
-    for (const w of WINDOWS) headers[w.limitHeader] = String(w.limit(limits));
-    const byDay = this.fixed.get(limits.perMinute) ?? new Map<number, Readonly<Record<string, string>>>();
+    const headers: FixedHeaders = {
+      policy: `"minute";q=${limits.perMinute};w=60, "day";q=${limits.perDay};w=86400`,
+      perMinute: String(limits.perMinute),
+      perDay: String(limits.perDay),
+    };
+    const byDay = this.fixed.get(limits.perMinute) ?? new Map<number, FixedHeaders>();
     this.fixed.set(limits.perMinute, byDay.set(limits.perDay, headers));
     return headers;
   }
@@ -179,4 +162,50 @@ export class RateLimits {
       return { allowed: false, remaining: 0, msBeforeNext: e.msBeforeNext };
     }
   }
+}
+
+interface FixedHeaders {
+  policy: string;
+  perMinute: string;
+  perDay: string;
+}
+
+/**
+ * Refly's X-RateLimit-* and the IETF RateLimit-Policy / RateLimit headers of a call: the tightest
+ * window that allowed it, or the one that refused it. One literal per outcome (a spread given more
+ * properties would be a V8 dictionary, on every call).
+ */
+function decision(fixed: FixedHeaders, minute: Taken, day: Taken | undefined): RateDecision {
+  const m = { remaining: Math.max(0, minute.remaining), resetS: Math.ceil(minute.msBeforeNext / 1000) };
+  if (!day) {
+    const retryAfterS = Math.max(1, m.resetS);
+    return {
+      allowed: false,
+      retryAfterS,
+      headers: {
+        'ratelimit-policy': fixed.policy,
+        'x-ratelimit-limit-rpm': fixed.perMinute,
+        'x-ratelimit-remaining-rpm': String(m.remaining),
+        'x-ratelimit-limit-daily': fixed.perDay,
+        ratelimit: `"minute";r=0;t=${m.resetS}`,
+        'retry-after': String(retryAfterS),
+      },
+    };
+  }
+  const d = { remaining: Math.max(0, day.remaining), resetS: Math.ceil(day.msBeforeNext / 1000) };
+  const refusedBy = day.allowed ? undefined : d;
+  const tightest = refusedBy ?? (d.remaining < m.remaining ? d : m);
+  const name = tightest === d ? 'day' : 'minute';
+  const headers: Record<string, string> = {
+    'ratelimit-policy': fixed.policy,
+    'x-ratelimit-limit-rpm': fixed.perMinute,
+    'x-ratelimit-remaining-rpm': String(m.remaining),
+    'x-ratelimit-limit-daily': fixed.perDay,
+    'x-ratelimit-remaining-daily': String(d.remaining),
+    ratelimit: `"${name}";r=${refusedBy ? 0 : tightest.remaining};t=${tightest.resetS}`,
+  };
+  if (!refusedBy) return { allowed: true, headers };
+  const retryAfterS = Math.max(1, d.resetS);
+  headers['retry-after'] = String(retryAfterS);
+  return { allowed: false, headers, retryAfterS };
 }

@@ -43,3 +43,34 @@ describe('rate limits on PostgreSQL', () => {
     assert.ok(Number(refused.headers['retry-after']) >= 1);
   });
 });
+
+/** The headers every answer carries name the tightest window, or the one that refused the call. */
+describe('rate limit headers', () => {
+  it('name the tightest window while allowed, and the window that refused when not', async () => {
+    const limits = new RateLimits();
+    const tight = { perMinute: 10, perDay: 3 };
+    const first = await limits.consume('ws-headers', tight);
+    assert.equal(first.allowed, true);
+    assert.equal(first.headers['ratelimit-policy'], '"minute";q=10;w=60, "day";q=3;w=86400');
+    assert.deepEqual(
+      [first.headers['x-ratelimit-limit-rpm'], first.headers['x-ratelimit-remaining-rpm'], first.headers['x-ratelimit-limit-daily'], first.headers['x-ratelimit-remaining-daily']],
+      ['10', '9', '3', '2'],
+    );
+    assert.match(first.headers['ratelimit']!, /^"day";r=2;t=\d+$/);
+    await limits.consume('ws-headers', tight);
+    await limits.consume('ws-headers', tight);
+    const refused = await limits.consume('ws-headers', tight);
+    assert.equal(refused.allowed, false);
+    assert.match(refused.headers['ratelimit']!, /^"day";r=0;t=\d+$/);
+    assert.equal(refused.headers['x-ratelimit-remaining-daily'], '0');
+    assert.ok(Number(refused.headers['retry-after']) > 60, 'a day window refuses until it resets');
+
+    const perMinute = { perMinute: 1, perDay: 100 };
+    await limits.consume('ws-minute', perMinute);
+    const byMinute = await limits.consume('ws-minute', perMinute);
+    assert.equal(byMinute.allowed, false);
+    assert.match(byMinute.headers['ratelimit']!, /^"minute";r=0;t=\d+$/);
+    assert.equal(byMinute.headers['x-ratelimit-remaining-daily'], undefined, 'the day window was not consulted');
+    assert.ok(Number(byMinute.headers['retry-after']) >= 1 && Number(byMinute.headers['retry-after']) <= 60);
+  });
+});
