@@ -25,7 +25,8 @@ export interface RateDecision {
  * With counters in PostgreSQL, a process takes points from the shared counter in blocks and hands
  * them out locally: one upsert per block instead of one per request (two per request measured at
  * half of PostgreSQL ingest). A block is at most 0.1% of the limit, so limits up to 1,000 per window
- * stay exact, and a larger one can be undercounted by at most that much per process and window.
+ * stay exact; a process holds at most two blocks (the next is taken once half of one is spent), so a
+ * larger limit can be undercounted by at most 0.2% per process and window.
  */
 const blockFor = (limit: number) => Math.max(1, Math.min(50, Math.floor(limit / 1000)));
 const CREDIT_KEYS_MAX = 10_000;
@@ -39,8 +40,9 @@ interface Taken {
 }
 
 interface Credit {
+  /** Points in hand. */
   left: number;
-  /** The shared counter's remaining points when the block was taken. */
+  /** The shared counter's remaining points when the last block was taken (the points in hand not counted). */
   remaining: number;
   expiresAt: number;
 }
@@ -48,7 +50,8 @@ interface Credit {
 export class RateLimits {
   private readonly limiters = new Map<string, RateLimiterAbstract>();
   private readonly credit = new Map<string, Credit>();
-  private readonly refills = new Map<string, Promise<void>>();
+  /** The block being taken for each window, if one is. */
+  private readonly refills = new Map<string, Promise<Taken>>();
   /** Fixed headers by per-minute, then per-day limit. */
   private readonly fixed = new Map<number, Map<number, FixedHeaders>>();
   /** Whether points come from the shared counter in blocks: PostgreSQL without Redis (see blockFor). */
@@ -107,49 +110,58 @@ export class RateLimits {
     return headers;
   }
 
-  /** A point from the block this process holds for `key`'s window, if it holds one that is not spent or expired. */
+  /**
+   * A point from the block this process holds for `key`'s window, if it holds one that is not spent
+   * or expired. Once half a block is spent the next one is taken in the background, so calls at a
+   * steady rate never wait for the shared counter (at c = 50 each block was spent in one burst, and
+   * every call after it waited for the next).
+   */
   private fromCredit(key: string, limit: number, seconds: number): Taken | undefined {
     if (!this.takesBlocks) return undefined;
-    const c = this.credit.get(`${seconds}:${limit}:${key}`);
+    const id = `${seconds}:${limit}:${key}`;
+    const c = this.credit.get(id);
     const now = Date.now();
     if (!c || c.left <= 0 || now >= c.expiresAt) return undefined;
     c.left--;
+    const block = blockFor(limit);
+    if (c.left < block / 2 && !this.refills.has(id)) this.refill(id, key, limit, seconds, block).catch(() => undefined);
     return { allowed: true, remaining: c.remaining + c.left, msBeforeNext: c.expiresAt - now };
   }
 
   private async take(key: string, limit: number, seconds: number): Promise<Taken> {
     const block = this.takesBlocks ? blockFor(limit) : 1;
     if (block === 1) return this.takeShared(key, limit, seconds, 1);
-    const credited = this.fromCredit(key, limit, seconds);
-    if (credited) return credited;
     const id = `${seconds}:${limit}:${key}`;
-    const now = Date.now();
-    // Requests that find the credit spent while a block is being taken wait for that block instead
-    // of each taking one (at c = 50 they arrive together and would upsert 50 times).
-    const pending = this.refills.get(id);
-    if (pending) {
-      await pending;
-      return this.take(key, limit, seconds);
+    for (;;) {
+      const credited = this.fromCredit(key, limit, seconds);
+      if (credited) return credited;
+      // Calls that find the credit spent while a block is being taken wait for that block instead of
+      // each taking one (at c = 50 they arrive together and would upsert 50 times).
+      const res = await (this.refills.get(id) ?? this.refill(id, key, limit, seconds, block));
+      if (!res.allowed) return res;
     }
-    const refill = this.takeShared(key, limit, seconds, block).then((res) => {
-      if (res.allowed) {
-        if (this.credit.size >= CREDIT_KEYS_MAX) this.credit.clear();
-        this.credit.set(id, { left: block - 1, remaining: res.remaining - (block - 1), expiresAt: now + res.msBeforeNext });
-      }
-      return res;
-    });
-    this.refills.set(
-      id,
-      refill.then(
-        () => undefined,
-        () => undefined,
-      ),
-    );
-    try {
-      return await refill;
-    } finally {
-      this.refills.delete(id);
-    }
+  }
+
+  /** Takes a block from the shared counter into this process's credit for the window; one at a time per window. */
+  private refill(id: string, key: string, limit: number, seconds: number, block: number): Promise<Taken> {
+    const taking = this.takeShared(key, limit, seconds, block)
+      .then((res) => {
+        if (res.allowed) {
+          const now = Date.now();
+          const held = this.credit.get(id);
+          // The shared counter's remaining points once the whole block is taken.
+          const remaining = res.remaining - (block - 1);
+          if (held && now < held.expiresAt) Object.assign(held, { left: held.left + block, remaining });
+          else {
+            if (this.credit.size >= CREDIT_KEYS_MAX) this.credit.clear();
+            this.credit.set(id, { left: block, remaining, expiresAt: now + res.msBeforeNext });
+          }
+        }
+        return res;
+      })
+      .finally(() => this.refills.delete(id));
+    this.refills.set(id, taking);
+    return taking;
   }
 
   /** Takes `points` from the shared counter; `remaining` counts the points just taken as still left. */
