@@ -184,8 +184,9 @@ interface FixedHeaders {
 
 /**
  * Refly's X-RateLimit-* and the IETF RateLimit-Policy / RateLimit headers of a call: the tightest
- * window that allowed it, or the one that refused it. One literal per outcome (a spread given more
- * properties would be a V8 dictionary, on every call).
+ * window that allowed it, or the one that refused it (no `day`: the minute window refused it, and the
+ * day window was not consulted). One literal per outcome (a spread given more properties would be a
+ * V8 dictionary, on every call).
  */
 function decision(fixed: FixedHeaders, minute: Taken, day: Taken | undefined): RateDecision {
   const m = { remaining: Math.max(0, minute.remaining), resetS: Math.ceil(minute.msBeforeNext / 1000) };
