@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config.ts';
-import { fail, ok, type Result } from '../errors.ts';
+import { fail, type Result } from '../errors.ts';
 import type { Accepted, RunTrigger, TriggerRequest } from '../runs/trigger.ts';
 import type { WebhookRecord } from '../store/store.ts';
 import type { RateLimits } from './rateLimit.ts';
