@@ -17,6 +17,7 @@ import type { RateLimits } from '../ingest/rateLimit.ts';
 import type { ApiKeyRecord, Scope, Store, WebhookRecord, WorkflowRecord, WorkspaceRecord } from '../store/store.ts';
 import { authenticate, authenticateInstanceAdmin, type KeyLookups } from './auth.ts';
 import { registerBodyParsers } from './bodyParsers.ts';
+import { requestLogger } from './requestLogger.ts';
 import { clientErrorHandler, frameworkErrors, MAX_PARAM_LENGTH, registerErrorHandling } from './httpErrors.ts';
 import { FlowgateError } from '../errors.ts';
 import { apiKeyRoutes } from './routes/apiKeys.ts';
@@ -85,6 +86,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const app = Fastify({
     loggerInstance: deps.logger,
     genReqId: () => newTraceId(),
+    childLoggerFactory: requestLogger,
     // Our onResponse hook logs one line per request with the route and latency instead.
     logController: new LogController({ requestIdLogLabel: 'traceId', disableRequestLogging: true }),
     bodyLimit: deps.config.bodyLimit,
@@ -115,7 +117,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? 'unmatched';
     deps.metrics.httpDuration.observe({ method: req.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
-    if (deps.logger.isLevelEnabled('info')) req.log.info({ method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+    // Through the process's logger, naming the traceId: req.log is made only when something uses it.
+    if (deps.logger.isLevelEnabled('info')) deps.logger.info({ traceId: req.id, method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
     done();
   });
   const lookups: KeyLookups = {
