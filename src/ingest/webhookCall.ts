@@ -67,7 +67,7 @@ export async function acceptWebhookCall(deps: { trigger: RunTrigger; rateLimits:
   const ruled = webhook.dedupe ? await dedupeKey(webhook.dedupe, dedupeBody(webhook, body), headers) : undefined;
   const sender = ruled ?? senderId ?? headers['webhook-id'] ?? headers['svix-id'];
   const explicit = headers['idempotency-key'] ?? sender;
-  const bodyKey = `body:${createHash('sha256').update(input.rawBody).digest('hex')}`;
+  const bodyHash = explicit === undefined ? createHash('sha256').update(input.rawBody).digest('hex') : undefined;
   const r = await deps.trigger.trigger({
     workspaceId: webhook.workspaceId,
     canvasId: webhook.canvasId,
@@ -75,7 +75,8 @@ export async function acceptWebhookCall(deps: { trigger: RunTrigger; rateLimits:
     trigger: 'webhook',
     triggeredBy: webhook.webhookId,
     triggerHeaders: forwardedHeaders(webhook, headers),
-    idempotencyKey: explicit ?? bodyKey,
+    idempotencyKey: explicit ?? `body:${bodyHash}`,
+    requestHash: bodyHash,
     idempotencyScope: `webhook:${webhook.canvasId}`,
     idempotencyKeyOnly: !headers['idempotency-key'] && ruled !== undefined,
     idempotencyTtlMs: headers['idempotency-key'] ? undefined : ruled ? (webhook.dedupe!.windowHours ?? DEFAULT_DEDUPE_WINDOW_HOURS) * 3_600_000 : sender ? SENDER_DEDUPE_MS : DEBOUNCE_MS,

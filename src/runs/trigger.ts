@@ -42,6 +42,11 @@ export interface TriggerRequest {
   /** Request headers the webhook passes on to the run as `trigger.headers`. */
   triggerHeaders?: Record<string, string>;
   idempotencyKey?: string;
+  /**
+   * What identifies the request under its key, when the caller has it already: a key made from the
+   * body's own bytes (Refly's debounce) names the body, so a second hash of it would say nothing new.
+   */
+  requestHash?: string;
   /** Idempotency keys are scoped per surface (`api`, `webhook:<id>`). */
   idempotencyScope?: string;
   /** How long the key is remembered; 24 h by default, 1 s for Refly's body debounce. */
@@ -166,6 +171,7 @@ export class RunTrigger {
 
   /** What identifies a request under its key: a repeat with another hash is IDEMPOTENCY_KEY_REUSED. */
   private requestHash(req: TriggerRequest): string {
+    if (req.requestHash !== undefined) return req.requestHash;
     return createHash('sha256').update(stringify(req.idempotencyKeyOnly ? { canvasId: req.canvasId } : { canvasId: req.canvasId, body: req.body ?? null }) ?? '').digest('hex');
   }
 
