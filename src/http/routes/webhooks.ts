@@ -341,8 +341,7 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
       if (!webhook) throw new FlowgateError(failure('WEBHOOK_NOT_FOUND'));
       const workspace = await deps.workspaces.get(webhook.workspaceId, () => deps.store.catalog.getWorkspace(webhook.workspaceId));
       if (workspace?.disabledAt !== undefined) throw new FlowgateError(failure('WORKSPACE_DISABLED'));
-      const headers: Record<string, string | undefined> = {};
-      for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(", ") : (v as string | undefined);
+      const headers = singleValued(req.headers);
       const rawBody = req.rawBody ?? Buffer.alloc(0);
       const call = { recordId: req.webhookCall!.recordId, webhookId: webhook.webhookId, responseTime: reply.elapsedTime, sourceIp: req.ip, bodySize: rawBody.length, createdAt: now() };
       const r = await acceptWebhookCall(deps, { webhook, rawBody, body: req.body, headers, nowMs: call.createdAt, call });
@@ -368,3 +367,14 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
     },
   );
 };
+
+/**
+ * The request's headers with one string per name. Node joins repeated headers already, all but
+ * `set-cookie`, which it keeps as an array: only a request carrying one needs a copy.
+ */
+function singleValued(headers: FastifyRequest['headers']): Record<string, string | undefined> {
+  if (headers['set-cookie'] === undefined) return headers as Record<string, string | undefined>;
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(headers)) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
+}
