@@ -122,8 +122,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     done();
   });
   const lookups: KeyLookups = {
-    keyByHash: (hash) => deps.apiKeys.get(hash, () => deps.store.catalog.findApiKeyByHash(hash)),
-    workspace: (id) => deps.workspaces.get(id, () => deps.store.catalog.getWorkspace(id)),
+    keyByHash: (hash) => deps.apiKeys.fresh(hash) ?? deps.apiKeys.get(hash, () => deps.store.catalog.findApiKeyByHash(hash)),
+    workspace: (id) => deps.workspaces.fresh(id) ?? deps.workspaces.get(id, () => deps.store.catalog.getWorkspace(id)),
   };
   const authenticateRoute = async (req: FastifyRequest): Promise<void> => {
     if (req.routeOptions.config.instanceAdmin) {

@@ -18,10 +18,10 @@ export function hasScope(key: ApiKeyRecord, scope: Scope): boolean {
   return key.scopes.includes('admin') || key.scopes.includes(scope);
 }
 
-/** How a request's key and its workspace are looked up (through the server's read caches). */
+/** How a request's key and its workspace are looked up (through the server's read caches: a fresh hit is no promise). */
 export interface KeyLookups {
-  keyByHash(hash: string): Promise<ApiKeyRecord | undefined>;
-  workspace(id: string): Promise<WorkspaceRecord | undefined>;
+  keyByHash(hash: string): ApiKeyRecord | undefined | Promise<ApiKeyRecord | undefined>;
+  workspace(id: string): WorkspaceRecord | undefined | Promise<WorkspaceRecord | undefined>;
 }
 
 export async function authenticate(lookups: KeyLookups, req: FastifyRequest, scope: Scope): Promise<Result<ApiKeyRecord>> {

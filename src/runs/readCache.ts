@@ -18,9 +18,18 @@ export class ReadCache<V> {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async get(key: string, load: () => Promise<V | undefined>): Promise<V | undefined> {
+  /**
+   * The value if it is cached and fresh, without a promise: every request reads three or four
+   * of these, and a hit is the rule. Undefined sends the caller to `get`.
+   */
+  fresh(key: string): V | undefined {
     const hit = this.entries.get(key);
-    if (hit && this.now() - hit.at < this.ttlMs) return hit.value;
+    return hit && this.now() - hit.at < this.ttlMs ? hit.value : undefined;
+  }
+
+  async get(key: string, load: () => Promise<V | undefined>): Promise<V | undefined> {
+    const hit = this.fresh(key);
+    if (hit !== undefined) return hit;
     const generation = this.generation;
     let pending = this.loading.get(key);
     if (!pending) {

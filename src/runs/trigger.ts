@@ -6,7 +6,7 @@ import { newEndpointId, newEndpointSecret, newExecutionId } from '../ids.ts';
 import { checkEndpointUrl } from '../delivery/endpointUrl.ts';
 import type { Bus } from '../engine/bus.ts';
 import type { Metrics } from '../metrics.ts';
-import { TERMINAL_EXECUTION, type AcceptItem, type ExecutionStatus, type NewExecution, type Store, type Trigger, type WebhookCallRecord, type WorkflowRecord } from '../store/store.ts';
+import { TERMINAL_EXECUTION, type AcceptItem, type ExecutionStatus, type IdempotencyClaim, type NewExecution, type Store, type Trigger, type WebhookCallRecord, type WorkflowRecord } from '../store/store.ts';
 import type { NewEvent } from '../store/delivery.ts';
 import type { ReadCache } from './readCache.ts';
 import type { GroupCommitter } from './groupCommit.ts';
@@ -107,7 +107,8 @@ export class RunTrigger {
 
   async trigger(req: TriggerRequest): Promise<Result<Accepted>> {
     const { store, config } = this.deps;
-    const wf = await this.deps.workflows.get(workflowKey(req.workspaceId, req.canvasId), () => store.catalog.getWorkflow(req.workspaceId, req.canvasId));
+    const key = workflowKey(req.workspaceId, req.canvasId);
+    const wf = this.deps.workflows.fresh(key) ?? (await this.deps.workflows.get(key, () => store.catalog.getWorkflow(req.workspaceId, req.canvasId)));
     if (!wf) return fail('CANVAS_NOT_FOUND', `Workflow ${req.canvasId} not found`);
     if (wf.definition.apiEnabled === false && !req.ignoreApiDisabled) return fail('WORKFLOW_API_DISABLED');
     if (this.deps.backpressure && !(await this.deps.backpressure.admit())) {
@@ -142,7 +143,7 @@ export class RunTrigger {
 
     if (!req.idempotencyKey) {
       await this.settle(wf.definition, execution);
-      const r = await this.commit({ execution, ...this.callOf(req, execution) });
+      const r = await this.commit(this.itemOf(req, execution));
       if (r.type !== 'created') throw new Error(`unexpected accept outcome ${r.type}`);
       return this.accepted(execution, req);
     }
@@ -179,7 +180,7 @@ export class RunTrigger {
   private async commitRemembered(execution: NewExecution, req: TriggerRequest, key: string): Promise<Result<Accepted>> {
     // Set on the run itself: a copy spread with one more property would be a V8 dictionary.
     execution.triggerKey = req.idempotencyKey;
-    const r = await this.commit({ execution, ...this.callOf(req, execution) });
+    const r = await this.commit(this.itemOf(req, execution));
     if (r.type !== 'created') throw new Error(`unexpected accept outcome ${r.type}`);
     const response = { executionId: execution.executionId, status: statusOf(execution), callback: callbackView(execution) };
     this.recent!.remember(key, { executionId: execution.executionId, requestHash: this.requestHash(req), response, expiresAt: execution.now + req.idempotencyTtlMs! }, execution.now);
@@ -198,7 +199,7 @@ export class RunTrigger {
     const requestHash = this.requestHash(req);
     const response = { executionId: execution.executionId, status: statusOf(execution), callback: callbackView(execution) };
     const idempotency = { scope, key: req.idempotencyKey!, requestHash, response, ttlMs: req.idempotencyTtlMs ?? IDEMPOTENCY_TTL_MS };
-    const r = await this.commit({ execution, idempotency, ...this.callOf(req, execution) });
+    const r = await this.commit(this.itemOf(req, execution, idempotency));
     switch (r.type) {
       case 'created':
         return this.accepted(execution, req);
@@ -234,12 +235,15 @@ export class RunTrigger {
     if (settled) execution.settled = settled;
   }
 
-  /** The webhook call's history row and `webhook.received` event, and the events of a run its accept settled, committed with the run. */
-  private callOf(req: TriggerRequest, execution: NewExecution): Pick<AcceptItem, 'call' | 'events'> {
+  /**
+   * What the accept commits: the run, its key, the webhook call's history row and `webhook.received`
+   * event, and the events of a run its accept settled. One literal of one shape: a spread given new
+   * properties becomes a dictionary in V8, on every accepted call.
+   */
+  private itemOf(req: TriggerRequest, execution: NewExecution, idempotency?: IdempotencyClaim): AcceptItem {
     const c = req.webhookCall;
     const events = settledEvents(execution);
-    if (!c) return events.length ? { events } : {};
-    // Field by field: a spread given new properties becomes a dictionary in V8, on every accepted call.
+    if (!c) return { execution, idempotency, call: undefined, events: events.length ? events : undefined };
     const call: WebhookCallRecord = {
       recordId: c.recordId,
       webhookId: c.webhookId,
@@ -254,7 +258,7 @@ export class RunTrigger {
     };
     const facts = { workspaceId: execution.workspaceId, webhookId: c.webhookId, canvasId: execution.canvasId, executionId: execution.executionId, recordId: c.recordId, sourceIp: c.sourceIp, bodySize: c.bodySize };
     events.unshift(webhookReceivedEvent(facts, c.createdAt));
-    return { call, events };
+    return { execution, idempotency, call, events };
   }
 
   private accepted(execution: NewExecution, req: TriggerRequest): Result<Accepted> {
