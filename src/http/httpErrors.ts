@@ -32,23 +32,11 @@ export function registerErrorHandling(app: App): void {
   app.setNotFoundHandler((req, reply) => sendFailure(req, reply, failure('NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`)));
 
   // Ajv coerces "Infinity" and "1e400" to numbers that pass `maximum`; they must not reach SQL. Nor
-  // may a NUL character, which PostgreSQL text cannot hold.
-  app.addHook('preValidation', async (req) => {
-    for (const [part, values] of [['path', req.params], ['query', req.query]] as const) {
-      for (const [name, v] of Object.entries((values ?? {}) as Record<string, unknown>)) {
-        if (typeof v === 'string' && v.includes('\u0000')) throw new FlowgateError(failure('INVALID_REQUEST_BODY', `${part} parameter ${name} must not contain a NUL character`));
-      }
-    }
-    const props = (req.routeOptions.schema?.querystring as { properties?: Record<string, { type?: string }> } | undefined)?.properties;
-    if (!props) return;
-    const query = req.query as Record<string, unknown>;
-    for (const [name, s] of Object.entries(props)) {
-      if (s.type !== 'integer' && s.type !== 'number') continue;
-      const v = query[name];
-      if (typeof v === 'string' && v.trim() !== '' && !Number.isFinite(Number(v))) {
-        throw new FlowgateError(failure('INVALID_REQUEST_BODY', `query parameter ${name} must be a finite number`));
-      }
-    }
+  // may a NUL character, which PostgreSQL text cannot hold. A callback, not an async hook: every
+  // request runs it.
+  app.addHook('preValidation', (req, _reply, done) => {
+    const bad = nulParameter('path', req.params) ?? nulParameter('query', req.query) ?? nonFiniteQueryNumber(req);
+    done(bad ? new FlowgateError(failure('INVALID_REQUEST_BODY', bad)) : undefined);
   });
 }
 
@@ -128,4 +116,29 @@ function toFailure(err: FastifyError, req: FastifyRequest, bodyLimit: number): F
   if (err.statusCode === 415) return failure('UNSUPPORTED_MEDIA_TYPE', mediaTypeAdvice(req));
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return failure('INVALID_REQUEST_BODY', err.message);
   return failure('INTERNAL_ERROR');
+}
+
+/** A parameter holding NUL, which PostgreSQL text cannot store: what to tell the caller. */
+function nulParameter(part: 'path' | 'query', values: unknown): string | undefined {
+  if (!values) return undefined;
+  const record = values as Record<string, unknown>;
+  for (const name in record) {
+    const v = record[name];
+    if (typeof v === 'string' && v.includes('\u0000')) return `${part} parameter ${name} must not contain a NUL character`;
+  }
+  return undefined;
+}
+
+/** A numeric query parameter Ajv would coerce to a non-finite number ("Infinity", "1e400"). */
+function nonFiniteQueryNumber(req: FastifyRequest): string | undefined {
+  const props = (req.routeOptions.schema?.querystring as { properties?: Record<string, { type?: string }> } | undefined)?.properties;
+  if (!props) return undefined;
+  const query = req.query as Record<string, unknown>;
+  for (const name in props) {
+    const s = props[name]!;
+    if (s.type !== 'integer' && s.type !== 'number') continue;
+    const v = query[name];
+    if (typeof v === 'string' && v.trim() !== '' && !Number.isFinite(Number(v))) return `query parameter ${name} must be a finite number`;
+  }
+  return undefined;
 }
