@@ -17,6 +17,13 @@ export function Envelope<T extends TSchema>(data: T) {
   return Type.Object({ success: Type.Literal(true), traceId: Type.String(), data });
 }
 
+/**
+ * Serializes a route's answers with `JSON.stringify`: for the trigger routes, whose envelopes are
+ * `Envelope(AnyObject)` and the error envelope, what fast-json-stringify's serializer writes too, for
+ * about a quarter of its allocation (0.34 against 1.22 KB an answer). Their schemas still document them.
+ */
+export const plainJsonSerializer = () => (data: unknown) => JSON.stringify(data);
+
 /** Loose object for documentation: the serializer keeps every field. */
 export const AnyObject = Type.Object({}, { additionalProperties: true });
 

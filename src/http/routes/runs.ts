@@ -8,7 +8,7 @@ import { replayExecution } from '../../runs/replay.ts';
 import { waitForTerminal } from '../../runs/wait.ts';
 import type { App, AppDeps } from '../app.ts';
 import { sendOk } from '../envelope.ts';
-import { AnyObject, Envelope, errorResponses, RunHeaders } from '../schemas.ts';
+import { AnyObject, Envelope, errorResponses, plainJsonSerializer, RunHeaders } from '../schemas.ts';
 import { historyQuery, listHistory } from './history.ts';
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128, description: 'canvasId for run/executions, executionId otherwise' }) });
@@ -29,6 +29,7 @@ export const runRoutes = (deps: AppDeps) => async (app: App) => {
     '/v1/openapi/workflow/:id/run',
     {
       config: { scope: 'run', pathParam: 'canvasId' },
+      serializerCompiler: plainJsonSerializer,
       schema: {
         tags,
         summary: 'Run a workflow',

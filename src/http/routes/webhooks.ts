@@ -11,7 +11,7 @@ import type { WebhookCallRecord, WebhookPatch, WebhookRecord } from '../../store
 import type { FastifyRequest } from 'fastify';
 import type { App, AppDeps } from '../app.ts';
 import { sendFailure, sendOk } from '../envelope.ts';
-import { AnyObject, clampPageSize, Envelope, errorResponses, IdempotencyHeader, ReflyPageSize } from '../schemas.ts';
+import { AnyObject, clampPageSize, Envelope, errorResponses, IdempotencyHeader, plainJsonSerializer, ReflyPageSize } from '../schemas.ts';
 
 const WebhookSettings = {
   timeout: Type.Optional(Type.Integer({ minimum: 0, maximum: 60, description: 'Seconds to wait for the run before answering (0: answer at once)' })),
@@ -322,6 +322,7 @@ export const webhookRoutes = (deps: AppDeps) => async (app: App) => {
         headers: IdempotencyHeader,
         response: { 200: Envelope(AnyObject), ...errorResponses(400, 401, 403, 404, 413, 415, 422, 429, 503) },
       },
+      serializerCompiler: plainJsonSerializer,
       // Looked up before the body is parsed, so a call rejected for its body (413, 415, bad JSON)
       // still appears in the webhook's history. The hooks take callbacks: with the webhook cached, as
       // it nearly always is, they cost a call no promise.
