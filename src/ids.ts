@@ -30,8 +30,17 @@ function pooledBytes(n: number): Buffer {
   return out;
 }
 
+/** One byte of the pool, without the Buffer `pooledBytes` makes: ulid asks for one per character. */
+function pooledByte(): number {
+  if (poolAt >= POOL.length) {
+    randomFillSync(POOL);
+    poolAt = 0;
+  }
+  return POOL[poolAt++]!;
+}
+
 // ulid asks for a fraction in [0, 1) per character; 256 / 32 divides evenly, so this stays uniform.
-const ulid = monotonicFactory(() => pooledBytes(1)[0]! / 0x100);
+const ulid = monotonicFactory(() => pooledByte() / 0x100);
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
 /** `n` characters drawn uniformly from base62 (rejection sampling keeps it unbiased). */
