@@ -9,11 +9,13 @@ import { TERMINAL_NODE, type Advance, type AdvanceNode } from '../store/store.ts
  * dependency is skipped, except `output` nodes, which collect results and are skipped only when
  * every dependency is dead (so an if/else can join into one result).
  */
+/** Up to this many nodes, a dependency is found by scanning them. */
+const SCAN_MAX = 16;
+
 const isDead = (n: AdvanceNode): boolean =>
   n.status === 'skipped' || (n.kind === 'condition' && n.status === 'finish' && n.output !== true);
 
 export function advance(nodes: AdvanceNode[]): Advance {
-  const byId = new Map(nodes.map((n) => [n.nodeId, { ...n }]));
   const result: Advance = { runnable: [], skipped: [] };
 
   const failed = nodes.find((n) => n.status === 'failed');
@@ -26,16 +28,34 @@ export function advance(nodes: AdvanceNode[]): Advance {
     return result;
   }
 
+  // Copies: the passes below mark nodes, and the caller's stay as they were. Every accept of an
+  // expression-only run and every settle advances, mostly over a few nodes, so dependencies are
+  // found by a scan there and through a map only in a large workflow.
+  const state = nodes.map((n) => ({ ...n }));
+  const index = state.length > SCAN_MAX ? new Map(state.map((n) => [n.nodeId, n])) : undefined;
+  const find = (id: string) => (index ? index.get(id) : state.find((n) => n.nodeId === id));
+
   // Skips cascade, so repeat until nothing changes; each pass settles at least one node or stops.
   let changed = true;
   while (changed) {
     changed = false;
-    for (const n of byId.values()) {
+    for (const n of state) {
       if (n.status !== 'init' || n.runnable) continue;
-      const deps = n.deps.map((d) => byId.get(d)!).filter(Boolean);
-      if (!deps.every((d) => TERMINAL_NODE.has(d.status))) continue;
-      const dead = deps.filter(isDead).length;
-      const skip = n.kind === 'output' ? deps.length > 0 && dead === deps.length : dead > 0;
+      let ready = true;
+      let deps = 0;
+      let dead = 0;
+      for (const id of n.deps) {
+        const d = find(id);
+        if (!d) continue;
+        deps++;
+        if (!TERMINAL_NODE.has(d.status)) {
+          ready = false;
+          break;
+        }
+        if (isDead(d)) dead++;
+      }
+      if (!ready) continue;
+      const skip = n.kind === 'output' ? deps > 0 && dead === deps : dead > 0;
       if (skip) {
         n.status = 'skipped';
         result.skipped.push(n.nodeId);
@@ -47,6 +67,6 @@ export function advance(nodes: AdvanceNode[]): Advance {
     }
   }
 
-  if ([...byId.values()].every((n) => TERMINAL_NODE.has(n.status))) result.outcome = { status: 'finish' };
+  if (state.every((n) => TERMINAL_NODE.has(n.status))) result.outcome = { status: 'finish' };
   return result;
 }
