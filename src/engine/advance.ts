@@ -1,5 +1,8 @@
 import { TERMINAL_NODE, type Advance, type AdvanceNode } from '../store/store.ts';
 
+/** Up to this many nodes, a dependency is found by scanning them. */
+const SCAN_MAX = 16;
+
 /**
  * Decides what becomes runnable or skipped after a node ends. The worker hands it to the store's
  * `settleAndClaim`, which applies its answer inside the same transaction as the completion, so a
@@ -9,9 +12,6 @@ import { TERMINAL_NODE, type Advance, type AdvanceNode } from '../store/store.ts
  * dependency is skipped, except `output` nodes, which collect results and are skipped only when
  * every dependency is dead (so an if/else can join into one result).
  */
-/** Up to this many nodes, a dependency is found by scanning them. */
-const SCAN_MAX = 16;
-
 const isDead = (n: AdvanceNode): boolean =>
   n.status === 'skipped' || (n.kind === 'condition' && n.status === 'finish' && n.output !== true);
 
