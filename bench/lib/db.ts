@@ -84,6 +84,17 @@ export async function executionTimings(db: Db, since = 0): Promise<Timings> {
   };
 }
 
+/** How a backlog drained: the runs, those not finished, and from the first attempt a worker started to the last run's end. */
+export async function drainTimings(db: Db): Promise<{ runs: number; notFinished: number; seconds: number }> {
+  const [r] = await query<{ runs: number | string; not_finished: number | string; first: number | string | null; last: number | string | null }>(
+    db,
+    `SELECT count(*) AS runs, sum(CASE WHEN status = 'finish' THEN 0 ELSE 1 END) AS not_finished, max(finished_at) AS last,
+            (SELECT min(started_at) FROM node_attempts WHERE worker_id <> 'accept') AS first
+       FROM executions`,
+  );
+  return { runs: Number(r!.runs), notFinished: Number(r!.not_finished ?? 0), seconds: (Number(r!.last) - Number(r!.first)) / 1000 };
+}
+
 /**
  * Seeds `n` finished executions straight into the SQLite store (one transaction, prepared
  * statements), shaped like the store writes them. Returns a sample of their ids to read back.

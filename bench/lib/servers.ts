@@ -87,9 +87,10 @@ export async function dropBenchSchemas(url: string | undefined): Promise<void> {
 
 /**
  * Flowgate as a real process, as `npm start` runs it (compiled by `npm run build`, which every bench
- * script runs first), with limits raised so they do not shape the numbers.
+ * script runs first), with limits raised so they do not shape the numbers. From `checkout`'s own
+ * `dist/` if given (a build to compare with), else this one's.
  */
-export async function startFlowgate(env: Record<string, string>, fixedPort?: number): Promise<Running> {
+export async function startFlowgate(env: Record<string, string>, fixedPort?: number, checkout?: string): Promise<Running> {
   const port = fixedPort ?? (await freePort());
   const proc = await spawnServer(
     {
@@ -105,6 +106,7 @@ export async function startFlowgate(env: Record<string, string>, fixedPort?: num
     },
     port,
     COMPILED,
+    checkout,
   );
   return wrap(proc.child, proc.url);
 }

@@ -38,9 +38,13 @@ if (process.env.NODE_TEST_CONTEXT) {
   });
 }
 
-/** Starts `flowgate serve` as a real child process and waits (bounded) until /readyz answers. */
-export async function spawnServer(env: Record<string, string>, port: number, argv: string[] = FROM_SOURCE): Promise<ServerProcess> {
+/**
+ * Starts `flowgate serve` as a real child process and waits (bounded) until /readyz answers; from
+ * `cwd`'s checkout if given (a benchmark comparing two builds), else this one.
+ */
+export async function spawnServer(env: Record<string, string>, port: number, argv: string[] = FROM_SOURCE, cwd?: string): Promise<ServerProcess> {
   const child = spawn(process.execPath, argv, {
+    cwd,
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
