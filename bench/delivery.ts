@@ -14,7 +14,7 @@ import { api, dropBenchSchemas, freshDataDir, freshSchema, startFlowgate } from 
  * Both sides are warm when timed: the floor's loop first sends WARM posts untimed, and Flowgate first
  * delivers WARM events to an endpoint of their own. Cold, the floor's first few thousand posts ran
  * at half its speed (8,000/s over 3,000 posts against 15,000/s over 15,000), which flattered the
- * ratio: 0.42–0.64× cold against 0.27–0.32× warm.
+ * ratio: 0.42–0.64× cold against 0.27–0.34× warm.
  */
 const quick = process.argv.includes('--quick');
 const N = Number(process.env.BENCH_DELIVERIES ?? (quick ? 500 : 3000));
