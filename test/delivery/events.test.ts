@@ -391,6 +391,32 @@ describe('a receiver that never answers', () => {
   });
 });
 
+describe('a slow receiver', () => {
+  it('gets no deeper queue of claimed messages than two slots\' worth, so none waits past its lease', async () => {
+    const rx = await receiver();
+    // 300 ms an answer against a 1.5 s timeout: slow (the deep queue is for means under 1/8 of it).
+    rx.answer = (_d, res) => void setTimeout(() => res.writeHead(200).end('ok'), 300);
+    const t = await startTestServer('sqlite', { allowPrivateNetworks: true, deliveryTimeoutMs: 1500, deliveryConcurrency: 2 });
+    try {
+      const ep = await t.api('POST', '/v1/event-endpoints', { body: { url: `${rx.url}/hook` } });
+      rx.secrets.push(ep.body.data.secret);
+      for (let i = 0; i < 12; i++) assert.equal((await t.api('POST', `/v1/event-endpoints/${ep.body.data.id}/test`)).status, 202);
+      let most = 0;
+      await until(async () => {
+        const listed = (await t.api('GET', `/v1/event-endpoints/${ep.body.data.id}/messages?limit=100`)).body.data.messages as { status: string }[];
+        most = Math.max(most, listed.filter((m) => m.status === 'delivering').length);
+        return listed.filter((m) => m.status === 'succeeded').length === 12;
+      }, 20_000, 'all twelve delivered');
+      assert.ok(most > 0, 'claims were seen');
+      assert.ok(most <= 4, `at most two slots' worth claimed at once, saw ${most}`);
+      assert.equal(new Set(rx.ids()).size, 12);
+    } finally {
+      await t.close();
+      await rx.close();
+    }
+  });
+});
+
 describe('outbound events refuse private networks by default', () => {
   it('endpoint URLs and callbackUrls resolving to loopback or private addresses are refused', async () => {
     const t = await startTestServer('sqlite');
