@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { request } from 'undici';
 import { dispatcherFor, isSsrfError, literalHostBlocked } from '../engine/ssrf.ts';
 import { parseRetryAfter } from '../engine/tasks/http.ts';
@@ -16,6 +17,22 @@ export interface SendResult {
 export const EXCERPT_BYTES = 20 * 1024;
 
 const RESERVED = new Set(['webhook-id', 'webhook-timestamp', 'webhook-signature', 'content-type', 'content-length', 'host']);
+
+/**
+ * A delivery's deadline in the other form undici's `signal` option takes: an EventEmitter with
+ * `aborted` and `reason`. An AbortController is an EventTarget, and adding and removing undici's
+ * listener on it cost 5–9 µs a delivery (a bare undici loop: 40 µs a request).
+ */
+class Deadline extends EventEmitter {
+  aborted = false;
+  reason: unknown;
+
+  fire(reason: unknown): void {
+    this.aborted = true;
+    this.reason = reason;
+    this.emit('abort');
+  }
+}
 
 /** POSTs one signed event; never throws. A 2xx within `timeoutMs` is a success, anything else is not. */
 export async function sendEvent(opts: {
@@ -41,15 +58,15 @@ export async function sendEvent(opts: {
   const custom = Object.fromEntries(Object.entries(opts.headers ?? {}).filter(([k]) => !RESERVED.has(k.toLowerCase())));
   // A timer of our own rather than AbortSignal.timeout(): that one costs a weak reference and a
   // finalizer per delivery (~3% of a delivery's CPU in the profile).
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(new DOMException('timed out', 'TimeoutError')), opts.timeoutMs);
+  const deadline = new Deadline();
+  const timer = setTimeout(() => deadline.fire(new DOMException('timed out', 'TimeoutError')), opts.timeoutMs);
   try {
     const res = await request(url, {
       method: 'POST',
       headers: { 'user-agent': 'Flowgate-Webhooks/1', ...custom, 'content-type': 'application/json', ...opts.signed },
       body: opts.payload,
       dispatcher: dispatcherFor(opts.allowPrivateNetworks),
-      signal: abort.signal,
+      signal: deadline,
       headersTimeout: opts.timeoutMs,
       bodyTimeout: opts.timeoutMs,
     });
