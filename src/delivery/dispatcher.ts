@@ -184,10 +184,7 @@ export class Dispatcher {
     const { config, logger } = this.deps;
     while (this.ready.length && this.sending.size < config.deliveryConcurrency && !this.stopping) {
       const { claim: c, leaseUntil } = this.ready.shift()!;
-      // Too little lease left to finish within the timeout: leave it to expire and be claimed again
-      // rather than risk two dispatchers sending it at once.
-      if (leaseUntil - this.now() < config.deliveryTimeoutMs) continue;
-      const p = this.deliver(c).catch((err) => logger.error({ err, messageId: c.message.id }, 'delivery bookkeeping failed'));
+      const p = this.deliver(c, leaseUntil).catch((err) => logger.error({ err, messageId: c.message.id }, 'delivery bookkeeping failed'));
       this.sending.add(p);
       void p.finally(() => {
         this.sending.delete(p);
@@ -234,9 +231,17 @@ export class Dispatcher {
   }
 
   /** Sends one message and queues its outcome for the next turn. */
-  private async deliver(c: ClaimedMessage): Promise<void> {
+  private async deliver(c: ClaimedMessage, leaseUntil: number): Promise<void> {
     const { store, config, metrics } = this.deps;
     const { message, endpoint } = c;
+    // Too little lease left to finish within the timeout (it waited in `ready` behind slow
+    // deliveries): sent now, it could still be in flight when its lease ends and another dispatcher
+    // claims it. It goes back to the queue at once, its attempt uncounted, rather than sitting
+    // claimed until the lease runs out.
+    if (leaseUntil - this.now() < config.deliveryTimeoutMs) {
+      await store.outbox.deferMessage(message.id, this.id, c.attempt, this.now(), this.now());
+      return;
+    }
     const wait = this.rateLimitWait(endpoint.id, endpoint.rateLimit);
     if (wait > 0) {
       await store.outbox.deferMessage(message.id, this.id, c.attempt, this.now() + wait, this.now());

@@ -417,6 +417,44 @@ describe('a slow receiver', () => {
   });
 });
 
+describe('a claimed message whose lease ran short while it waited for a slot', () => {
+  it('goes back to the queue at once, its try uncounted, and is sent by a later turn', async () => {
+    const rx = await receiver();
+    const held: (() => void)[] = [];
+    rx.answer = (_d, res) => void held.push(() => res.writeHead(200).end('ok'));
+    const t = await startTestServer('sqlite', { allowPrivateNetworks: true, deliveryTimeoutMs: 1000, deliveryConcurrency: 1 });
+    // This test drives its own dispatcher on a fake clock; the server's stops so the two do not race.
+    await t.server.dispatcher!.stop();
+    let offset = 0;
+    const d = new Dispatcher({ store: t.server.store, config: t.server.config, logger: t.server.app.log as any, now: () => Date.now() + offset });
+    try {
+      const ep = await t.api('POST', '/v1/event-endpoints', { body: { url: `${rx.url}/hook` } });
+      rx.secrets.push(ep.body.data.secret);
+      const ids: string[] = [];
+      for (let i = 0; i < 2; i++) ids.push((await t.api('POST', `/v1/event-endpoints/${ep.body.data.id}/test`)).body.data.messageId);
+      assert.equal(await d.tick(), 2, 'one slot, two slots\' worth claimed: one sent, one waiting');
+      await until(() => held.length === 1, 5_000, 'the first delivery');
+      // The lease is two timeouts + 5 s (7 s); the waiting message now has less than a timeout of it left.
+      offset = 6_500;
+      held[0]!();
+      await d.idle();
+      const view = async () => (await t.api('GET', `/v1/event-endpoints/${ep.body.data.id}/messages`)).body.data.messages as { id: string; status: string; attempts: unknown[] }[];
+      const waited = (await view()).find((m) => m.id === ids[1])!;
+      assert.deepEqual([waited.status, waited.attempts.length, rx.deliveries.length], ['pending', 0, 1], 'back in the queue, not sent, no attempt recorded');
+      assert.equal(await d.tick(), 1);
+      await until(() => held.length === 2, 5_000, 'the second delivery');
+      held[1]!();
+      await d.idle();
+      const after = (await view()).find((m) => m.id === ids[1])!;
+      assert.deepEqual([after.status, after.attempts.length], ['succeeded', 1]);
+    } finally {
+      await d.stop();
+      await t.close();
+      await rx.close();
+    }
+  });
+});
+
 describe('outbound events refuse private networks by default', () => {
   it('endpoint URLs and callbackUrls resolving to loopback or private addresses are refused', async () => {
     const t = await startTestServer('sqlite');
