@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Dispatcher } from '../../src/delivery/dispatcher.ts';
+import type { Config } from '../../src/config.ts';
 import { startTestServer, waitDone, type TestServer } from '../helpers/server.ts';
 import { STORE_KINDS } from '../helpers/stores.ts';
 import { receiver, until, type Receiver } from './receiver.ts';
@@ -364,19 +365,32 @@ for (const kind of STORE_KINDS) {
   });
 }
 
+/**
+ * A SQLite server with `config`, a receiver answering with `answer`, and one endpoint of that
+ * receiver's; both are closed after `fn`.
+ */
+async function withEndpoint(config: Partial<Config>, answer: Receiver['answer'], fn: (t: TestServer, rx: Receiver, endpointId: string) => Promise<void>): Promise<void> {
+  const rx = await receiver();
+  rx.answer = answer;
+  const t = await startTestServer('sqlite', { allowPrivateNetworks: true, ...config });
+  try {
+    const ep = await t.api('POST', '/v1/event-endpoints', { body: { url: `${rx.url}/hook` } });
+    rx.secrets.push(ep.body.data.secret);
+    await fn(t, rx, ep.body.data.id);
+  } finally {
+    await t.close();
+    await rx.close();
+  }
+}
+
 describe('a receiver that never answers', () => {
-  it('the delivery is cut at the delivery timeout, recorded as failed with why, and scheduled again', async () => {
-    const rx = await receiver();
-    rx.answer = () => undefined;
-    const t = await startTestServer('sqlite', { allowPrivateNetworks: true, deliveryTimeoutMs: 300, deliveryRetrySchedule: [0, 60] });
-    try {
-      const ep = await t.api('POST', '/v1/event-endpoints', { body: { url: `${rx.url}/hook` } });
-      rx.secrets.push(ep.body.data.secret);
-      const sent = await t.api('POST', `/v1/event-endpoints/${ep.body.data.id}/test`);
+  it('the delivery is cut at the delivery timeout, recorded as failed with why, and scheduled again', () =>
+    withEndpoint({ deliveryTimeoutMs: 300, deliveryRetrySchedule: [0, 60] }, () => undefined, async (t, rx, ep) => {
+      const sent = await t.api('POST', `/v1/event-endpoints/${ep}/test`);
       assert.equal(sent.status, 202);
       let m: any;
       await until(async () => {
-        m = (await t.api('GET', `/v1/event-endpoints/${ep.body.data.id}/messages`)).body.data.messages[0];
+        m = (await t.api('GET', `/v1/event-endpoints/${ep}/messages`)).body.data.messages[0];
         return m?.attempts.length === 1;
       }, 10_000, 'the timed-out attempt');
       assert.equal(rx.deliveries.length, 1, 'it was sent');
@@ -384,74 +398,56 @@ describe('a receiver that never answers', () => {
       assert.equal(m.attempts[0].outcome, 'failed');
       assert.match(m.attempts[0].error, /no response within 300 ms/);
       assert.ok(m.attempts[0].latencyMs >= 290 && m.attempts[0].latencyMs < 5_000, String(m.attempts[0].latencyMs));
-    } finally {
-      await t.close();
-      await rx.close();
-    }
-  });
+    }));
 });
 
 describe('a slow receiver', () => {
-  it('gets no deeper queue of claimed messages than two slots\' worth, so none waits past its lease', async () => {
-    const rx = await receiver();
-    // 300 ms an answer against a 1.5 s timeout: slow (the deep queue is for means under 1/8 of it).
-    rx.answer = (_d, res) => void setTimeout(() => res.writeHead(200).end('ok'), 300);
-    const t = await startTestServer('sqlite', { allowPrivateNetworks: true, deliveryTimeoutMs: 1500, deliveryConcurrency: 2 });
-    try {
-      const ep = await t.api('POST', '/v1/event-endpoints', { body: { url: `${rx.url}/hook` } });
-      rx.secrets.push(ep.body.data.secret);
-      for (let i = 0; i < 12; i++) assert.equal((await t.api('POST', `/v1/event-endpoints/${ep.body.data.id}/test`)).status, 202);
+  // 300 ms an answer against a 1.5 s timeout: slow (the deep queue is for means under 1/8 of it).
+  it('gets no deeper queue of claimed messages than two slots\' worth, so none waits past its lease', () =>
+    withEndpoint({ deliveryTimeoutMs: 1500, deliveryConcurrency: 2 }, (_d, res) => void setTimeout(() => res.writeHead(200).end('ok'), 300), async (t, rx, ep) => {
+      for (let i = 0; i < 12; i++) assert.equal((await t.api('POST', `/v1/event-endpoints/${ep}/test`)).status, 202);
       let most = 0;
       await until(async () => {
-        const listed = (await t.api('GET', `/v1/event-endpoints/${ep.body.data.id}/messages?limit=100`)).body.data.messages as { status: string }[];
+        const listed = (await t.api('GET', `/v1/event-endpoints/${ep}/messages?limit=100`)).body.data.messages as { status: string }[];
         most = Math.max(most, listed.filter((m) => m.status === 'delivering').length);
         return listed.filter((m) => m.status === 'succeeded').length === 12;
       }, 20_000, 'all twelve delivered');
       assert.ok(most > 0, 'claims were seen');
       assert.ok(most <= 4, `at most two slots' worth claimed at once, saw ${most}`);
       assert.equal(new Set(rx.ids()).size, 12);
-    } finally {
-      await t.close();
-      await rx.close();
-    }
-  });
+    }));
 });
 
 describe('a claimed message whose lease ran short while it waited for a slot', () => {
-  it('goes back to the queue at once, its try uncounted, and is sent by a later turn', async () => {
-    const rx = await receiver();
+  it('goes back to the queue at once, its try uncounted, and is sent by a later turn', () => {
     const held: (() => void)[] = [];
-    rx.answer = (_d, res) => void held.push(() => res.writeHead(200).end('ok'));
-    const t = await startTestServer('sqlite', { allowPrivateNetworks: true, deliveryTimeoutMs: 1000, deliveryConcurrency: 1 });
-    // This test drives its own dispatcher on a fake clock; the server's stops so the two do not race.
-    await t.server.dispatcher!.stop();
-    let offset = 0;
-    const d = new Dispatcher({ store: t.server.store, config: t.server.config, logger: t.server.app.log as any, now: () => Date.now() + offset });
-    try {
-      const ep = await t.api('POST', '/v1/event-endpoints', { body: { url: `${rx.url}/hook` } });
-      rx.secrets.push(ep.body.data.secret);
-      const ids: string[] = [];
-      for (let i = 0; i < 2; i++) ids.push((await t.api('POST', `/v1/event-endpoints/${ep.body.data.id}/test`)).body.data.messageId);
-      assert.equal(await d.tick(), 2, 'one slot, two slots\' worth claimed: one sent, one waiting');
-      await until(() => held.length === 1, 5_000, 'the first delivery');
-      // The lease is two timeouts + 5 s (7 s); the waiting message now has less than a timeout of it left.
-      offset = 6_500;
-      held[0]!();
-      await d.idle();
-      const view = async () => (await t.api('GET', `/v1/event-endpoints/${ep.body.data.id}/messages`)).body.data.messages as { id: string; status: string; attempts: unknown[] }[];
-      const waited = (await view()).find((m) => m.id === ids[1])!;
-      assert.deepEqual([waited.status, waited.attempts.length, rx.deliveries.length], ['pending', 0, 1], 'back in the queue, not sent, no attempt recorded');
-      assert.equal(await d.tick(), 1);
-      await until(() => held.length === 2, 5_000, 'the second delivery');
-      held[1]!();
-      await d.idle();
-      const after = (await view()).find((m) => m.id === ids[1])!;
-      assert.deepEqual([after.status, after.attempts.length], ['succeeded', 1]);
-    } finally {
-      await d.stop();
-      await t.close();
-      await rx.close();
-    }
+    return withEndpoint({ deliveryTimeoutMs: 1000, deliveryConcurrency: 1 }, (_d, res) => void held.push(() => res.writeHead(200).end('ok')), async (t, rx, ep) => {
+      // This test drives its own dispatcher on a fake clock; the server's stops so the two do not race.
+      await t.server.dispatcher!.stop();
+      let offset = 0;
+      const d = new Dispatcher({ store: t.server.store, config: t.server.config, logger: t.server.app.log as any, now: () => Date.now() + offset });
+      try {
+        const ids: string[] = [];
+        for (let i = 0; i < 2; i++) ids.push((await t.api('POST', `/v1/event-endpoints/${ep}/test`)).body.data.messageId);
+        assert.equal(await d.tick(), 2, 'one slot, two slots\' worth claimed: one sent, one waiting');
+        await until(() => held.length === 1, 5_000, 'the first delivery');
+        // The lease is two timeouts + 5 s (7 s); the waiting message now has less than a timeout of it left.
+        offset = 6_500;
+        held[0]!();
+        await d.idle();
+        const view = async () => (await t.api('GET', `/v1/event-endpoints/${ep}/messages`)).body.data.messages as { id: string; status: string; attempts: unknown[] }[];
+        const waited = (await view()).find((m) => m.id === ids[1])!;
+        assert.deepEqual([waited.status, waited.attempts.length, rx.deliveries.length], ['pending', 0, 1], 'back in the queue, not sent, no attempt recorded');
+        assert.equal(await d.tick(), 1);
+        await until(() => held.length === 2, 5_000, 'the second delivery');
+        held[1]!();
+        await d.idle();
+        const after = (await view()).find((m) => m.id === ids[1])!;
+        assert.deepEqual([after.status, after.attempts.length], ['succeeded', 1]);
+      } finally {
+        await d.stop();
+      }
+    });
   });
 });
 
