@@ -80,7 +80,8 @@ export interface MessageRecord {
 
 /** A message leased to a dispatcher, with what it needs to send it. */
 export interface ClaimedMessage {
-  message: MessageRecord;
+  /** What sending it needs of the message. */
+  message: Pick<MessageRecord, 'id' | 'payload'>;
   endpoint: EndpointRecord;
   /** The number of this attempt (1 for the first). */
   attempt: number;

@@ -79,14 +79,20 @@ const leaseMessages = (p: { owner: string; until: string; at: string; due: strin
        SET status = 'delivering', lease_owner = ${p.owner}, lease_expires_at = ${p.until},
            attempts = attempts + 1, updated_at = ${p.at}
      WHERE ${skipLocked ? `ctid = ANY(ARRAY(${pick('ctid')}))` : `id IN (${pick('id')})`}
-    RETURNING *`;
+    RETURNING id, endpoint_id, payload, attempts, schedule_from`;
 };
+/**
+ * What a claim returns of each message: what sending it needs, not the whole row. Every column back
+ * cost SQLite ~3 µs a message (RETURNING * against these five: 7.6 against 4.8 µs per claimed message
+ * in isolation), and PostgreSQL a whole-row JSON of each.
+ */
+type ClaimedRow = Pick<EventMessagesTable, 'id' | 'endpoint_id' | 'payload' | 'attempts' | 'schedule_from'>;
 /** In this order: worker, lease end, now, now, limit. */
 const leaseParams = (p: Placeholder) => ({ owner: p(), until: p(), at: p(), due: p(), limit: p() });
 
 async function claimIn(trx: Trx, profile: BackendProfile, workerId: string, limit: number, now: number, leaseMs: number): Promise<ClaimedMessage[]> {
   if (limit <= 0) return [];
-  const rows = await run<EventMessagesTable>(trx, statement(profile, 'claim messages', (p) => leaseMessages(leaseParams(p), profile.skipLocked)), [workerId, now + leaseMs, now, now, limit]);
+  const rows = await run<ClaimedRow>(trx, statement(profile, 'claim messages', (p) => leaseMessages(leaseParams(p), profile.skipLocked)), [workerId, now + leaseMs, now, now, limit]);
   if (rows.length === 0) return [];
   const endpointIds = padded(profile, [...new Set(rows.map((r) => r.endpoint_id))]);
   const endpoints = await run<Tables['event_endpoints']>(trx, statement(profile, `claimed endpoints ${endpointIds.length}`, (p) => `SELECT * FROM event_endpoints WHERE id IN (${inList(p, endpointIds.length)})`), endpointIds);
@@ -94,7 +100,7 @@ async function claimIn(trx: Trx, profile: BackendProfile, workerId: string, limi
 }
 
 /** The claimed messages with their endpoints; those whose endpoint is gone or disabled are set aside instead. */
-async function sendable(db: Kysely<Tables>, rows: EventMessagesTable[], endpoints: Tables['event_endpoints'][]): Promise<ClaimedMessage[]> {
+async function sendable(db: Kysely<Tables>, rows: ClaimedRow[], endpoints: Tables['event_endpoints'][]): Promise<ClaimedMessage[]> {
   const byId = new Map(endpoints.map((e) => [e.id, toEndpoint(e)]));
   // Written while its endpoint was being disabled or deleted: kept for recover, not sent.
   const unusable = rows.filter((r) => !byId.get(r.endpoint_id)?.enabled).map((r) => r.id);
@@ -108,7 +114,7 @@ async function sendable(db: Kysely<Tables>, rows: EventMessagesTable[], endpoint
   return rows
     .filter((r) => byId.get(r.endpoint_id)?.enabled)
     .sort((a, b) => (a.id < b.id ? -1 : 1))
-    .map((r) => ({ message: toMessage(r), endpoint: byId.get(r.endpoint_id)!, attempt: Number(r.attempts), round: Number(r.attempts) - Number(r.schedule_from) }));
+    .map((r) => ({ message: { id: r.id, payload: r.payload }, endpoint: byId.get(r.endpoint_id)!, attempt: Number(r.attempts), round: Number(r.attempts) - Number(r.schedule_from) }));
 }
 
 /** Records the attempt and moves the message on; false when the lease was lost (nothing written). */
@@ -200,7 +206,7 @@ async function successTurnInOne(db: Db, profile: BackendProfile, turn: MessageTu
     turn.now,
     Math.max(0, turn.claim),
   ];
-  const [row] = await retryTransient(() => run<{ done: string[]; freed_ordered: boolean; claimed: EventMessagesTable[]; endpoints: Tables['event_endpoints'][] }>(db, text, params));
+  const [row] = await retryTransient(() => run<{ done: string[]; freed_ordered: boolean; claimed: ClaimedRow[]; endpoints: Tables['event_endpoints'][] }>(db, text, params));
   const done = new Set(row!.done);
   const claimed = await sendable(db, row!.claimed, row!.endpoints);
   const left = turn.claim - row!.claimed.length;
