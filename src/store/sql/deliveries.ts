@@ -82,9 +82,8 @@ const leaseMessages = (p: { owner: string; until: string; at: string; due: strin
     RETURNING id, endpoint_id, payload, attempts, schedule_from`;
 };
 /**
- * What a claim returns of each message: what sending it needs, not the whole row. Every column back
- * cost SQLite ~3 µs a message (RETURNING * against these five: 7.6 against 4.8 µs per claimed message
- * in isolation), and PostgreSQL a whole-row JSON of each.
+ * What a claim returns of each message: what sending it needs, not the whole row, which PostgreSQL
+ * turned into a JSON object per message (paired delivery runs: 4–7% more deliveries/s without it).
  */
 type ClaimedRow = Pick<EventMessagesTable, 'id' | 'endpoint_id' | 'payload' | 'attempts' | 'schedule_from'>;
 /** In this order: worker, lease end, now, now, limit. */
