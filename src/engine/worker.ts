@@ -43,6 +43,11 @@ const DEFINITION_CACHE_MAX = 1000;
 const definitionKey = (e: Pick<ExecutionRecord, 'workspaceId' | 'canvasId' | 'version'>) => `${e.workspaceId}/${e.canvasId}@${e.version}`;
 /** A result still uncommitted after this many failed turns is given up (its node runs again). */
 const MAX_FAILED_TURNS = 5;
+/**
+ * Tasks shorter than this on average (most recent ones weigh most) let the worker hold twice its
+ * concurrency in claimed nodes, the second half waiting for a slot (see `depth`).
+ */
+const FAST_TASK_MS = 50;
 
 /**
  * The durable DAG scheduler of one process. It works in turns: each turn settles every attempt that
@@ -60,6 +65,11 @@ export class Worker {
   private readonly ended: Completion[] = [];
   /** Failed turns each waiting result was part of: a result no turn can commit must not hold the others back. */
   private readonly failedTurns = new WeakMap<Completion, number>();
+  /** Claimed nodes running a task now, at most `workerConcurrency`; the others in `inFlight` wait for a slot in `waiting`. */
+  private executing = 0;
+  private readonly waiting: (() => void)[] = [];
+  /** The recent mean duration of the tasks this worker ran (exponentially weighted), in ms. */
+  private taskMs = 0;
   private running = false;
   /** Set by a wake-up; a wake-up that arrives during a turn makes the loop turn again instead of sleeping. */
   private dirty = false;
@@ -155,7 +165,7 @@ export class Worker {
       // One macrotask per turn: the SQLite driver answers in microtasks, so without this yield a busy
       // worker would starve the HTTP server and the tasks' own I/O.
       await new Promise((r) => setImmediate(r));
-      const outcome = await this.turn(config.workerConcurrency - this.inFlight.size);
+      const outcome = await this.turn(this.depth() * config.workerConcurrency - this.inFlight.size);
       if (outcome === 'more' || (outcome !== 'error' && (this.dirty || this.ended.length > 0))) continue;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, config.pollMs);
@@ -165,6 +175,18 @@ export class Worker {
         };
       });
     }
+  }
+
+  /**
+   * How many slots' worth of claimed nodes to hold: two while tasks are fast, else one. A turn waits
+   * on the store, and with only as many claimed as there are slots, fast tasks (a loopback call takes
+   * about a millisecond) leave their slots idle until it returns; nodes claimed ahead start as slots
+   * free. With slow tasks a claimed node could wait seconds for a slot while another worker idles, so
+   * none are claimed ahead. Waiting nodes count as in flight: heartbeats keep their leases, aborts and
+   * shutdown reach them.
+   */
+  private depth(): number {
+    return this.taskMs < FAST_TASK_MS ? 2 : 1;
   }
 
   /**
@@ -241,13 +263,28 @@ export class Worker {
     const controller = new AbortController();
     const key = nodeKey(claim.executionId, claim.nodeId);
     const entry: InFlight = { claim, controller, done: Promise.resolve() };
-    entry.done = this.execute(claim, controller)
+    entry.done = this.inSlot(claim, controller)
       .catch((e) => this.deps.logger.error({ err: coerceError(e), node: key }, 'node bookkeeping failed; the lease will expire and it will run again'))
       .finally(() => {
         this.inFlight.delete(key);
         this.wake();
       });
     this.inFlight.set(key, entry);
+  }
+
+  /** Runs a claimed node once one of the `workerConcurrency` slots is free; a slot passes straight to the next waiting node. */
+  private async inSlot(claim: ClaimedWork, controller: AbortController): Promise<void> {
+    if (this.executing < this.deps.config.workerConcurrency) this.executing++;
+    else await new Promise<void>((r) => this.waiting.push(r));
+    try {
+      // Shut down while it waited: it never started, and its lease is given back with the rest.
+      if ((controller.signal.reason as { code?: string } | undefined)?.code === 'WORKER_LOST') return;
+      await this.execute(claim, controller);
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.executing--;
+    }
   }
 
   private async definition(execution: ExecutionRecord): Promise<WorkflowDefinition | undefined> {
@@ -293,6 +330,7 @@ export class Worker {
       }
     }
     const finished = this.now();
+    this.taskMs = 0.9 * this.taskMs + 0.1 * (finished - started);
     if ((controller.signal.reason as { code?: string } | undefined)?.code === 'WORKER_LOST') return;
     metrics?.nodeDuration.observe({ kind: task?.kind ?? 'unknown', outcome: outcome.type }, (finished - started) / 1000);
     // Without `expect`, an http response's shape is kept and compared with the last one (drift).
