@@ -277,8 +277,9 @@ export class Worker {
     if (this.executing < this.deps.config.workerConcurrency) this.executing++;
     else await new Promise<void>((r) => this.waiting.push(r));
     try {
-      // Shut down while it waited: it never started, and its lease is given back with the rest.
-      if ((controller.signal.reason as { code?: string } | undefined)?.code === 'WORKER_LOST') return;
+      // Stopping: a node that has not started does not start (the grace period is for the running
+      // ones); its lease is given back with the rest.
+      if (!this.running) return;
       await this.execute(claim, controller);
     } finally {
       const next = this.waiting.shift();

@@ -160,3 +160,53 @@ it('kill -9 during a retry wait: after restart the run finishes, and not before 
     await target.cleanup(false);
   }
 });
+
+it('nodes claimed ahead and still waiting for a slot at SIGTERM do not start; after restart each runs once', async () => {
+  const target = freshTarget('sqlite');
+  let calls = 0;
+  const rx = createServer((req, res) => {
+    calls++;
+    req.resume();
+    setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'), 300);
+  });
+  await new Promise<void>((r) => rx.listen(0, '127.0.0.1', r));
+  const wfFile = path.join(target.config.dataDir, 'queued.json');
+  writeFileSync(
+    wfFile,
+    JSON.stringify({ canvasId: 'c-queued', title: 'Queued', tasks: [{ id: 'call', kind: 'http', request: { url: `http://127.0.0.1:${(rx.address() as { port: number }).port}/` } }] }),
+  );
+  // One slot: the worker holds two claimed nodes, one running and one waiting.
+  const env = { FLOWGATE_DATA_DIR: target.config.dataDir, FLOWGATE_API_KEY: KEY, FLOWGATE_WORKFLOWS: wfFile, FLOWGATE_ALLOW_PRIVATE_NETWORKS: 'true', FLOWGATE_WORKER_CONCURRENCY: '1', FLOWGATE_SHUTDOWN_GRACE_MS: '3000', LOG_LEVEL: 'warn' };
+  const port = await freePort();
+  let proc = await spawnServer(env, port);
+  const auth = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const run = await fetch(`${proc.url}/v1/openapi/workflow/c-queued/run`, { method: 'POST', headers: auth, body: '{}' });
+      ids.push(((await run.json()) as { data: { executionId: string } }).data.executionId);
+    }
+    for (let i = 0; i < 200 && calls === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    proc.child.kill('SIGTERM');
+    assert.equal(await exited(proc.child), 0, proc.output());
+    assert.equal(calls, 1, 'only the running node called out; the waiting one did not start during the grace period');
+
+    proc = await spawnServer(env, port);
+    for (const id of ids) {
+      let status = '';
+      for (let i = 0; i < 200 && status !== 'finish'; i++) {
+        const r = await fetch(`${proc.url}/v1/openapi/workflow/${id}/status`, { headers: auth });
+        status = ((await r.json()) as { data: { status: string } }).data.status;
+        if (status !== 'finish') await new Promise((r) => setTimeout(r, 25));
+      }
+      assert.equal(status, 'finish', id);
+    }
+    assert.equal(calls, 3, 'each run called out once');
+  } finally {
+    proc.child.kill('SIGTERM');
+    await exited(proc.child);
+    rx.closeAllConnections();
+    rx.close();
+    await target.cleanup(false);
+  }
+});
