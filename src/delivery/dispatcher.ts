@@ -135,15 +135,17 @@ export class Dispatcher {
   }
 
   /**
-   * How many slots' worth of messages to hold, in flight and waiting: four while deliveries are fast,
-   * two otherwise. A deep queue lets a turn gather more outcomes before it commits (below) while the
-   * slots stay busy; but a message waits in it for up to `depth − 1` deliveries of each slot, and one
-   * claimed too long before its turn comes would outlive its lease (`leaseFor`, two timeouts) and be
-   * claimed again. Fast means a mean latency under 1/FAST_SHARE of the timeout, so three deliveries
-   * of a slot take well under one timeout.
+   * How many slots' worth of messages to hold, in flight and waiting, while deliveries are fast: four
+   * on SQLite, eight on PostgreSQL, whose turns take milliseconds of round trips and row work during
+   * which the slots must not run dry; two otherwise. A deep queue lets a turn gather more outcomes
+   * before it commits (below) while the slots stay busy; but a message waits in it for up to
+   * `depth − 1` deliveries of each slot, and one claimed too long before its turn comes would outlive
+   * its lease (`leaseFor`, two timeouts) and be claimed again. Fast means a mean latency under
+   * 1/FAST_SHARE of the timeout, so seven deliveries of a slot take under one timeout.
    */
   private depth(): number {
-    return this.latencyMs < this.deps.config.deliveryTimeoutMs / FAST_SHARE ? 4 : 2;
+    if (this.latencyMs >= this.deps.config.deliveryTimeoutMs / FAST_SHARE) return 2;
+    return this.deps.store.singleProcess ? 4 : 8;
   }
 
   private async turn(claim = this.stopping ? 0 : Math.max(0, this.depth() * this.deps.config.deliveryConcurrency - this.sending.size - this.ready.length)): Promise<number> {
@@ -204,9 +206,12 @@ export class Dispatcher {
       // about 4 ms) so that one commit records many: a turn's fixed cost is most of what a small turn
       // costs. With fast deliveries, turns of 12 outcomes became turns of 26 and the server's CPU per
       // delivery fell by 13–15% (SQLite). Not once an ordered endpoint's outcome is in hand:
-      // its next message can only be claimed after this one is recorded.
+      // its next message can only be claimed after this one is recorded. Not on PostgreSQL: its
+      // turns last long enough for outcomes to gather during the one before, and waiting more only
+      // let the slots run dry (with the deeper queue of `depth`, 15–25% more deliveries/s).
       const concurrency = this.deps.config.deliveryConcurrency;
-      const gathering = () => this.completions.length < 2 * concurrency && this.ready.length >= concurrency / 2 && !this.completions.some((f) => f.ordered);
+      const gathering = () =>
+        this.deps.store.singleProcess && this.completions.length < 2 * concurrency && this.ready.length >= concurrency / 2 && !this.completions.some((f) => f.ordered);
       for (let waited = 0; this.running && gathering() && waited < 4; waited++) {
         await new Promise((r) => setTimeout(r, 1));
       }
